@@ -1,0 +1,139 @@
+# meshname: one non-recursive GNU Makefile.
+#   make                      build meshname and meshnamed into $(BUILD)
+#   make check                install missing test packages, build, run every test
+#   make check SANITIZE=address,undefined   the same suite under sanitizers
+#   make demo                 the local demo mesh (grows with the WireGuard manager)
+#   make bench                benchmarks (print figures, never fail on speed)
+#   WERROR=1                  warnings are errors (CI)   V=1  show commands
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+CC ?= gcc
+CFLAGS ?= -O2 -g
+SANITIZE ?=
+WERROR ?=
+
+PKGS := ldns libevent sqlite3 libsodium
+
+ifeq ($(SANITIZE),)
+BUILD ?= build
+HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=3
+else
+BUILD ?= build/san
+# _FORTIFY_SOURCE and the sanitizers check the same calls twice and disagree on some.
+HARDEN := -fstack-protector-strong -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+endif
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wpointer-arith -Wcast-qual \
+	-Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings -Wvla -Wundef \
+	-Wimplicit-fallthrough -Wnull-dereference -Wconversion
+ifneq ($(WERROR),)
+WARN += -Werror
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -fPIE -Iinclude -Isrc \
+	$(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(if $(SANITIZE),-fsanitize=$(SANITIZE)) $(LDFLAGS)
+
+ifeq ($(V),)
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q :=
+say =
+endif
+
+# Modules: each folder under src/ is one static library.
+COMMON_SRC := $(wildcard src/common/*.c)
+REGISTRY_SRC := $(wildcard src/registry/*.c)
+RESOLVER_SRC := $(wildcard src/resolver/*.c)
+WG_SRC := $(wildcard src/wg/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+DAEMON_SRC := $(wildcard src/daemon/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+LIB_COMMON := $(BUILD)/libcommon.a
+LIB_REGISTRY := $(BUILD)/libregistry.a
+
+MESHNAME := $(BUILD)/meshname
+MESHNAMED := $(BUILD)/meshnamed
+
+UNIT_REGISTRY_SRC := $(wildcard tests/unit/registry/test_*.c)
+UNIT_REGISTRY := $(patsubst tests/unit/registry/%.c,$(BUILD)/tests/unit/registry/%,$(UNIT_REGISTRY_SRC))
+UNIT_TESTS := $(UNIT_REGISTRY)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all check unit integration deps bench demo install clean format lint man-lint
+all: $(MESHNAME) $(if $(DAEMON_SRC),$(MESHNAMED))
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB_COMMON): $(call obj,$(COMMON_SRC))
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+$(LIB_REGISTRY): $(call obj,$(REGISTRY_SRC))
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(MESHNAME): $(call obj,$(CLI_SRC)) $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(MESHNAMED): $(call obj,$(DAEMON_SRC) $(RESOLVER_SRC) $(WG_SRC)) $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Unit tests link only their module (and common).
+$(BUILD)/tests/unit/registry/%: $(BUILD)/tests/unit/registry/%.o $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -c -o $@ $<
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# `make check`: deps first (in a sub-make, so pkg-config above sees what was just
+# installed), then everything, then one summary line over all suites.
+check:
+	$(Q)tests/deps.sh test
+	$(Q)$(MAKE) --no-print-directory all-tests
+	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
+
+.PHONY: all-tests
+all-tests: all $(UNIT_TESTS) $(BENCHES)
+
+deps:
+	$(Q)tests/deps.sh build
+
+bench:
+	$(Q)tests/deps.sh bench
+	$(Q)$(MAKE) --no-print-directory all $(BENCHES)
+	$(Q)BUILD=$(BUILD) bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(MESHNAME) $(DESTDIR)$(BINDIR)/meshname
+	install -m 0644 man/meshname.8 $(DESTDIR)$(MANDIR)/man8/
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+lint: man-lint
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		-Iinclude -Isrc src include
+man-lint:
+	mandoc -Tlint -Wwarning man/*.[0-9]
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
