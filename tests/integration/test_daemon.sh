@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The start of meshnamed: a real process on a real registry. It publishes the
+# registry's hosts, picks up a change on SIGHUP, refuses a missing registry with a
+# clear message, and exits 0 on SIGTERM (under ASan that also means no leaks).
+set -u
+BUILD=${BUILD:-build}
+MESHNAME=$BUILD/meshname
+MESHNAMED=$BUILD/meshnamed
+passed=0
+failed=0
+pid=
+
+tmp=$(mktemp -d)
+cleanup() {
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+
+# Waits up to 5 s for a line matching $2 in file $1.
+wait_for_line() {
+	local i
+	for i in $(seq 50); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+for bin in "$MESHNAME" "$MESHNAMED"; do
+	if [ ! -x "$bin" ]; then
+		echo "not ok - $bin is not built"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+done
+
+admin=$tmp/admin
+"$MESHNAME" --state "$admin" init --name demo --host admin >/dev/null 2>"$tmp/init.err"
+check "meshname init makes a registry" "[ -f '$admin/registry.db' ]"
+
+"$MESHNAMED" -d -s "$admin" 2>"$tmp/log" &
+pid=$!
+check "meshnamed starts and says it is ready" "wait_for_line '$tmp/log' 'ready'"
+check "meshnamed publishes the one host of a new mesh" "grep -q 'mesh demo (zone mesh): 1 active hosts' '$tmp/log'"
+
+# A host added by the CLI while the daemon runs shows up after SIGHUP.
+laptop=$tmp/laptop
+"$MESHNAME" --state "$admin" add laptop -o "$tmp/invite" >/dev/null 2>&1
+"$MESHNAME" --state "$laptop" join "$tmp/invite" >/dev/null 2>&1
+"$MESHNAME" --state "$laptop" export -o "$tmp/bundle" >/dev/null 2>&1
+"$MESHNAME" --state "$admin" import "$tmp/bundle" >/dev/null 2>&1
+kill -HUP "$pid"
+check "SIGHUP publishes the host that joined" "wait_for_line '$tmp/log' '2 active hosts'"
+
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=
+check "SIGTERM ends meshnamed with status 0 (and no leaks under ASan)" "[ $rc -eq 0 ]"
+
+"$MESHNAMED" -d -s "$tmp/nowhere" 2>"$tmp/missing.log"
+rc=$?
+check "meshnamed without a registry exits non-zero" "[ $rc -ne 0 ]"
+check "and says to run meshname init or join" "grep -q 'meshname init' '$tmp/missing.log'"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
