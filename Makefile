@@ -114,6 +114,11 @@ all-tests: all $(UNIT_TESTS) $(BENCHES)
 deps:
 	$(Q)tests/deps.sh build
 
+demo:
+	$(Q)tests/deps.sh demo
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) demo/run.sh
+
 bench:
 	$(Q)tests/deps.sh bench
 	$(Q)$(MAKE) --no-print-directory all $(BENCHES)
