@@ -1,0 +1,95 @@
+#!/bin/bash
+# tests/deps.sh MODE: installs the Debian packages that MODE (build, test, bench, demo)
+# needs, only those missing, and says what it installs. Never installs systemd-resolved
+# (its postinst points /etc/resolv.conf at a stub that needs the daemon: TESTING.md).
+set -euo pipefail
+
+usage() {
+	echo "usage: tests/deps.sh build|test|bench|demo" >&2
+	exit 2
+}
+
+# One package a line; add new ones to the list of the mode that first needs them.
+BUILD_PKGS=(
+	gcc make pkg-config
+	libldns-dev      # DNS wire format
+	libevent-dev     # event loop
+	libsqlite3-dev   # registry store
+	libsodium-dev    # Ed25519, X25519, BLAKE2b, AEAD
+	libcmocka-dev    # unit tests
+)
+TEST_PKGS=(
+	"${BUILD_PKGS[@]}"
+	jq sqlite3 mandoc # CLI --json checks, store checks, man page lint
+	iproute2          # network namespaces
+	bind9-dnsutils    # dig
+	knot-dnsutils     # kdig
+	ldnsutils         # drill
+)
+# unbound and dnsmasq start a daemon on port 53 from their postinst (invoke-rc.d) when
+# nothing stops them; the install below runs under a policy-rc.d that forbids service
+# starts. dnsmasq-base is the binary without the service; unbound has no such split, so on
+# a machine with systemd its service stays enabled for the next boot: disable it by hand
+# (`systemctl disable --now unbound`) if that machine needs its port 53.
+BENCH_PKGS=(
+	"${BUILD_PKGS[@]}"
+	dnsperf unbound dnsmasq-base
+)
+DEMO_PKGS=(
+	"${TEST_PKGS[@]}"
+	wireguard-go wireguard-tools # wireguard-tools recommends a kernel: no recommends
+	nftables iputils-ping
+)
+
+[ $# -eq 1 ] || usage
+case "$1" in
+build) wanted=("${BUILD_PKGS[@]}") ;;
+test) wanted=("${TEST_PKGS[@]}") ;;
+bench) wanted=("${BENCH_PKGS[@]}") ;;
+demo) wanted=("${DEMO_PKGS[@]}") ;;
+*) usage ;;
+esac
+
+missing=()
+for pkg in "${wanted[@]}"; do
+	case " ${missing[*]:-} " in *" $pkg "*) continue ;; esac
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps.sh: installing missing packages for '$1': ${missing[*]}"
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		as_root=(sudo)
+	else
+		echo "deps.sh: not root and no sudo; as root, run:" >&2
+		echo "  apt-get install --no-install-recommends ${missing[*]}" >&2
+		exit 1
+	fi
+fi
+
+# Forbid service starts during the install (see BENCH_PKGS) unless the machine already
+# has a policy of its own; ours is removed again however the install ends.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	trap '"${as_root[@]}" rm -f "$policy"' EXIT
+	printf '#!/bin/sh\n# meshname tests/deps.sh: no service starts while installing\nexit 101\n' |
+		"${as_root[@]}" tee "$policy" >/dev/null
+	"${as_root[@]}" chmod 0755 "$policy"
+fi
+
+# apt's and dpkg's chatter is shown only when something goes wrong.
+log=$(mktemp)
+if ! { "${as_root[@]}" apt-get update -qq &&
+	"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		-o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+	cat "$log" >&2
+	rm -f "$log"
+	echo "deps.sh: installing ${missing[*]} failed" >&2
+	exit 1
+fi
+rm -f "$log"
+echo "deps.sh: installed ${missing[*]}"
