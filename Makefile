@@ -69,7 +69,9 @@ MESHNAMED := $(BUILD)/meshnamed
 
 UNIT_REGISTRY_SRC := $(wildcard tests/unit/registry/test_*.c)
 UNIT_REGISTRY := $(patsubst tests/unit/registry/%.c,$(BUILD)/tests/unit/registry/%,$(UNIT_REGISTRY_SRC))
-UNIT_TESTS := $(UNIT_REGISTRY)
+UNIT_DAEMON_SRC := $(wildcard tests/unit/daemon/test_*.c)
+UNIT_DAEMON := $(patsubst tests/unit/daemon/%.c,$(BUILD)/tests/unit/daemon/%,$(UNIT_DAEMON_SRC))
+UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
@@ -93,6 +95,9 @@ $(MESHNAMED): $(call obj,$(DAEMON_SRC) $(RESOLVER_SRC) $(WG_SRC)) $(LIB_REGISTRY
 
 # Unit tests link only their module (and common).
 $(BUILD)/tests/unit/registry/%: $(BUILD)/tests/unit/registry/%.o $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+# The daemon's tests link only the config parser: config.c depends on nothing else.
+$(BUILD)/tests/unit/daemon/%: $(BUILD)/tests/unit/daemon/%.o $(BUILD)/src/daemon/config.o $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
