@@ -1,0 +1,41 @@
+#!/bin/bash
+# bench/run.sh: runs the benchmarks that `make bench` built into $BUILD/bench/, pinned to
+# one CPU and, when allowed, at a real-time priority, and prints their tables. Builds
+# nothing and never fails on speed: only a missing binary or a crashed run is an error.
+set -euo pipefail
+
+BUILD=${BUILD:-build}
+bench_dir=$BUILD/bench
+
+if [ ! -x "$bench_dir/registry_bench" ]; then
+	echo "bench/run.sh: $bench_dir/registry_bench is missing: run 'make bench'" >&2
+	exit 1
+fi
+
+# Pin to CPU 1 so that the scheduler does not move the run between cores (the other core
+# keeps the rest of the machine); on a one-CPU machine CPU 0 is all there is.
+prefix=()
+cpu=1
+if [ "$(nproc --all 2>/dev/null || echo 1)" -lt 2 ]; then
+	cpu=0
+fi
+if command -v taskset >/dev/null 2>&1 && taskset -c "$cpu" true 2>/dev/null; then
+	prefix+=(taskset -c "$cpu")
+	pinned="pinned to CPU $cpu"
+else
+	pinned="not pinned (taskset missing or refused)"
+fi
+# SCHED_RR 10 keeps ordinary processes from preempting the timed loops. It needs root or
+# CAP_SYS_NICE; without it the figures are noisier, not wrong.
+if command -v chrt >/dev/null 2>&1 && chrt -r 10 true 2>/dev/null; then
+	prefix+=(chrt -r 10)
+	priority="SCHED_RR priority 10"
+else
+	priority="normal priority (chrt missing or not permitted)"
+fi
+
+echo "bench: $(uname -m), $(nproc --all 2>/dev/null || echo '?') CPUs, $pinned, $priority"
+echo "bench: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)"
+echo
+echo "== registry_bench (signing the records first takes a while; it is not timed)"
+"${prefix[@]}" "$bench_dir/registry_bench" "$@"
