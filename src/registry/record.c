@@ -130,7 +130,9 @@ get_u8(struct rbuf *r)
 {
 	const uint8_t *b = get_bytes(r, 1);
 
-	return b != NULL ? b[0] : 0;
+	if (b == NULL)
+		return 0;
+	return b[0];
 }
 
 static uint16_t
@@ -138,7 +140,9 @@ get_u16(struct rbuf *r)
 {
 	const uint8_t *b = get_bytes(r, 2);
 
-	return b != NULL ? (uint16_t)(b[0] << 8 | b[1]) : 0;
+	if (b == NULL)
+		return 0;
+	return (uint16_t)(b[0] << 8 | b[1]);
 }
 
 static uint32_t
