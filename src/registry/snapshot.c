@@ -358,21 +358,21 @@ void snapshot_builder_free(struct snapshot_builder *b)
 	free(b);
 }
 
-/* Makes room for one more element of a growing array; 0 or -ENOMEM. */
-static int grow(void **array, size_t *cap, size_t n, size_t size)
+/* Makes room for one more element of a growing array: the array (perhaps moved), or
+ * NULL with the old array untouched. */
+static void *grow(void *array, size_t *cap, size_t n, size_t size)
 {
 	size_t new_cap;
 	void *p;
 
 	if (n < *cap)
-		return 0;
+		return array;
 	new_cap = *cap ? *cap * 2 : 16;
-	p = mem_realloc_array(*array, new_cap, size);
+	p = mem_realloc_array(array, new_cap, size);
 	if (p == NULL)
-		return -ENOMEM;
-	*array = p;
+		return NULL;
 	*cap = new_cap;
-	return 0;
+	return p;
 }
 
 int snapshot_builder_add_host(struct snapshot_builder *b, const struct snapshot_host *h)
@@ -390,9 +390,10 @@ int snapshot_builder_add_host(struct snapshot_builder *b, const struct snapshot_
 		return -EINVAL;
 	if (s->n_hosts >= SNAPSHOT_MAX_HOSTS)
 		return -E2BIG;
-	err = grow((void **)&s->hosts, &b->hosts_cap, s->n_hosts, sizeof(*s->hosts));
-	if (err < 0)
-		return err;
+	copy = grow(s->hosts, &b->hosts_cap, s->n_hosts, sizeof(*s->hosts));
+	if (copy == NULL)
+		return -ENOMEM;
+	s->hosts = copy;
 
 	copy = &s->hosts[s->n_hosts];
 	*copy = *h;
@@ -433,9 +434,10 @@ int snapshot_builder_add_rr(struct snapshot_builder *b, const struct snapshot_rr
 
 	if (rr->rdlen > REC_RDATA_MAX || (rr->rdlen > 0 && rr->rdata == NULL))
 		return -EINVAL;
-	err = grow((void **)&s->rrs, &b->rrs_cap, s->n_rrs, sizeof(*s->rrs));
-	if (err < 0)
-		return err;
+	copy = grow(s->rrs, &b->rrs_cap, s->n_rrs, sizeof(*s->rrs));
+	if (copy == NULL)
+		return -ENOMEM;
+	s->rrs = copy;
 
 	copy = &s->rrs[s->n_rrs];
 	*copy = *rr;
