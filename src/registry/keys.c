@@ -18,13 +18,12 @@
 #include "meshname/keys.h"
 
 #define KEY_BYTES 32
-#define KEY_B64_LEN 44               /* base64 of 32 bytes with padding, no newline */
+#define KEY_B64_LEN 44                 /* base64 of 32 bytes with padding, no newline */
 #define KEY_FILE_LEN (KEY_B64_LEN + 1) /* and the newline */
 
 /* dir/name into path; -EINVAL for a name that is not one plain file name. */
-static int
-join_path(char path[PATH_MAX], const char *dir, const char *prefix, const char *name,
-	  const char *suffix)
+static int join_path(char path[PATH_MAX], const char *dir, const char *prefix, const char *name,
+		     const char *suffix)
 {
 	int n;
 
@@ -37,8 +36,7 @@ join_path(char path[PATH_MAX], const char *dir, const char *prefix, const char *
 	return 0;
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t n)
+static int write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
@@ -53,8 +51,7 @@ write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static int
-fsync_dir(const char *dir)
+static int fsync_dir(const char *dir)
 {
 	int fd, rc = 0;
 
@@ -74,8 +71,7 @@ fsync_dir(const char *dir)
  * leaves either no key file or a whole one. A stale temporary file (from a crash) is
  * removed once.
  */
-static int
-write_key_file(const char *dir, const char *file, const uint8_t key[KEY_BYTES])
+static int write_key_file(const char *dir, const char *file, const uint8_t key[KEY_BYTES])
 {
 	char path[PATH_MAX], tmp[PATH_MAX], text[KEY_B64_LEN + 1];
 	int fd = -1, rc;
@@ -133,8 +129,7 @@ out:
  * (-EBADMSG), a file group or others may access (-EPERM), and any content but exactly
  * 44 base64 characters and a newline (-EBADMSG).
  */
-static int
-read_key_file(const char *dir, const char *file, uint8_t key[KEY_BYTES])
+static int read_key_file(const char *dir, const char *file, uint8_t key[KEY_BYTES])
 {
 	char path[PATH_MAX], text[KEY_FILE_LEN + 1];
 	size_t got = 0, bin_len = 0;
@@ -189,8 +184,7 @@ out:
 	return rc;
 }
 
-int
-keys_dir_prepare(const char *dir)
+int keys_dir_prepare(const char *dir)
 {
 	struct stat st;
 
@@ -207,8 +201,7 @@ keys_dir_prepare(const char *dir)
 	return 0;
 }
 
-int
-keys_ed25519_generate(const char *dir, const char *file, uint8_t pk[REC_KEY_SIZE])
+int keys_ed25519_generate(const char *dir, const char *file, uint8_t pk[REC_KEY_SIZE])
 {
 	uint8_t seed[crypto_sign_SEEDBYTES], sk[crypto_sign_SECRETKEYBYTES];
 	int rc;
@@ -221,8 +214,7 @@ keys_ed25519_generate(const char *dir, const char *file, uint8_t pk[REC_KEY_SIZE
 	return rc;
 }
 
-int
-keys_ed25519_load(const char *dir, const char *file, uint8_t sk[REC_SECRET_SIZE])
+int keys_ed25519_load(const char *dir, const char *file, uint8_t sk[REC_SECRET_SIZE])
 {
 	uint8_t seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES];
 	int rc;
@@ -234,8 +226,7 @@ keys_ed25519_load(const char *dir, const char *file, uint8_t sk[REC_SECRET_SIZE]
 	return rc;
 }
 
-int
-keys_ed25519_store(const char *dir, const char *file, const uint8_t sk[REC_SECRET_SIZE])
+int keys_ed25519_store(const char *dir, const char *file, const uint8_t sk[REC_SECRET_SIZE])
 {
 	uint8_t pk[crypto_sign_PUBLICKEYBYTES], check[crypto_sign_SECRETKEYBYTES];
 	int rc = -EINVAL;
@@ -249,8 +240,7 @@ keys_ed25519_store(const char *dir, const char *file, const uint8_t sk[REC_SECRE
 	return rc;
 }
 
-int
-keys_x25519_generate(const char *dir, const char *file, uint8_t pk[REC_KEY_SIZE])
+int keys_x25519_generate(const char *dir, const char *file, uint8_t pk[REC_KEY_SIZE])
 {
 	uint8_t sk[crypto_scalarmult_SCALARBYTES];
 	int rc;
@@ -267,9 +257,8 @@ keys_x25519_generate(const char *dir, const char *file, uint8_t pk[REC_KEY_SIZE]
 	return rc;
 }
 
-int
-keys_x25519_load(const char *dir, const char *file, uint8_t sk[REC_KEY_SIZE],
-		 uint8_t pk[REC_KEY_SIZE])
+int keys_x25519_load(const char *dir, const char *file, uint8_t sk[REC_KEY_SIZE],
+		     uint8_t pk[REC_KEY_SIZE])
 {
 	int rc;
 
@@ -281,8 +270,7 @@ keys_x25519_load(const char *dir, const char *file, uint8_t sk[REC_KEY_SIZE],
 	return rc;
 }
 
-int
-keys_remove(const char *dir, const char *file)
+int keys_remove(const char *dir, const char *file)
 {
 	static const uint8_t zeros[512];
 	char path[PATH_MAX];

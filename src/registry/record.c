@@ -25,7 +25,7 @@
 
 #define SIG_CONTEXT_LEN (sizeof(REC_SIG_CONTEXT) - 1)
 #define IPV6_CONTEXT "meshname-ipv6"
-#define ENDPOINT_WIRE_SIZE 20 /* kind, family, address (16), port (2) */
+#define ENDPOINT_WIRE_SIZE 20  /* kind, family, address (16), port (2) */
 #define RECORD_TTL_MAX 604800u /* one week */
 #define DNAME_WIRE_MAX 255     /* RFC 1035 section 3.1 */
 
@@ -45,8 +45,7 @@ struct wbuf {
 	bool overflow;
 };
 
-static void
-put_bytes(struct wbuf *w, const void *src, size_t n)
+static void put_bytes(struct wbuf *w, const void *src, size_t n)
 {
 	if (w->overflow || n > w->size - w->len) {
 		w->overflow = true;
@@ -56,38 +55,33 @@ put_bytes(struct wbuf *w, const void *src, size_t n)
 	w->len += n;
 }
 
-static void
-put_u8(struct wbuf *w, uint8_t v)
+static void put_u8(struct wbuf *w, uint8_t v)
 {
 	put_bytes(w, &v, 1);
 }
 
-static void
-put_u16(struct wbuf *w, uint16_t v)
+static void put_u16(struct wbuf *w, uint16_t v)
 {
 	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
 
 	put_bytes(w, b, sizeof(b));
 }
 
-static void
-put_u32(struct wbuf *w, uint32_t v)
+static void put_u32(struct wbuf *w, uint32_t v)
 {
 	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
 
 	put_bytes(w, b, sizeof(b));
 }
 
-static void
-put_u64(struct wbuf *w, uint64_t v)
+static void put_u64(struct wbuf *w, uint64_t v)
 {
 	put_u32(w, (uint32_t)(v >> 32));
 	put_u32(w, (uint32_t)v);
 }
 
 /* A string: one length byte, then the bytes. The caller has checked strlen <= 255. */
-static void
-put_string(struct wbuf *w, const char *s)
+static void put_string(struct wbuf *w, const char *s)
 {
 	size_t n = strlen(s);
 
@@ -102,8 +96,7 @@ struct rbuf {
 	bool bad;
 };
 
-static const uint8_t *
-get_bytes(struct rbuf *r, size_t n)
+static const uint8_t *get_bytes(struct rbuf *r, size_t n)
 {
 	const uint8_t *b;
 
@@ -116,8 +109,7 @@ get_bytes(struct rbuf *r, size_t n)
 	return b;
 }
 
-static void
-get_copy(struct rbuf *r, void *dst, size_t n)
+static void get_copy(struct rbuf *r, void *dst, size_t n)
 {
 	const uint8_t *b = get_bytes(r, n);
 
@@ -125,8 +117,7 @@ get_copy(struct rbuf *r, void *dst, size_t n)
 		memcpy(dst, b, n);
 }
 
-static uint8_t
-get_u8(struct rbuf *r)
+static uint8_t get_u8(struct rbuf *r)
 {
 	const uint8_t *b = get_bytes(r, 1);
 
@@ -135,8 +126,7 @@ get_u8(struct rbuf *r)
 	return b[0];
 }
 
-static uint16_t
-get_u16(struct rbuf *r)
+static uint16_t get_u16(struct rbuf *r)
 {
 	const uint8_t *b = get_bytes(r, 2);
 
@@ -145,8 +135,7 @@ get_u16(struct rbuf *r)
 	return (uint16_t)(b[0] << 8 | b[1]);
 }
 
-static uint32_t
-get_u32(struct rbuf *r)
+static uint32_t get_u32(struct rbuf *r)
 {
 	const uint8_t *b = get_bytes(r, 4);
 
@@ -155,8 +144,7 @@ get_u32(struct rbuf *r)
 	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-static uint64_t
-get_u64(struct rbuf *r)
+static uint64_t get_u64(struct rbuf *r)
 {
 	uint64_t hi = get_u32(r);
 
@@ -168,8 +156,7 @@ get_u64(struct rbuf *r)
  * dst_size - 1 and it must hold no NUL byte, or the C string would say something
  * other than the wire. Content rules are check_rec's job.
  */
-static void
-get_string(struct rbuf *r, char *dst, size_t dst_size)
+static void get_string(struct rbuf *r, char *dst, size_t dst_size)
 {
 	size_t n = get_u8(r);
 	const uint8_t *b;
@@ -193,20 +180,17 @@ get_string(struct rbuf *r, char *dst, size_t dst_size)
 
 /* ---- names ------------------------------------------------------------------------ */
 
-static bool
-label_char(char c)
+static bool label_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
 
-static bool
-domain_char(char c)
+static bool domain_char(char c)
 {
 	return label_char(c) || c == '_';
 }
 
-bool
-rec_label_valid(const char *s)
+bool rec_label_valid(const char *s)
 {
 	size_t n;
 
@@ -221,8 +205,7 @@ rec_label_valid(const char *s)
 	return true;
 }
 
-bool
-rec_domain_valid(const char *s, bool allow_empty)
+bool rec_domain_valid(const char *s, bool allow_empty)
 {
 	size_t n, label = 0;
 
@@ -248,8 +231,7 @@ rec_domain_valid(const char *s, bool allow_empty)
 }
 
 /* True if s is NUL-terminated inside an array of size bytes. */
-static bool
-terminated(const char *s, size_t size)
+static bool terminated(const char *s, size_t size)
 {
 	return memchr(s, 0, size) != NULL;
 }
@@ -259,8 +241,7 @@ terminated(const char *s, size_t size)
  * [p, p + len); *used gets its length. A compression pointer has its top two bits
  * set, so it fails the label length test.
  */
-static bool
-rdata_name_valid(const uint8_t *p, size_t len, size_t *used)
+static bool rdata_name_valid(const uint8_t *p, size_t len, size_t *used)
 {
 	size_t off = 0;
 
@@ -283,8 +264,7 @@ rdata_name_valid(const uint8_t *p, size_t len, size_t *used)
 	return true;
 }
 
-static bool
-rdata_valid(uint16_t rrtype, const uint8_t *p, size_t len)
+static bool rdata_valid(uint16_t rrtype, const uint8_t *p, size_t len)
 {
 	size_t used;
 
@@ -314,8 +294,7 @@ rdata_valid(uint16_t rrtype, const uint8_t *p, size_t len)
 
 /* ---- the rules of doc/records.md, on the struct ------------------------------------ */
 
-static bool
-all_zero(const uint8_t *p, size_t n)
+static bool all_zero(const uint8_t *p, size_t n)
 {
 	uint8_t acc = 0;
 
@@ -324,8 +303,7 @@ all_zero(const uint8_t *p, size_t n)
 	return acc == 0;
 }
 
-static bool
-groups_valid(const struct rec_groups *g)
+static bool groups_valid(const struct rec_groups *g)
 {
 	if (g->n > REC_MAX_GROUPS)
 		return false;
@@ -338,8 +316,7 @@ groups_valid(const struct rec_groups *g)
 	return true;
 }
 
-static void
-endpoint_wire(const struct rec_endpoint *ep, uint8_t out[ENDPOINT_WIRE_SIZE])
+static void endpoint_wire(const struct rec_endpoint *ep, uint8_t out[ENDPOINT_WIRE_SIZE])
 {
 	out[0] = ep->kind;
 	out[1] = ep->family;
@@ -348,8 +325,7 @@ endpoint_wire(const struct rec_endpoint *ep, uint8_t out[ENDPOINT_WIRE_SIZE])
 	out[19] = (uint8_t)ep->port;
 }
 
-static bool
-endpoints_valid(const struct rec_endpoints *e)
+static bool endpoints_valid(const struct rec_endpoints *e)
 {
 	uint8_t prev[ENDPOINT_WIRE_SIZE], cur[ENDPOINT_WIRE_SIZE];
 
@@ -372,8 +348,7 @@ endpoints_valid(const struct rec_endpoints *e)
 	return true;
 }
 
-static bool
-root_valid(const struct rec_root *root)
+static bool root_valid(const struct rec_root *root)
 {
 	uint32_t addr, host_mask;
 
@@ -402,8 +377,7 @@ root_valid(const struct rec_root *root)
 	return true;
 }
 
-static bool
-record_valid(const struct rec_record *rr)
+static bool record_valid(const struct rec_record *rr)
 {
 	if (rr->op != REC_OP_ADD && rr->op != REC_OP_DELETE)
 		return false;
@@ -414,8 +388,7 @@ record_valid(const struct rec_record *rr)
 	return rdata_valid(rr->rrtype, rr->rdata, rr->rdlen);
 }
 
-static bool
-header_valid(const struct rec *r)
+static bool header_valid(const struct rec *r)
 {
 	switch (r->type) {
 	case REC_ROOT:
@@ -434,8 +407,7 @@ header_valid(const struct rec *r)
 }
 
 /* Every rule of doc/records.md that one record can be checked against alone. */
-static bool
-check_rec(const struct rec *r)
+static bool check_rec(const struct rec *r)
 {
 	if (!header_valid(r))
 		return false;
@@ -464,16 +436,14 @@ check_rec(const struct rec *r)
 
 /* ---- encoding ------------------------------------------------------------------- */
 
-static void
-put_groups(struct wbuf *w, const struct rec_groups *g)
+static void put_groups(struct wbuf *w, const struct rec_groups *g)
 {
 	put_u8(w, g->n);
 	for (size_t i = 0; i < g->n; i++)
 		put_string(w, g->name[i]);
 }
 
-static void
-put_body(struct wbuf *w, const struct rec *r)
+static void put_body(struct wbuf *w, const struct rec *r)
 {
 	switch (r->type) {
 	case REC_ROOT: {
@@ -554,8 +524,7 @@ put_body(struct wbuf *w, const struct rec *r)
  * Header and body of a checked record into buf (size bytes), leaving room for the
  * signature within REC_MAX_SIZE. *len gets the signed length. -EMSGSIZE if too long.
  */
-static int
-encode_unsigned(const struct rec *r, uint8_t *buf, size_t size, size_t *len)
+static int encode_unsigned(const struct rec *r, uint8_t *buf, size_t size, size_t *len)
 {
 	struct wbuf w = { .p = buf, .size = size };
 	size_t body_len;
@@ -582,9 +551,8 @@ encode_unsigned(const struct rec *r, uint8_t *buf, size_t size, size_t *len)
 	return 0;
 }
 
-int
-rec_sign(struct rec *r, const uint8_t sk[REC_SECRET_SIZE], uint8_t *buf, size_t size,
-	 size_t *len)
+int rec_sign(struct rec *r, const uint8_t sk[REC_SECRET_SIZE], uint8_t *buf, size_t size,
+	     size_t *len)
 {
 	/* The signed message is the context string followed by the record, built in
 	 * place so the record bytes are encoded once. */
@@ -610,8 +578,7 @@ rec_sign(struct rec *r, const uint8_t sk[REC_SECRET_SIZE], uint8_t *buf, size_t 
 
 /* ---- decoding ------------------------------------------------------------------- */
 
-static void
-get_groups(struct rbuf *rb, struct rec_groups *g)
+static void get_groups(struct rbuf *rb, struct rec_groups *g)
 {
 	g->n = get_u8(rb);
 	if (g->n > REC_MAX_GROUPS) {
@@ -622,8 +589,7 @@ get_groups(struct rbuf *rb, struct rec_groups *g)
 		get_string(rb, g->name[i], sizeof(g->name[i]));
 }
 
-static void
-get_body(struct rbuf *rb, struct rec *r)
+static void get_body(struct rbuf *rb, struct rec *r)
 {
 	switch (r->type) {
 	case REC_ROOT: {
@@ -713,8 +679,7 @@ get_body(struct rbuf *rb, struct rec *r)
 }
 
 /* Magic, version and type, on however many of those bytes buf holds. */
-static bool
-protocol_supported(const uint8_t *buf, size_t len)
+static bool protocol_supported(const uint8_t *buf, size_t len)
 {
 	static const uint8_t head[OFF_TYPE] = { 'M', 'N', 'R', REC_VERSION };
 
@@ -723,8 +688,7 @@ protocol_supported(const uint8_t *buf, size_t len)
 	return len <= OFF_TYPE || (buf[OFF_TYPE] >= REC_TYPE_MIN && buf[OFF_TYPE] <= REC_TYPE_MAX);
 }
 
-int
-rec_decode(const uint8_t *buf, size_t len, struct rec *r)
+int rec_decode(const uint8_t *buf, size_t len, struct rec *r)
 {
 	uint8_t again[REC_MAX_SIZE];
 	struct rbuf rb = { .p = buf, .len = len };
@@ -773,8 +737,7 @@ out:
 	return rc;
 }
 
-bool
-rec_verify(const uint8_t *buf, size_t len)
+bool rec_verify(const uint8_t *buf, size_t len)
 {
 	uint8_t msg[SIG_CONTEXT_LEN + REC_MAX_SIZE];
 	size_t body_len, signed_len;
@@ -791,15 +754,13 @@ rec_verify(const uint8_t *buf, size_t len)
 					   buf + OFF_SIGNER) == 0;
 }
 
-void
-rec_id(const uint8_t *buf, size_t len, uint8_t id[REC_ID_SIZE])
+void rec_id(const uint8_t *buf, size_t len, uint8_t id[REC_ID_SIZE])
 {
 	crypto_generichash(id, REC_ID_SIZE, buf, len, NULL, 0);
 }
 
-void
-rec_ipv6_for_host(const uint8_t prefix[16], const uint8_t host_key[REC_KEY_SIZE],
-		  uint8_t out[16])
+void rec_ipv6_for_host(const uint8_t prefix[16], const uint8_t host_key[REC_KEY_SIZE],
+		       uint8_t out[16])
 {
 	crypto_generichash_state st;
 	uint8_t h[32];
@@ -813,11 +774,10 @@ rec_ipv6_for_host(const uint8_t prefix[16], const uint8_t host_key[REC_KEY_SIZE]
 	memcpy(out + prefix_bytes, h, 16 - prefix_bytes);
 }
 
-const char *
-rec_type_name(uint8_t type)
+const char *rec_type_name(uint8_t type)
 {
 	static const char *const names[] = {
-		[REC_ROOT] = "ROOT",	   [REC_CERT] = "CERT",	    [REC_ADMIT] = "ADMIT",
+		[REC_ROOT] = "ROOT",           [REC_CERT] = "CERT",     [REC_ADMIT] = "ADMIT",
 		[REC_ENDPOINTS] = "ENDPOINTS", [REC_REVOKE] = "REVOKE", [REC_RECORD] = "RECORD",
 		[REC_RENEW] = "RENEW",
 	};

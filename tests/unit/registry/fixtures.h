@@ -3,6 +3,8 @@
  * binary links only the module, so nothing here may need its own object file).
  * Deterministic keys from fixed seeds, valid sample records, and a way to sign
  * hand-made bytes. Test main() must call sodium_init() before using any of it.
+ * The test vectors of test_record.c depend on fixture_key, FIXTURE_NOW and FIXTURE_DAY:
+ * changing them changes the expected bytes.
  */
 #ifndef MESHNAME_TESTS_FIXTURES_H
 #define MESHNAME_TESTS_FIXTURES_H
@@ -25,8 +27,7 @@
  * Ed25519 key number n, the same on every run: the seed is 32 bytes of value n.
  * sk is libsodium's layout (seed || public key), so the public key is sk + 32.
  */
-static inline void
-fixture_key(int n, uint8_t sk[REC_SECRET_SIZE])
+static inline void fixture_key(int n, uint8_t sk[REC_SECRET_SIZE])
 {
 	uint8_t seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES];
 
@@ -35,15 +36,13 @@ fixture_key(int n, uint8_t sk[REC_SECRET_SIZE])
 	sodium_memzero(seed, sizeof(seed));
 }
 
-static inline const uint8_t *
-fixture_pk(const uint8_t sk[REC_SECRET_SIZE])
+static inline const uint8_t *fixture_pk(const uint8_t sk[REC_SECRET_SIZE])
 {
 	return sk + crypto_sign_SEEDBYTES;
 }
 
 /* A genesis ROOT whose only admin is admin_sk's public key (not signed yet). */
-static inline void
-fixture_root(struct rec *r, const uint8_t admin_sk[REC_SECRET_SIZE])
+static inline void fixture_root(struct rec *r, const uint8_t admin_sk[REC_SECRET_SIZE])
 {
 	static const uint8_t ipv6[16] = { 0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a };
 
@@ -67,9 +66,8 @@ fixture_root(struct rec *r, const uint8_t admin_sk[REC_SECRET_SIZE])
  * prefixes, valid for one day from FIXTURE_NOW, serial 1, no groups. The WireGuard key
  * is an arbitrary fixed value derived from host_octet.
  */
-static inline void
-fixture_cert(struct rec *r, const uint8_t mesh_id[REC_ID_SIZE], const char *name,
-	     const uint8_t host_sk[REC_SECRET_SIZE], uint8_t host_octet)
+static inline void fixture_cert(struct rec *r, const uint8_t mesh_id[REC_ID_SIZE], const char *name,
+				const uint8_t host_sk[REC_SECRET_SIZE], uint8_t host_octet)
 {
 	static const uint8_t ipv6[16] = { 0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a };
 
@@ -94,8 +92,7 @@ fixture_cert(struct rec *r, const uint8_t mesh_id[REC_ID_SIZE], const char *name
  * Returns the new length. This is how tests make non-canonical records that carry a
  * valid signature.
  */
-static inline size_t
-fixture_sign_raw(uint8_t *buf, size_t len, const uint8_t sk[REC_SECRET_SIZE])
+static inline size_t fixture_sign_raw(uint8_t *buf, size_t len, const uint8_t sk[REC_SECRET_SIZE])
 {
 	static const char context[] = REC_SIG_CONTEXT;
 	uint8_t msg[sizeof(context) - 1 + 2 * REC_MAX_SIZE];
@@ -112,8 +109,7 @@ fixture_sign_raw(uint8_t *buf, size_t len, const uint8_t sk[REC_SECRET_SIZE])
  * Like fixture_sign_raw, but first sets the signer (offset 62) to sk's public key and
  * the body length (offset 94) to len - 96, so only the fields under test are wrong.
  */
-static inline size_t
-fixture_seal(uint8_t *buf, size_t len, const uint8_t sk[REC_SECRET_SIZE])
+static inline size_t fixture_seal(uint8_t *buf, size_t len, const uint8_t sk[REC_SECRET_SIZE])
 {
 	size_t body_len = len - REC_HEADER_SIZE;
 
@@ -124,8 +120,7 @@ fixture_seal(uint8_t *buf, size_t len, const uint8_t sk[REC_SECRET_SIZE])
 }
 
 /* Lowercase hex of n bytes into out (2n + 1 bytes). */
-static inline void
-fixture_hex(const uint8_t *p, size_t n, char *out)
+static inline void fixture_hex(const uint8_t *p, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 
@@ -137,8 +132,7 @@ fixture_hex(const uint8_t *p, size_t n, char *out)
 }
 
 /* Hex (whitespace ignored) into out; returns the byte count, or 0 on a bad digit. */
-static inline size_t
-fixture_unhex(const char *hex, uint8_t *out, size_t size)
+static inline size_t fixture_unhex(const char *hex, uint8_t *out, size_t size)
 {
 	size_t n = 0;
 	int hi = -1;

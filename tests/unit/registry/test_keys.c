@@ -20,8 +20,8 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "meshname/keys.h"
 #include "fixtures.h"
+#include "meshname/keys.h"
 
 /* RFC 8032 section 7.1, TEST 1 */
 #define ED25519_SEED_HEX "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
@@ -30,8 +30,7 @@
 #define X25519_SK_HEX "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"
 #define X25519_PK_HEX "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
 
-static int
-setup_dir(void **state)
+static int setup_dir(void **state)
 {
 	static char dir[64];
 
@@ -42,8 +41,7 @@ setup_dir(void **state)
 	return 0;
 }
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
@@ -51,14 +49,12 @@ remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
-static int
-teardown_dir(void **state)
+static int teardown_dir(void **state)
 {
 	return nftw(*state, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-static void
-path_of(char path[PATH_MAX], const char *dir, const char *file)
+static void path_of(char path[PATH_MAX], const char *dir, const char *file)
 {
 	int n = snprintf(path, PATH_MAX, "%s/%s", dir, file);
 
@@ -66,8 +62,7 @@ path_of(char path[PATH_MAX], const char *dir, const char *file)
 }
 
 /* Writes content to dir/file with the given mode (exactly, whatever the umask). */
-static void
-write_file(const char *dir, const char *file, const char *content, mode_t mode)
+static void write_file(const char *dir, const char *file, const char *content, mode_t mode)
 {
 	char path[PATH_MAX];
 	int fd;
@@ -81,8 +76,7 @@ write_file(const char *dir, const char *file, const char *content, mode_t mode)
 }
 
 /* The base64 line of a 32-byte value given in hex, as `wg genkey` writes it. */
-static void
-key_line(const char *hex, char line[64])
+static void key_line(const char *hex, char line[64])
 {
 	uint8_t bin[32];
 
@@ -91,8 +85,7 @@ key_line(const char *hex, char line[64])
 	strcat(line, "\n");
 }
 
-static bool
-exists(const char *dir, const char *file)
+static bool exists(const char *dir, const char *file)
 {
 	char path[PATH_MAX];
 
@@ -100,8 +93,7 @@ exists(const char *dir, const char *file)
 	return access(path, F_OK) == 0;
 }
 
-static void
-ed25519_generate_then_load_gives_the_same_key(void **state)
+static void ed25519_generate_then_load_gives_the_same_key(void **state)
 {
 	const char *dir = *state;
 	uint8_t pk[REC_KEY_SIZE], sk[REC_SECRET_SIZE], msg_sig[crypto_sign_BYTES];
@@ -115,8 +107,7 @@ ed25519_generate_then_load_gives_the_same_key(void **state)
 	sodium_memzero(sk, sizeof(sk));
 }
 
-static void
-two_generated_keys_differ(void **state)
+static void two_generated_keys_differ(void **state)
 {
 	const char *dir = *state;
 	uint8_t a[REC_KEY_SIZE], b[REC_KEY_SIZE];
@@ -126,8 +117,7 @@ two_generated_keys_differ(void **state)
 	assert_memory_not_equal(a, b, REC_KEY_SIZE);
 }
 
-static void
-key_file_is_0600_one_base64_line_whatever_the_umask(void **state)
+static void key_file_is_0600_one_base64_line_whatever_the_umask(void **state)
 {
 	const char *dir = *state;
 	char path[PATH_MAX], text[128];
@@ -150,7 +140,8 @@ key_file_is_0600_one_base64_line_whatever_the_umask(void **state)
 	assert_int_equal(n, 45);
 	assert_int_equal(text[44], '\n');
 	assert_int_equal(sodium_base642bin(seed, sizeof(seed), text, 44, NULL, &bin_len, NULL,
-					   sodium_base64_VARIANT_ORIGINAL), 0);
+					   sodium_base64_VARIANT_ORIGINAL),
+			 0);
 	assert_int_equal(bin_len, 32);
 	/* the file holds the seed of the key whose public half was returned */
 	{
@@ -164,8 +155,7 @@ key_file_is_0600_one_base64_line_whatever_the_umask(void **state)
 	assert_false(exists(dir, "." KEYS_HOST ".tmp"));
 }
 
-static void
-generate_refuses_an_existing_file_and_leaves_it_alone(void **state)
+static void generate_refuses_an_existing_file_and_leaves_it_alone(void **state)
 {
 	const char *dir = *state;
 	uint8_t pk[REC_KEY_SIZE], sk[REC_SECRET_SIZE], x[REC_KEY_SIZE];
@@ -178,8 +168,7 @@ generate_refuses_an_existing_file_and_leaves_it_alone(void **state)
 	sodium_memzero(sk, sizeof(sk));
 }
 
-static void
-stale_temporary_file_does_not_block_generate(void **state)
+static void stale_temporary_file_does_not_block_generate(void **state)
 {
 	const char *dir = *state;
 	uint8_t pk[REC_KEY_SIZE];
@@ -190,8 +179,7 @@ stale_temporary_file_does_not_block_generate(void **state)
 	assert_true(exists(dir, KEYS_WG));
 }
 
-static void
-load_of_a_missing_file_is_enoent(void **state)
+static void load_of_a_missing_file_is_enoent(void **state)
 {
 	const char *dir = *state;
 	uint8_t sk[REC_SECRET_SIZE], x[REC_KEY_SIZE], pk[REC_KEY_SIZE];
@@ -200,8 +188,7 @@ load_of_a_missing_file_is_enoent(void **state)
 	assert_int_equal(keys_x25519_load(dir, KEYS_WG, x, pk), -ENOENT);
 }
 
-static void
-load_refuses_a_file_group_or_others_can_access(void **state)
+static void load_refuses_a_file_group_or_others_can_access(void **state)
 {
 	static const mode_t modes[] = { 0644, 0640, 0604, 0601, 0610, 0660 };
 	const char *dir = *state;
@@ -220,8 +207,7 @@ load_refuses_a_file_group_or_others_can_access(void **state)
 	sodium_memzero(sk, sizeof(sk));
 }
 
-static void
-load_refuses_anything_but_one_base64_key_line(void **state)
+static void load_refuses_anything_but_one_base64_key_line(void **state)
 {
 	static const char *const bad[] = {
 		"",
@@ -230,11 +216,11 @@ load_refuses_anything_but_one_base64_key_line(void **state)
 		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\n\n", /* two */
 		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\r\n",
 		" nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\n",
-		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A\n",    /* no padding */
-		"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\n",   /* URL-safe alphabet */
+		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A\n",  /* no padding */
+		"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\n", /* URL-safe alphabet */
 		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf*A=\n",
-		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2B=\n",   /* non-zero pad bits */
-		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyu==\n",     /* 31 bytes */
+		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2B=\n", /* non-zero pad bits */
+		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyu==\n",   /* 31 bytes */
 		"nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\nnWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\n",
 	};
 	const char *dir = *state;
@@ -253,8 +239,7 @@ load_refuses_anything_but_one_base64_key_line(void **state)
 	}
 }
 
-static void
-load_refuses_a_symlink_and_a_directory(void **state)
+static void load_refuses_a_symlink_and_a_directory(void **state)
 {
 	const char *dir = *state;
 	char target[PATH_MAX], link_path[PATH_MAX], line[64];
@@ -272,8 +257,7 @@ load_refuses_a_symlink_and_a_directory(void **state)
 	assert_int_equal(keys_ed25519_load(dir, KEYS_ADMIN, sk), -EBADMSG);
 }
 
-static void
-ed25519_load_matches_rfc8032_test_1(void **state)
+static void ed25519_load_matches_rfc8032_test_1(void **state)
 {
 	const char *dir = *state;
 	uint8_t sk[REC_SECRET_SIZE], want[32];
@@ -289,8 +273,7 @@ ed25519_load_matches_rfc8032_test_1(void **state)
 	sodium_memzero(sk, sizeof(sk));
 }
 
-static void
-x25519_load_matches_rfc7748_alice(void **state)
+static void x25519_load_matches_rfc7748_alice(void **state)
 {
 	const char *dir = *state;
 	uint8_t sk[REC_KEY_SIZE], pk[REC_KEY_SIZE], want[32];
@@ -306,8 +289,7 @@ x25519_load_matches_rfc7748_alice(void **state)
 	sodium_memzero(sk, sizeof(sk));
 }
 
-static void
-x25519_generate_makes_a_clamped_key_for_its_public_key(void **state)
+static void x25519_generate_makes_a_clamped_key_for_its_public_key(void **state)
 {
 	const char *dir = *state;
 	uint8_t pk[REC_KEY_SIZE], sk[REC_KEY_SIZE], pk2[REC_KEY_SIZE], base[REC_KEY_SIZE];
@@ -323,8 +305,7 @@ x25519_generate_makes_a_clamped_key_for_its_public_key(void **state)
 	sodium_memzero(sk, sizeof(sk));
 }
 
-static void
-store_then_load_gives_the_stored_secret(void **state)
+static void store_then_load_gives_the_stored_secret(void **state)
 {
 	const char *dir = *state;
 	uint8_t sk[REC_SECRET_SIZE], back[REC_SECRET_SIZE];
@@ -337,8 +318,7 @@ store_then_load_gives_the_stored_secret(void **state)
 	sodium_memzero(back, sizeof(back));
 }
 
-static void
-store_refuses_a_secret_whose_halves_disagree(void **state)
+static void store_refuses_a_secret_whose_halves_disagree(void **state)
 {
 	const char *dir = *state;
 	uint8_t sk[REC_SECRET_SIZE];
@@ -349,8 +329,7 @@ store_refuses_a_secret_whose_halves_disagree(void **state)
 	assert_false(exists(dir, "invite.key"));
 }
 
-static void
-remove_deletes_the_file_and_missing_is_fine(void **state)
+static void remove_deletes_the_file_and_missing_is_fine(void **state)
 {
 	const char *dir = *state;
 	uint8_t pk[REC_KEY_SIZE], sk[REC_SECRET_SIZE];
@@ -364,8 +343,7 @@ remove_deletes_the_file_and_missing_is_fine(void **state)
 	assert_int_equal(keys_ed25519_generate(dir, KEYS_HOST, pk), 0);
 }
 
-static void
-remove_refuses_a_directory(void **state)
+static void remove_refuses_a_directory(void **state)
 {
 	const char *dir = *state;
 	char path[PATH_MAX];
@@ -376,8 +354,7 @@ remove_refuses_a_directory(void **state)
 	assert_true(exists(dir, KEYS_HOST));
 }
 
-static void
-file_names_with_a_slash_or_dots_are_einval(void **state)
+static void file_names_with_a_slash_or_dots_are_einval(void **state)
 {
 	const char *dir = *state;
 	uint8_t pk[REC_KEY_SIZE], sk[REC_SECRET_SIZE];
@@ -389,8 +366,7 @@ file_names_with_a_slash_or_dots_are_einval(void **state)
 	assert_int_equal(keys_remove(dir, "."), -EINVAL);
 }
 
-static void
-missing_directory_is_enoent(void **state)
+static void missing_directory_is_enoent(void **state)
 {
 	char missing[PATH_MAX];
 	uint8_t pk[REC_KEY_SIZE];
@@ -399,8 +375,7 @@ missing_directory_is_enoent(void **state)
 	assert_int_equal(keys_ed25519_generate(missing, KEYS_HOST, pk), -ENOENT);
 }
 
-static void
-dir_prepare_makes_a_0700_directory_once(void **state)
+static void dir_prepare_makes_a_0700_directory_once(void **state)
 {
 	char sub[PATH_MAX], deep[PATH_MAX];
 	struct stat st;
@@ -419,8 +394,7 @@ dir_prepare_makes_a_0700_directory_once(void **state)
 	assert_int_equal(keys_dir_prepare(deep), -ENOENT);
 }
 
-static void
-dir_prepare_on_a_file_is_enotdir(void **state)
+static void dir_prepare_on_a_file_is_enotdir(void **state)
 {
 	char path[PATH_MAX];
 
@@ -431,8 +405,7 @@ dir_prepare_on_a_file_is_enotdir(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(ed25519_generate_then_load_gives_the_same_key),

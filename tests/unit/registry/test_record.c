@@ -15,8 +15,8 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "meshname/record.h"
 #include "fixtures.h"
+#include "meshname/record.h"
 
 static uint8_t admin_sk[REC_SECRET_SIZE];     /* fixture_key(1) */
 static uint8_t host_sk[REC_SECRET_SIZE];      /* fixture_key(2) */
@@ -43,15 +43,13 @@ enum vector {
 	V_COUNT,
 };
 
-static void
-set_mesh_id(struct rec *r)
+static void set_mesh_id(struct rec *r)
 {
 	for (size_t i = 0; i < REC_ID_SIZE; i++)
 		r->mesh_id[i] = (uint8_t)(0xa0 + i);
 }
 
-static void
-set_rdata(struct rec_record *rr, uint16_t rrtype, const void *rdata, size_t len)
+static void set_rdata(struct rec_record *rr, uint16_t rrtype, const void *rdata, size_t len)
 {
 	rr->rrtype = rrtype;
 	rr->rdlen = (uint16_t)len;
@@ -59,8 +57,7 @@ set_rdata(struct rec_record *rr, uint16_t rrtype, const void *rdata, size_t len)
 }
 
 /* Fills r with vector v and returns the key that signs it. */
-static const uint8_t *
-make_vector(enum vector v, struct rec *r)
+static const uint8_t *make_vector(enum vector v, struct rec *r)
 {
 	static const uint8_t ula[16] = { 0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a };
 	struct rec_record *rr = &r->u.record;
@@ -119,10 +116,11 @@ make_vector(enum vector v, struct rec *r)
 		r->u.endpoints.ep[0] = (struct rec_endpoint){
 			.kind = EP_LAN, .family = 4, .addr = { 192, 168, 1, 10 }, .port = 51820
 		};
-		r->u.endpoints.ep[1] = (struct rec_endpoint){
-			.kind = EP_IPV6, .family = 6,
-			.addr = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x10 }, .port = 51820
-		};
+		r->u.endpoints.ep[1] =
+			(struct rec_endpoint){ .kind = EP_IPV6,
+					       .family = 6,
+					       .addr = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x10 },
+					       .port = 51820 };
 		return host_sk;
 	case V_ENDPOINTS_EMPTY:
 		r->type = REC_ENDPOINTS;
@@ -182,8 +180,7 @@ make_vector(enum vector v, struct rec *r)
 }
 
 /* Signs vector v into buf; fails the test if that does not work. */
-static size_t
-sign_vector(enum vector v, struct rec *r, uint8_t buf[REC_MAX_SIZE])
+static size_t sign_vector(enum vector v, struct rec *r, uint8_t buf[REC_MAX_SIZE])
 {
 	const uint8_t *sk = make_vector(v, r);
 	size_t len = 0;
@@ -198,84 +195,76 @@ sign_vector(enum vector v, struct rec *r, uint8_t buf[REC_MAX_SIZE])
  * (Ed25519 over "meshname-record-v1" || bytes before the signature).
  */
 static const char *const expected_hex[] = {
-	[V_ROOT] =
-		"4d4e52010100"
-		"0000000000000000000000000000000000000000000000000000000000000000"
-		"0000000000000000000000006553f1000000000000000000"
-		"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
-		"0065"
-		"04686f6d65046d6573686446000010fd123456789a0000000000000000000001"
-		"e1338001028a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf37488"
-		"01b40f6f5ced4928c628d1c2c6eae90338905995612959273a5c63f93636c146"
-		"14ac8737d1"
-		"b2f834259d308f7eaa943e99db58d728d20520e854a2d665d43a70adde326b40"
-		"28016d25d3635f20940f882f1859e7a54c90fc4ac9612ceac528bb98a2ce1e0d",
-	[V_CERT] =
-		"4d4e52010200"
-		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-		"0000000000000001000000006553f10000000000657b7e00"
-		"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
-		"0068"
-		"036e61738139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b"
-		"8fc9b39442424242424242424242424242424242424242424242424242424242"
-		"4242424264460002fd123456789a15973ac33e74c157ab1b020661646d696e73"
-		"0773657276657273"
-		"7e81186ab7a8a69ed36b747a0850144aa5a2627f69cd80f64742ba709892dd1d"
-		"55defb7b6da20690ce42f38b6ec9538c3cf2130d6dc7318267837de15cd2bf08",
-	[V_ADMIT] =
-		"4d4e52010300"
-		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-		"0000000000000001000000006553f10000000000655d2b80"
-		"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
-		"0036"
-		"ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1"
-		"066c6170746f706446000300278d0001057573657273"
-		"216799851bafe00516e91806c362da7681e32342c6bd5943b420998c49ea0129"
-		"3d7e0e69b37ef72f3df642c5d2d16c8f0a925b7bd28ff04e50920d706ebed004",
-	[V_ENDPOINTS] =
-		"4d4e52010400"
-		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-		"0000000000000005000000006553f1000000000065554280"
-		"8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
-		"002b"
-		"ca6c020104c0a8010a000000000000000000000000ca6c020620010db8000000"
-		"000000000000000010ca6c"
-		"7b9d0205731804954b6f5572b8237c9b8dc673b4390b9d326ec374e80cf96d0c"
-		"21563322adc0c4d5f8bb962c466efacce83825f3351845266ffde13e93b58703",
-	[V_REVOKE] =
-		"4d4e52010500"
-		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-		"0000000000000000000000006553f1000000000000000000"
-		"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
-		"0024"
-		"ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1"
-		"64460003"
-		"34b1706fd16b8695fd28574e090f2a530d5c10771cdb2fe3463d901dd91bbc55"
-		"8aa8fd3d273568ed44e3df178e049653ac366fd8ac2b292aa58a27bc6bb3350d",
-	[V_RECORD_SRV] =
-		"4d4e52010600"
-		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-		"0000000000000001000000006553f10000000000655d2b80"
-		"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
-		"0027"
-		"010d5f7373682e5f7463702e6e617300210000012c0010000000050016036e61"
-		"73046d65736800"
-		"15729f53d59828ac7fde712dd6c6f5847249e7e69ede45af34fcfc5e65d4d973"
-		"a3a23dcc34f81cc331c0448b582211cac65511124ee179852d6e4a079334110d",
-	[V_RENEW] =
-		"4d4e52010700"
-		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-		"0000000000000001000000006553f10000000000655d2b80"
-		"8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
-		"0024"
-		"7777777777777777777777777777777777777777777777777777777777777777"
-		"00278d00"
-		"1fb28e788e70839f8ff34f936c22cd973b8e1e5ebffcb89aeaacf0072ccc30c8"
-		"e0d24437939cb92446ac272ffe55e1ad89de2e396a21c78e9c20ca007f968808",
+	[V_ROOT] = "4d4e52010100"
+		   "0000000000000000000000000000000000000000000000000000000000000000"
+		   "0000000000000000000000006553f1000000000000000000"
+		   "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+		   "0065"
+		   "04686f6d65046d6573686446000010fd123456789a0000000000000000000001"
+		   "e1338001028a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf37488"
+		   "01b40f6f5ced4928c628d1c2c6eae90338905995612959273a5c63f93636c146"
+		   "14ac8737d1"
+		   "b2f834259d308f7eaa943e99db58d728d20520e854a2d665d43a70adde326b40"
+		   "28016d25d3635f20940f882f1859e7a54c90fc4ac9612ceac528bb98a2ce1e0d",
+	[V_CERT] = "4d4e52010200"
+		   "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+		   "0000000000000001000000006553f10000000000657b7e00"
+		   "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+		   "0068"
+		   "036e61738139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b"
+		   "8fc9b39442424242424242424242424242424242424242424242424242424242"
+		   "4242424264460002fd123456789a15973ac33e74c157ab1b020661646d696e73"
+		   "0773657276657273"
+		   "7e81186ab7a8a69ed36b747a0850144aa5a2627f69cd80f64742ba709892dd1d"
+		   "55defb7b6da20690ce42f38b6ec9538c3cf2130d6dc7318267837de15cd2bf08",
+	[V_ADMIT] = "4d4e52010300"
+		    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+		    "0000000000000001000000006553f10000000000655d2b80"
+		    "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+		    "0036"
+		    "ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1"
+		    "066c6170746f706446000300278d0001057573657273"
+		    "216799851bafe00516e91806c362da7681e32342c6bd5943b420998c49ea0129"
+		    "3d7e0e69b37ef72f3df642c5d2d16c8f0a925b7bd28ff04e50920d706ebed004",
+	[V_ENDPOINTS] = "4d4e52010400"
+			"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+			"0000000000000005000000006553f1000000000065554280"
+			"8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
+			"002b"
+			"ca6c020104c0a8010a000000000000000000000000ca6c020620010db8000000"
+			"000000000000000010ca6c"
+			"7b9d0205731804954b6f5572b8237c9b8dc673b4390b9d326ec374e80cf96d0c"
+			"21563322adc0c4d5f8bb962c466efacce83825f3351845266ffde13e93b58703",
+	[V_REVOKE] = "4d4e52010500"
+		     "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+		     "0000000000000000000000006553f1000000000000000000"
+		     "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+		     "0024"
+		     "ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1"
+		     "64460003"
+		     "34b1706fd16b8695fd28574e090f2a530d5c10771cdb2fe3463d901dd91bbc55"
+		     "8aa8fd3d273568ed44e3df178e049653ac366fd8ac2b292aa58a27bc6bb3350d",
+	[V_RECORD_SRV] = "4d4e52010600"
+			 "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+			 "0000000000000001000000006553f10000000000655d2b80"
+			 "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+			 "0027"
+			 "010d5f7373682e5f7463702e6e617300210000012c0010000000050016036e61"
+			 "73046d65736800"
+			 "15729f53d59828ac7fde712dd6c6f5847249e7e69ede45af34fcfc5e65d4d973"
+			 "a3a23dcc34f81cc331c0448b582211cac65511124ee179852d6e4a079334110d",
+	[V_RENEW] = "4d4e52010700"
+		    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+		    "0000000000000001000000006553f10000000000655d2b80"
+		    "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
+		    "0024"
+		    "7777777777777777777777777777777777777777777777777777777777777777"
+		    "00278d00"
+		    "1fb28e788e70839f8ff34f936c22cd973b8e1e5ebffcb89aeaacf0072ccc30c8"
+		    "e0d24437939cb92446ac272ffe55e1ad89de2e396a21c78e9c20ca007f968808",
 };
 
-static void
-check_vector(enum vector v)
+static void check_vector(enum vector v)
 {
 	uint8_t buf[REC_MAX_SIZE], want[REC_MAX_SIZE];
 	char hex[2 * REC_MAX_SIZE + 1];
@@ -304,8 +293,7 @@ check_vector(enum vector v)
 	assert_int_equal(buf[94] << 8 | buf[95], len - 96 - 64);
 }
 
-static void
-root_vector_matches_spec_bytes(void **state)
+static void root_vector_matches_spec_bytes(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
@@ -321,8 +309,7 @@ root_vector_matches_spec_bytes(void **state)
 	assert_memory_equal(buf + 127, "\x01\xe1\x33\x80\x01\x02", 6);
 }
 
-static void
-cert_vector_matches_spec_bytes(void **state)
+static void cert_vector_matches_spec_bytes(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
@@ -335,12 +322,16 @@ cert_vector_matches_spec_bytes(void **state)
 	assert_memory_equal(buf + 96, "\x03nas", 4);
 	assert_memory_equal(buf + 100, fixture_pk(host_sk), 32);
 	assert_memory_equal(buf + 164, "\x64\x46\x00\x02\xfd\x12\x34\x56\x78\x9a", 10);
-	assert_memory_equal(buf + 184, "\x02\x06" "admins" "\x07" "servers", 16);
+	assert_memory_equal(buf + 184,
+			    "\x02\x06"
+			    "admins"
+			    "\x07"
+			    "servers",
+			    16);
 	assert_int_equal(len, 200 + 64);
 }
 
-static void
-admit_vector_matches_spec_bytes(void **state)
+static void admit_vector_matches_spec_bytes(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
@@ -354,8 +345,7 @@ admit_vector_matches_spec_bytes(void **state)
 			    22);
 }
 
-static void
-endpoints_vector_matches_spec_bytes(void **state)
+static void endpoints_vector_matches_spec_bytes(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
@@ -370,8 +360,7 @@ endpoints_vector_matches_spec_bytes(void **state)
 	assert_int_equal(buf[94] << 8 | buf[95], 3 + 2 * 20);
 }
 
-static void
-revoke_vector_matches_spec_bytes(void **state)
+static void revoke_vector_matches_spec_bytes(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
@@ -384,8 +373,7 @@ revoke_vector_matches_spec_bytes(void **state)
 	assert_memory_equal(buf + 128, "\x64\x46\x00\x03", 4);
 }
 
-static void
-record_vector_matches_spec_bytes(void **state)
+static void record_vector_matches_spec_bytes(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
@@ -398,8 +386,7 @@ record_vector_matches_spec_bytes(void **state)
 	assert_memory_equal(buf + 119, "\x00\x00\x00\x05\x00\x16\x03nas\x04mesh\x00", 16);
 }
 
-static void
-renew_vector_matches_spec_bytes(void **state)
+static void renew_vector_matches_spec_bytes(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
@@ -412,8 +399,7 @@ renew_vector_matches_spec_bytes(void **state)
 	assert_memory_equal(buf + 128, "\x00\x27\x8d\x00", 4);
 }
 
-static void
-root_id_matches_blake2b_vector(void **state)
+static void root_id_matches_blake2b_vector(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE], id[REC_ID_SIZE], want[REC_ID_SIZE];
 	struct rec r;
@@ -431,8 +417,7 @@ root_id_matches_blake2b_vector(void **state)
 
 /* ---- round trips ------------------------------------------------------------------ */
 
-static void
-every_vector_round_trips_and_verifies(void **state)
+static void every_vector_round_trips_and_verifies(void **state)
 {
 	(void)state;
 	for (int v = 0; v < V_COUNT; v++) {
@@ -444,15 +429,15 @@ every_vector_round_trips_and_verifies(void **state)
 		assert_memory_equal(&r, &d, sizeof(r));
 		assert_true(rec_verify(buf, len));
 		/* Ed25519 is deterministic: signing the decoded struct gives the same bytes. */
-		assert_int_equal(rec_sign(&d, make_vector((enum vector)v, &r), again,
-					  sizeof(again), &len2), 0);
+		assert_int_equal(rec_sign(&d, make_vector((enum vector)v, &r), again, sizeof(again),
+					  &len2),
+				 0);
 		assert_int_equal(len2, len);
 		assert_memory_equal(again, buf, len);
 	}
 }
 
-static void
-sign_sets_signer_from_secret_key(void **state)
+static void sign_sets_signer_from_secret_key(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
@@ -466,8 +451,7 @@ sign_sets_signer_from_secret_key(void **state)
 	assert_memory_equal(buf + 62, fixture_pk(admin_sk), REC_KEY_SIZE);
 }
 
-static void
-signature_made_by_another_key_does_not_verify(void **state)
+static void signature_made_by_another_key_does_not_verify(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r, d;
@@ -481,8 +465,7 @@ signature_made_by_another_key_does_not_verify(void **state)
 	assert_false(rec_verify(buf, len));
 }
 
-static void
-signature_without_domain_separation_does_not_verify(void **state)
+static void signature_without_domain_separation_does_not_verify(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
@@ -497,8 +480,7 @@ signature_without_domain_separation_does_not_verify(void **state)
 
 /* ---- every single-byte change, truncation, extension -------------------------------- */
 
-static void
-every_single_byte_change_is_rejected(void **state)
+static void every_single_byte_change_is_rejected(void **state)
 {
 	static const uint8_t masks[] = { 0x01, 0x80, 0xff };
 
@@ -523,8 +505,7 @@ every_single_byte_change_is_rejected(void **state)
 	}
 }
 
-static void
-every_truncation_and_an_appended_byte_are_rejected(void **state)
+static void every_truncation_and_an_appended_byte_are_rejected(void **state)
 {
 	(void)state;
 	for (int v = 0; v < V_COUNT; v++) {
@@ -545,8 +526,7 @@ every_truncation_and_an_appended_byte_are_rejected(void **state)
 	}
 }
 
-static void
-failed_decode_leaves_a_zeroed_struct(void **state)
+static void failed_decode_leaves_a_zeroed_struct(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE], zero[sizeof(struct rec)] = { 0 };
 	struct rec r, d;
@@ -568,8 +548,7 @@ failed_decode_leaves_a_zeroed_struct(void **state)
  */
 typedef void (*edit_fn)(uint8_t *buf, size_t *len);
 
-static size_t
-edited(enum vector v, edit_fn edit, uint8_t buf[REC_MAX_SIZE])
+static size_t edited(enum vector v, edit_fn edit, uint8_t buf[REC_MAX_SIZE])
 {
 	struct rec r;
 	size_t len = sign_vector(v, &r, buf) - REC_SIG_SIZE;
@@ -581,64 +560,60 @@ edited(enum vector v, edit_fn edit, uint8_t buf[REC_MAX_SIZE])
 
 /* CERT body: name 4, host key 32, wg key 32, ipv4 4, ipv6 16, groups at 96 + 88. */
 #define CERT_GROUPS (96 + 88)
-static void
-swap_groups(uint8_t *buf, size_t *len)
+static void swap_groups(uint8_t *buf, size_t *len)
 {
 	/* "admins","servers" -> "servers","admins" */
 	(void)len;
-	memcpy(buf + CERT_GROUPS + 1, "\x07servers\x06" "admins", 15);
+	memcpy(buf + CERT_GROUPS + 1,
+	       "\x07servers\x06"
+	       "admins",
+	       15);
 }
-static void
-duplicate_group(uint8_t *buf, size_t *len)
+static void duplicate_group(uint8_t *buf, size_t *len)
 {
 	/* "admins","servers" -> "admins","admins" and one byte shorter */
-	memcpy(buf + CERT_GROUPS + 8, "\x06" "admins", 7);
+	memcpy(buf + CERT_GROUPS + 8,
+	       "\x06"
+	       "admins",
+	       7);
 	*len -= 1;
 }
-static void
-uppercase_name(uint8_t *buf, size_t *len)
+static void uppercase_name(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[97] = 'N';
 }
-static void
-nul_inside_name(uint8_t *buf, size_t *len)
+static void nul_inside_name(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[98] = '\0';
 }
-static void
-group_count_over_16(uint8_t *buf, size_t *len)
+static void group_count_over_16(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[CERT_GROUPS] = 17;
 }
-static void
-reserved_byte_set(uint8_t *buf, size_t *len)
+static void reserved_byte_set(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[5] = 1;
 }
-static void
-unknown_version_bits(uint8_t *buf, size_t *len)
+static void unknown_version_bits(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[3] = 2;
 }
-static void
-body_byte_appended(uint8_t *buf, size_t *len)
+static void body_byte_appended(uint8_t *buf, size_t *len)
 {
 	buf[(*len)++] = 0;
 }
 /* ENDPOINTS body: port 2, count 1, endpoint 0 at 99, endpoint 1 at 119. */
-static void
-ipv4_padding_set(uint8_t *buf, size_t *len)
+static void ipv4_padding_set(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[99 + 2 + 4] = 1;
 }
-static void
-endpoints_swapped(uint8_t *buf, size_t *len)
+static void endpoints_swapped(uint8_t *buf, size_t *len)
 {
 	uint8_t tmp[20];
 
@@ -647,57 +622,48 @@ endpoints_swapped(uint8_t *buf, size_t *len)
 	memmove(buf + 99, buf + 119, 20);
 	memcpy(buf + 119, tmp, 20);
 }
-static void
-endpoint_duplicated(uint8_t *buf, size_t *len)
+static void endpoint_duplicated(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	memcpy(buf + 119, buf + 99, 20);
 }
-static void
-endpoint_port_zero(uint8_t *buf, size_t *len)
+static void endpoint_port_zero(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[119 + 18] = 0;
 	buf[119 + 19] = 0;
 }
-static void
-endpoint_kind_five(uint8_t *buf, size_t *len)
+static void endpoint_kind_five(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[119] = 5;
 }
 /* RECORD "www": op 1, owner 4, rrtype 2, ttl 4, rdlen at 107, rdata at 109. */
-static void
-set_rdata_bytes(uint8_t *buf, size_t *len, const char *rdata, size_t n)
+static void set_rdata_bytes(uint8_t *buf, size_t *len, const char *rdata, size_t n)
 {
 	buf[107] = (uint8_t)(n >> 8);
 	buf[108] = (uint8_t)n;
 	memcpy(buf + 109, rdata, n);
 	*len = 109 + n;
 }
-static void
-cname_compression_pointer(uint8_t *buf, size_t *len)
+static void cname_compression_pointer(uint8_t *buf, size_t *len)
 {
 	/* nas + pointer to offset 12 of a DNS message */
 	set_rdata_bytes(buf, len, "\x03nas\xc0\x0c", 6);
 }
-static void
-cname_not_absolute(uint8_t *buf, size_t *len)
+static void cname_not_absolute(uint8_t *buf, size_t *len)
 {
 	set_rdata_bytes(buf, len, "\x03nas\x04mesh", 9);
 }
-static void
-cname_uppercase(uint8_t *buf, size_t *len)
+static void cname_uppercase(uint8_t *buf, size_t *len)
 {
 	set_rdata_bytes(buf, len, "\x03nAs\x04mesh\x00", 10);
 }
-static void
-cname_two_names(uint8_t *buf, size_t *len)
+static void cname_two_names(uint8_t *buf, size_t *len)
 {
 	set_rdata_bytes(buf, len, "\x03nas\x00\x03nas\x00", 10);
 }
-static void
-cname_label_of_64(uint8_t *buf, size_t *len)
+static void cname_label_of_64(uint8_t *buf, size_t *len)
 {
 	char name[1 + 64 + 1] = { 64 };
 
@@ -705,8 +671,7 @@ cname_label_of_64(uint8_t *buf, size_t *len)
 	name[65] = '\0';
 	set_rdata_bytes(buf, len, name, sizeof(name));
 }
-static void
-cname_over_255_bytes(uint8_t *buf, size_t *len)
+static void cname_over_255_bytes(uint8_t *buf, size_t *len)
 {
 	/* four labels of 63: 4 * 64 + 1 = 257 bytes of wire name */
 	char name[4 * 64 + 1];
@@ -718,8 +683,7 @@ cname_over_255_bytes(uint8_t *buf, size_t *len)
 	name[256] = '\0';
 	set_rdata_bytes(buf, len, name, sizeof(name));
 }
-static void
-cname_of_255_bytes(uint8_t *buf, size_t *len)
+static void cname_of_255_bytes(uint8_t *buf, size_t *len)
 {
 	/* the longest name: 63, 63, 63, 61 and the root label */
 	char name[255];
@@ -731,88 +695,75 @@ cname_of_255_bytes(uint8_t *buf, size_t *len)
 	name[254] = '\0';
 	set_rdata_bytes(buf, len, name, sizeof(name));
 }
-static void
-txt_trailing_byte(uint8_t *buf, size_t *len)
+static void txt_trailing_byte(uint8_t *buf, size_t *len)
 {
 	/* rrtype TXT, one string "hi", then a stray byte */
 	buf[101] = 0;
 	buf[102] = 16;
 	set_rdata_bytes(buf, len, "\x02hix", 4);
 }
-static void
-txt_string_overruns(uint8_t *buf, size_t *len)
+static void txt_string_overruns(uint8_t *buf, size_t *len)
 {
 	buf[101] = 0;
 	buf[102] = 16;
 	set_rdata_bytes(buf, len, "\x03hi", 3);
 }
-static void
-txt_empty_rdata(uint8_t *buf, size_t *len)
+static void txt_empty_rdata(uint8_t *buf, size_t *len)
 {
 	buf[101] = 0;
 	buf[102] = 16;
 	set_rdata_bytes(buf, len, "", 0);
 }
-static void
-a_with_five_bytes(uint8_t *buf, size_t *len)
+static void a_with_five_bytes(uint8_t *buf, size_t *len)
 {
 	buf[101] = 0;
 	buf[102] = 1;
 	set_rdata_bytes(buf, len, "\x01\x02\x03\x04\x05", 5);
 }
-static void
-rrtype_ns(uint8_t *buf, size_t *len)
+static void rrtype_ns(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[101] = 0;
 	buf[102] = 2;
 }
-static void
-owner_uppercase(uint8_t *buf, size_t *len)
+static void owner_uppercase(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[98] = 'W';
 }
-static void
-ttl_over_a_week(uint8_t *buf, size_t *len)
+static void ttl_over_a_week(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	memcpy(buf + 103, "\x00\x09\x3a\x81", 4); /* 604801 */
 }
-static void
-op_three(uint8_t *buf, size_t *len)
+static void op_three(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[96] = 3;
 }
-static void
-rdlen_past_body(uint8_t *buf, size_t *len)
+static void rdlen_past_body(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[108] = (uint8_t)(buf[108] + 1);
 }
 /* ROOT body: name 5, zone 5, ipv4 at 106, length 110, ipv6 111, lifetime 127,
  * threshold 131, count 132, admins 133. */
-static void
-root_ipv4_host_bits(uint8_t *buf, size_t *len)
+static void root_ipv4_host_bits(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[109] = 1; /* 100.70.0.1/16 */
 }
-static void
-root_ipv6_low_bits(uint8_t *buf, size_t *len)
+static void root_ipv6_low_bits(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[126] = 1;
 }
-static void
-root_prefix_31(uint8_t *buf, size_t *len)
+static void root_prefix_31(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[110] = 31;
 }
-static void
-root_admins_unsorted(uint8_t *buf, size_t *len)
+static void root_admins_unsorted(uint8_t *buf, size_t *len)
 {
 	uint8_t tmp[32];
 
@@ -821,45 +772,38 @@ root_admins_unsorted(uint8_t *buf, size_t *len)
 	memmove(buf + 133, buf + 165, 32);
 	memcpy(buf + 165, tmp, 32);
 }
-static void
-root_threshold_three(uint8_t *buf, size_t *len)
+static void root_threshold_three(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[131] = 3;
 }
-static void
-root_zone_trailing_dot(uint8_t *buf, size_t *len)
+static void root_zone_trailing_dot(uint8_t *buf, size_t *len)
 {
 	/* "mesh" -> "mes." */
 	(void)len;
 	buf[105] = '.';
 }
-static void
-root_seq_one(uint8_t *buf, size_t *len)
+static void root_seq_one(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[45] = 1;
 }
-static void
-root_mesh_id_set(uint8_t *buf, size_t *len)
+static void root_mesh_id_set(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[6] = 1;
 }
-static void
-revoke_expires(uint8_t *buf, size_t *len)
+static void revoke_expires(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	buf[61] = 1;
 }
-static void
-renew_expires_before_issue(uint8_t *buf, size_t *len)
+static void renew_expires_before_issue(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	memcpy(buf + 54, buf + 46, 8);
 }
-static void
-renew_lifetime_zero(uint8_t *buf, size_t *len)
+static void renew_lifetime_zero(uint8_t *buf, size_t *len)
 {
 	(void)len;
 	memset(buf + 128, 0, 4);
@@ -913,8 +857,7 @@ static const struct noncanonical_case noncanonical_cases[] = {
 	{ "RENEW for 0 seconds", V_RENEW, renew_lifetime_zero },
 };
 
-static void
-cname_of_255_bytes_is_accepted(void **state)
+static void cname_of_255_bytes_is_accepted(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec d;
@@ -926,8 +869,7 @@ cname_of_255_bytes_is_accepted(void **state)
 	assert_int_equal(d.u.record.rdlen, 255);
 }
 
-static void
-unedited_resealed_vectors_still_decode(void **state)
+static void unedited_resealed_vectors_still_decode(void **state)
 {
 	/* the control for the next test: sealing by itself breaks nothing */
 	(void)state;
@@ -941,8 +883,7 @@ unedited_resealed_vectors_still_decode(void **state)
 	}
 }
 
-static void
-noncanonical_encodings_are_rejected_despite_valid_signatures(void **state)
+static void noncanonical_encodings_are_rejected_despite_valid_signatures(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(noncanonical_cases) / sizeof(noncanonical_cases[0]); i++) {
@@ -961,8 +902,7 @@ noncanonical_encodings_are_rejected_despite_valid_signatures(void **state)
 
 /* ---- sizes, magic, version, type ---------------------------------------------------- */
 
-static void
-record_over_1024_bytes_is_msgsize(void **state)
+static void record_over_1024_bytes_is_msgsize(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE + 1] = { 0 };
 	struct rec r, d;
@@ -973,8 +913,7 @@ record_over_1024_bytes_is_msgsize(void **state)
 	assert_false(rec_verify(buf, sizeof(buf)));
 }
 
-static void
-record_of_exactly_1024_bytes_is_accepted(void **state)
+static void record_of_exactly_1024_bytes_is_accepted(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r, d;
@@ -1001,8 +940,7 @@ record_of_exactly_1024_bytes_is_accepted(void **state)
 	assert_int_equal(rec_sign(&r, admin_sk, buf, sizeof(buf), &len), -EMSGSIZE);
 }
 
-static void
-sign_refuses_what_does_not_fit_the_buffer(void **state)
+static void sign_refuses_what_does_not_fit_the_buffer(void **state)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
@@ -1016,8 +954,7 @@ sign_refuses_what_does_not_fit_the_buffer(void **state)
 	assert_int_equal(len, need);
 }
 
-static void
-largest_record_body_fits_in_1024_bytes(void **state)
+static void largest_record_body_fits_in_1024_bytes(void **state)
 {
 	/* the struct limits (owner 200, rdata 512) cannot make a RECORD over 1024 bytes:
 	 * 96 + 1 + 201 + 2 + 4 + 2 + 512 + 64 = 882; TXT fills rdata exactly */
@@ -1041,14 +978,13 @@ largest_record_body_fits_in_1024_bytes(void **state)
 	assert_memory_equal(&r, &d, sizeof(r));
 }
 
-static void
-bad_magic_version_or_type_is_protonosupport(void **state)
+static void bad_magic_version_or_type_is_protonosupport(void **state)
 {
 	static const struct {
 		size_t off;
 		uint8_t value;
-	} bad[] = { { 0, 'm' }, { 1, 'X' }, { 2, 0 }, { 3, 0 }, { 3, 2 }, { 4, 0 }, { 4, 8 },
-		    { 4, 0xff } };
+	} bad[] = { { 0, 'm' }, { 1, 'X' }, { 2, 0 }, { 3, 0 },
+		    { 3, 2 },   { 4, 0 },   { 4, 8 }, { 4, 0xff } };
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r, d;
 	size_t len;
@@ -1061,74 +997,181 @@ bad_magic_version_or_type_is_protonosupport(void **state)
 		/* even when the rest of the record is too short to parse */
 		assert_int_equal(rec_decode(buf, bad[i].off + 1, &d), -EPROTONOSUPPORT);
 	}
-	assert_int_equal(rec_decode((const uint8_t *)"GET / HTTP/1.0", 14, &d),
-			 -EPROTONOSUPPORT);
+	assert_int_equal(rec_decode((const uint8_t *)"GET / HTTP/1.0", 14, &d), -EPROTONOSUPPORT);
 }
 
 /* ---- rec_sign refuses structs that decode would refuse ------------------------------- */
 
 typedef void (*break_fn)(struct rec *r);
 
-static void b_type_zero(struct rec *r) { r->type = 0; }
-static void b_type_eight(struct rec *r) { r->type = 8; }
-static void b_root_seq(struct rec *r) { r->seq = 1; }
-static void b_root_expires(struct rec *r) { r->expires_at = FIXTURE_NOW + 1; }
-static void b_root_mesh_id(struct rec *r) { r->mesh_id[31] = 1; }
-static void b_root_name(struct rec *r) { snprintf(r->u.root.name, 64, "-home"); }
-static void b_root_zone_empty(struct rec *r) { r->u.root.zone[0] = '\0'; }
-static void b_root_zone_upper(struct rec *r) { snprintf(r->u.root.zone, 254, "Mesh"); }
-static void b_root_len_7(struct rec *r) { r->u.root.ipv4_len = 7; }
-static void b_root_len_31(struct rec *r) { r->u.root.ipv4_len = 31; }
-static void b_root_host_bits(struct rec *r) { r->u.root.ipv4[2] = 1; }
-static void b_root_ipv6(struct rec *r) { r->u.root.ipv6[15] = 1; }
-static void b_root_lifetime(struct rec *r) { r->u.root.max_cert_lifetime = 0; }
-static void b_root_threshold_0(struct rec *r) { r->u.root.threshold = 0; }
-static void b_root_threshold_3(struct rec *r) { r->u.root.threshold = 3; }
-static void b_root_admins_0(struct rec *r) { r->u.root.n_admins = 0; r->u.root.threshold = 0; }
-static void b_root_admins_9(struct rec *r) { r->u.root.n_admins = 9; }
-static void
-b_root_admins_dup(struct rec *r)
+static void b_type_zero(struct rec *r)
+{
+	r->type = 0;
+}
+static void b_type_eight(struct rec *r)
+{
+	r->type = 8;
+}
+static void b_root_seq(struct rec *r)
+{
+	r->seq = 1;
+}
+static void b_root_expires(struct rec *r)
+{
+	r->expires_at = FIXTURE_NOW + 1;
+}
+static void b_root_mesh_id(struct rec *r)
+{
+	r->mesh_id[31] = 1;
+}
+static void b_root_name(struct rec *r)
+{
+	snprintf(r->u.root.name, 64, "-home");
+}
+static void b_root_zone_empty(struct rec *r)
+{
+	r->u.root.zone[0] = '\0';
+}
+static void b_root_zone_upper(struct rec *r)
+{
+	snprintf(r->u.root.zone, 254, "Mesh");
+}
+static void b_root_len_7(struct rec *r)
+{
+	r->u.root.ipv4_len = 7;
+}
+static void b_root_len_31(struct rec *r)
+{
+	r->u.root.ipv4_len = 31;
+}
+static void b_root_host_bits(struct rec *r)
+{
+	r->u.root.ipv4[2] = 1;
+}
+static void b_root_ipv6(struct rec *r)
+{
+	r->u.root.ipv6[15] = 1;
+}
+static void b_root_lifetime(struct rec *r)
+{
+	r->u.root.max_cert_lifetime = 0;
+}
+static void b_root_threshold_0(struct rec *r)
+{
+	r->u.root.threshold = 0;
+}
+static void b_root_threshold_3(struct rec *r)
+{
+	r->u.root.threshold = 3;
+}
+static void b_root_admins_0(struct rec *r)
+{
+	r->u.root.n_admins = 0;
+	r->u.root.threshold = 0;
+}
+static void b_root_admins_9(struct rec *r)
+{
+	r->u.root.n_admins = 9;
+}
+static void b_root_admins_dup(struct rec *r)
 {
 	memcpy(r->u.root.admins[1], r->u.root.admins[0], REC_KEY_SIZE);
 }
-static void b_cert_expired_at_issue(struct rec *r) { r->expires_at = r->issued_at; }
-static void b_cert_name_empty(struct rec *r) { r->u.cert.name[0] = '\0'; }
-static void b_cert_name_dot(struct rec *r) { snprintf(r->u.cert.name, 64, "n.as"); }
-static void
-b_cert_name_unterminated(struct rec *r)
+static void b_cert_expired_at_issue(struct rec *r)
+{
+	r->expires_at = r->issued_at;
+}
+static void b_cert_name_empty(struct rec *r)
+{
+	r->u.cert.name[0] = '\0';
+}
+static void b_cert_name_dot(struct rec *r)
+{
+	snprintf(r->u.cert.name, 64, "n.as");
+}
+static void b_cert_name_unterminated(struct rec *r)
 {
 	memset(r->u.cert.name, 'a', sizeof(r->u.cert.name));
 }
-static void b_cert_groups_17(struct rec *r) { r->u.cert.groups.n = 17; }
-static void
-b_cert_groups_unsorted(struct rec *r)
+static void b_cert_groups_17(struct rec *r)
+{
+	r->u.cert.groups.n = 17;
+}
+static void b_cert_groups_unsorted(struct rec *r)
 {
 	snprintf(r->u.cert.groups.name[1], 64, "aaa");
 }
-static void b_cert_group_bad(struct rec *r) { snprintf(r->u.cert.groups.name[1], 64, "x_y"); }
-static void b_admit_lifetime(struct rec *r) { r->u.admit.cert_lifetime = 0; }
-static void b_admit_name(struct rec *r) { snprintf(r->u.admit.name, 64, "lap top"); }
-static void b_ep_17(struct rec *r) { r->u.endpoints.n = 17; }
-static void b_ep_kind_0(struct rec *r) { r->u.endpoints.ep[0].kind = 0; }
-static void b_ep_family_5(struct rec *r) { r->u.endpoints.ep[1].family = 5; }
-static void b_ep_port_0(struct rec *r) { r->u.endpoints.ep[1].port = 0; }
-static void b_ep_padding(struct rec *r) { r->u.endpoints.ep[0].addr[15] = 1; }
-static void
-b_ep_unsorted(struct rec *r)
+static void b_cert_group_bad(struct rec *r)
+{
+	snprintf(r->u.cert.groups.name[1], 64, "x_y");
+}
+static void b_admit_lifetime(struct rec *r)
+{
+	r->u.admit.cert_lifetime = 0;
+}
+static void b_admit_name(struct rec *r)
+{
+	snprintf(r->u.admit.name, 64, "lap top");
+}
+static void b_ep_17(struct rec *r)
+{
+	r->u.endpoints.n = 17;
+}
+static void b_ep_kind_0(struct rec *r)
+{
+	r->u.endpoints.ep[0].kind = 0;
+}
+static void b_ep_family_5(struct rec *r)
+{
+	r->u.endpoints.ep[1].family = 5;
+}
+static void b_ep_port_0(struct rec *r)
+{
+	r->u.endpoints.ep[1].port = 0;
+}
+static void b_ep_padding(struct rec *r)
+{
+	r->u.endpoints.ep[0].addr[15] = 1;
+}
+static void b_ep_unsorted(struct rec *r)
 {
 	struct rec_endpoint t = r->u.endpoints.ep[0];
 
 	r->u.endpoints.ep[0] = r->u.endpoints.ep[1];
 	r->u.endpoints.ep[1] = t;
 }
-static void b_revoke_expires(struct rec *r) { r->expires_at = FIXTURE_NOW + 1; }
-static void b_rr_op_0(struct rec *r) { r->u.record.op = 0; }
-static void b_rr_ttl(struct rec *r) { r->u.record.ttl = 604801; }
-static void b_rr_owner_dot(struct rec *r) { snprintf(r->u.record.owner, 201, "nas."); }
-static void b_rr_rdlen_513(struct rec *r) { r->u.record.rdlen = 513; }
-static void b_rr_type_ns(struct rec *r) { r->u.record.rrtype = 2; }
-static void b_rr_srv_no_name(struct rec *r) { r->u.record.rdlen = 6; }
-static void b_renew_lifetime(struct rec *r) { r->u.renew.lifetime = 0; }
+static void b_revoke_expires(struct rec *r)
+{
+	r->expires_at = FIXTURE_NOW + 1;
+}
+static void b_rr_op_0(struct rec *r)
+{
+	r->u.record.op = 0;
+}
+static void b_rr_ttl(struct rec *r)
+{
+	r->u.record.ttl = 604801;
+}
+static void b_rr_owner_dot(struct rec *r)
+{
+	snprintf(r->u.record.owner, 201, "nas.");
+}
+static void b_rr_rdlen_513(struct rec *r)
+{
+	r->u.record.rdlen = 513;
+}
+static void b_rr_type_ns(struct rec *r)
+{
+	r->u.record.rrtype = 2;
+}
+static void b_rr_srv_no_name(struct rec *r)
+{
+	r->u.record.rdlen = 6;
+}
+static void b_renew_lifetime(struct rec *r)
+{
+	r->u.renew.lifetime = 0;
+}
 
 struct invalid_case {
 	const char *what;
@@ -1180,8 +1223,7 @@ static const struct invalid_case invalid_cases[] = {
 	{ "RENEW lifetime 0", V_RENEW, b_renew_lifetime },
 };
 
-static void
-sign_refuses_every_rule_break_with_einval(void **state)
+static void sign_refuses_every_rule_break_with_einval(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(invalid_cases) / sizeof(invalid_cases[0]); i++) {
@@ -1203,8 +1245,7 @@ sign_refuses_every_rule_break_with_einval(void **state)
 
 /* ---- names, addresses, type names ---------------------------------------------------- */
 
-static void
-label_rules_follow_the_spec(void **state)
+static void label_rules_follow_the_spec(void **state)
 {
 	char long_label[REC_NAME_MAX + 2];
 
@@ -1228,8 +1269,7 @@ label_rules_follow_the_spec(void **state)
 	assert_false(rec_label_valid(long_label));
 }
 
-static void
-domain_rules_follow_the_spec(void **state)
+static void domain_rules_follow_the_spec(void **state)
 {
 	char name[REC_ZONE_MAX + 2];
 
@@ -1267,8 +1307,7 @@ domain_rules_follow_the_spec(void **state)
 	assert_false(rec_domain_valid(name, false));
 }
 
-static void
-ipv6_for_host_is_the_prefix_and_a_hash_of_the_key(void **state)
+static void ipv6_for_host_is_the_prefix_and_a_hash_of_the_key(void **state)
 {
 	static const uint8_t prefix[16] = { 0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xff, 0xff };
 	uint8_t out[16], want[16];
@@ -1280,8 +1319,7 @@ ipv6_for_host_is_the_prefix_and_a_hash_of_the_key(void **state)
 	assert_memory_equal(out, want, 16);
 }
 
-static void
-type_names_cover_every_type(void **state)
+static void type_names_cover_every_type(void **state)
 {
 	(void)state;
 	assert_string_equal(rec_type_name(REC_ROOT), "ROOT");
@@ -1296,8 +1334,7 @@ type_names_cover_every_type(void **state)
 	assert_null(rec_type_name(255));
 }
 
-static int
-setup_keys(void **state)
+static int setup_keys(void **state)
 {
 	(void)state;
 	fixture_key(1, admin_sk);
@@ -1306,8 +1343,7 @@ setup_keys(void **state)
 	return 0;
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(root_vector_matches_spec_bytes),
