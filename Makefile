@@ -63,6 +63,7 @@ DAEMON_SRC := $(wildcard src/daemon/*.c)
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 LIB_COMMON := $(BUILD)/libcommon.a
 LIB_REGISTRY := $(BUILD)/libregistry.a
+LIB_RESOLVER := $(BUILD)/libresolver.a
 
 MESHNAME := $(BUILD)/meshname
 MESHNAMED := $(BUILD)/meshnamed
@@ -71,7 +72,9 @@ UNIT_REGISTRY_SRC := $(wildcard tests/unit/registry/test_*.c)
 UNIT_REGISTRY := $(patsubst tests/unit/registry/%.c,$(BUILD)/tests/unit/registry/%,$(UNIT_REGISTRY_SRC))
 UNIT_DAEMON_SRC := $(wildcard tests/unit/daemon/test_*.c)
 UNIT_DAEMON := $(patsubst tests/unit/daemon/%.c,$(BUILD)/tests/unit/daemon/%,$(UNIT_DAEMON_SRC))
-UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON)
+UNIT_RESOLVER_SRC := $(wildcard tests/unit/resolver/test_*.c)
+UNIT_RESOLVER := $(patsubst tests/unit/resolver/%.c,$(BUILD)/tests/unit/resolver/%,$(UNIT_RESOLVER_SRC))
+UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON) $(UNIT_RESOLVER)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
@@ -86,6 +89,8 @@ $(LIB_COMMON): $(call obj,$(COMMON_SRC))
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(LIB_REGISTRY): $(call obj,$(REGISTRY_SRC))
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+$(LIB_RESOLVER): $(call obj,$(RESOLVER_SRC))
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(MESHNAME): $(call obj,$(CLI_SRC)) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -95,6 +100,9 @@ $(MESHNAMED): $(call obj,$(DAEMON_SRC) $(RESOLVER_SRC) $(WG_SRC)) $(LIB_REGISTRY
 
 # Unit tests link only their module (and common).
 $(BUILD)/tests/unit/registry/%: $(BUILD)/tests/unit/registry/%.o $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+# The resolver's tests also need the registry: the snapshot lives there.
+$(BUILD)/tests/unit/resolver/%: $(BUILD)/tests/unit/resolver/%.o $(LIB_RESOLVER) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 # The daemon's tests link only the config parser: config.c depends on nothing else.
 $(BUILD)/tests/unit/daemon/%: $(BUILD)/tests/unit/daemon/%.o $(BUILD)/src/daemon/config.o $(LIB_COMMON)
