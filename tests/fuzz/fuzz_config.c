@@ -1,0 +1,110 @@
+/*
+ * fuzz_config.c: feeds arbitrary bytes, split on newlines, to the meshnamed.conf parser.
+ * Besides memory errors it checks two properties: a failed parse hands out no config and
+ * leaves a "file:line: " message, and a config that parses prints to text that parses to
+ * a config printing the same text (config_print's promise).
+ *
+ *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+ *         tests/fuzz/fuzz_config.c src/daemon/config.c -o fuzz_config
+ *   gcc -DFUZZ_STANDALONE -Iinclude -Isrc tests/fuzz/fuzz_config.c src/daemon/config.c
+ *         (then: ./a.out FILE... replays inputs, e.g. a crash or contrib/meshnamed.conf)
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Parses [data, data + size) line by line; *out is the config or NULL. */
+static int parse(const char *data, size_t size, struct config **out)
+{
+	struct config_parser *p = config_parser_new("fuzz");
+	const char *line = data, *end = data + size;
+	int r = 0;
+
+	*out = NULL;
+	if (p == NULL)
+		return -1;
+	while (r == 0 && line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		size_t n = nl != NULL ? (size_t)(nl - line) + 1 : (size_t)(end - line);
+
+		r = config_parser_line(p, line, n);
+		line += n;
+	}
+	if (r == 0)
+		r = config_parser_finish(p, out);
+	if (r != 0 && (*out != NULL || strncmp(config_parser_error(p), "fuzz:", 5) != 0))
+		abort();
+	config_parser_free(p);
+	return r;
+}
+
+static char *print(const struct config *cfg, size_t *len)
+{
+	char *buf = NULL;
+	FILE *fp = open_memstream(&buf, len);
+
+	if (fp == NULL)
+		abort();
+	config_print(cfg, fp);
+	if (fclose(fp) != 0)
+		abort();
+	return buf;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct config *cfg, *again;
+	char *text, *text_again;
+	size_t len, len_again;
+
+	if (parse((const char *)data, size, &cfg) != 0)
+		return 0;
+	text = print(cfg, &len);
+	if (parse(text, len, &again) != 0)
+		abort(); /* config_print wrote something the parser refuses */
+	text_again = print(again, &len_again);
+	if (len != len_again || memcmp(text, text_again, len) != 0)
+		abort();
+	free(text_again);
+	free(text);
+	config_free(again);
+	config_free(cfg);
+	return 0;
+}
+
+#ifdef FUZZ_STANDALONE
+int main(int argc, char *argv[])
+{
+	for (int i = 1; i < argc; i++) {
+		FILE *fp = fopen(argv[i], "rb");
+		char *buf = NULL;
+		size_t cap = 0, len = 0, n;
+
+		if (fp == NULL) {
+			perror(argv[i]);
+			return 1;
+		}
+		do {
+			if (len == cap) {
+				char *bigger = realloc(buf, cap = cap * 2 + 4096);
+
+				if (bigger == NULL)
+					abort();
+				buf = bigger;
+			}
+			n = fread(buf + len, 1, cap - len, fp);
+			len += n;
+		} while (n > 0);
+		fclose(fp);
+		LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
+		free(buf);
+		printf("%s: ok\n", argv[i]);
+	}
+	return 0;
+}
+#endif
