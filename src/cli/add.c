@@ -254,7 +254,7 @@ cmd_add(struct cli *c, int argc, char **argv)
 			o.request = optarg;
 			break;
 		default:
-			return cli_usage("add", "unknown option");
+			return cli_bad_option("add", argv);
 		}
 	}
 	if (argc - optind != 1)

@@ -79,7 +79,7 @@ cmd_export(struct cli *c, int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		if (ch != 'o')
-			return cli_usage("export", "unknown option");
+			return cli_bad_option("export", argv);
 		output = optarg;
 	}
 	if (optind != argc)
@@ -129,7 +129,44 @@ out:
 
 struct import_counts {
 	unsigned added, known, pending, rejected;
+	uint8_t (*pending_ids)[REC_ID_SIZE]; /* parked during the batch */
+	size_t n_pending, size_pending;
 };
+
+static int
+remember_pending(struct import_counts *n, const uint8_t *buf, size_t len)
+{
+	if (n->n_pending == n->size_pending) {
+		size_t size = n->size_pending == 0 ? 16 : 2 * n->size_pending;
+		void *p = reallocarray(n->pending_ids, size, REC_ID_SIZE);
+
+		if (p == NULL)
+			return -ENOMEM;
+		n->pending_ids = p;
+		n->size_pending = size;
+	}
+	rec_id(buf, len, n->pending_ids[n->n_pending++]);
+	return 0;
+}
+
+/* A record parked early in the batch is accepted when its authorizer comes later in
+ * the same batch: count it as new, not as pending. */
+static int
+settle_pending(void *arg, const uint8_t *buf, size_t len)
+{
+	struct import_counts *n = arg;
+	uint8_t id[REC_ID_SIZE];
+
+	rec_id(buf, len, id);
+	for (size_t i = 0; i < n->n_pending; i++)
+		if (memcmp(n->pending_ids[i], id, REC_ID_SIZE) == 0) {
+			memcpy(n->pending_ids[i], n->pending_ids[--n->n_pending], REC_ID_SIZE);
+			n->pending--;
+			n->added++;
+			break;
+		}
+	return 0;
+}
 
 static void
 reject(struct import_counts *n, const char *file, unsigned line, const uint8_t *buf,
@@ -181,6 +218,8 @@ import_lines(struct cli *c, const char *file, char *lines, struct import_counts 
 			n->added++;
 		else if (res == INGEST_DUPLICATE)
 			n->known++;
+		else if ((rc = remember_pending(n, buf, (size_t)got)) < 0)
+			return rc;
 		else
 			n->pending++;
 	}
@@ -191,12 +230,13 @@ int
 cmd_import(struct cli *c, int argc, char **argv)
 {
 	uint8_t id[REC_ID_SIZE];
-	struct import_counts n = { 0, 0, 0, 0 };
+	struct import_counts n;
 	const char *file;
 	char *text = NULL, *nl, *hex;
 	size_t hlen = strlen(CLI_BUNDLE_HEADER), len;
 	int ret, rc;
 
+	memset(&n, 0, sizeof(n));
 	if (argc != 2 || (argv[1][0] == '-' && argv[1][1] != '\0'))
 		return cli_usage("import", "import takes one bundle file, or - for standard input");
 	file = strcmp(argv[1], "-") == 0 ? "(stdin)" : argv[1];
@@ -238,10 +278,15 @@ cmd_import(struct cli *c, int argc, char **argv)
 			       registry_strerror(rc));
 		goto out;
 	}
+	if (n.n_pending > 0 && (rc = registry_foreach(c->reg, settle_pending, &n)) < 0) {
+		ret = cli_fail("cannot read the registry back: %s", strerror(-rc));
+		goto out;
+	}
 	printf("%u new, %u already known, %u pending, %u rejected\n", n.added, n.known,
 	       n.pending, n.rejected);
 	ret = n.rejected > 0 ? CLI_FAIL : CLI_OK;
 out:
+	free(n.pending_ids);
 	free(text);
 	cli_close(c, false);
 	return ret;

@@ -149,9 +149,10 @@ cmd_renew(struct cli *c, int argc, char **argv)
 	int ch, ret, rc;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'e' || cli_parse_u64(optarg, 1, 36500, &days) < 0)
-			return cli_usage("renew", ch == 'e' ? "--expires must be a number of days"
-							    : "unknown option");
+		if (ch != 'e')
+			return cli_bad_option("renew", argv);
+		if (cli_parse_u64(optarg, 1, 36500, &days) < 0)
+			return cli_usage("renew", "--expires must be a number of days");
 	}
 	if (argc - optind != 1)
 		return cli_usage("renew", "renew takes one host name");

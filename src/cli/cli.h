@@ -83,6 +83,8 @@ extern const char cli_help_init[], cli_help_add[], cli_help_join[], cli_help_ls[
 
 /* Prints "meshname: <message>" and returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The usage error for the option getopt just refused; argv is the command's. */
+int cli_bad_option(const char *cmd, char **argv);
 /* Prints "meshname: <message>" and returns CLI_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

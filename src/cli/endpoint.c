@@ -105,7 +105,7 @@ endpoint_change(struct cli *c, bool add, int argc, char **argv)
 		else if (ch == 'p' && add)
 			return cli_usage("endpoint", "--listen-port must be a port from 1 to 65535");
 		else
-			return cli_usage("endpoint", "unknown option");
+			return cli_bad_option("endpoint", argv);
 	}
 	if (argc - optind != 1)
 		return cli_usage("endpoint", "endpoint %s takes one ADDR:PORT", add ? "add" : "rm");
@@ -192,7 +192,7 @@ endpoint_ls(struct cli *c, int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch != 'j')
-			return cli_usage("endpoint", "unknown option");
+			return cli_bad_option("endpoint", argv);
 		json = true;
 	}
 	if (optind != argc)

@@ -153,7 +153,7 @@ cmd_init(struct cli *c, int argc, char **argv)
 						 "1 to %d", MAX_LIFETIME_DAYS);
 			break;
 		default:
-			return cli_usage("init", "unknown option");
+			return cli_bad_option("init", argv);
 		}
 	}
 	if (optind != argc)

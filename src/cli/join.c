@@ -277,7 +277,7 @@ cmd_join(struct cli *c, int argc, char **argv)
 			snprintf(host, sizeof(host), "%s", optarg);
 			break;
 		default:
-			return cli_usage("join", "unknown option");
+			return cli_bad_option("join", argv);
 		}
 	}
 	if (request) {

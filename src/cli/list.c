@@ -184,7 +184,7 @@ cmd_ls(struct cli *c, int argc, char **argv)
 	size_t n, w_name = 4, w_v6 = 4, w_ep = 9;
 
 	if (parse_json_flag(argc, argv, &json, &first) < 0)
-		return cli_usage("ls", "unknown option");
+		return cli_bad_option("ls", argv);
 	if (first != argc)
 		return cli_usage("ls", "ls takes no arguments");
 	ret = open_snapshot(c, &s, self, &have_self);
@@ -254,7 +254,7 @@ cmd_show(struct cli *c, int argc, char **argv)
 	char ep[64];
 
 	if (parse_json_flag(argc, argv, &json, &first) < 0)
-		return cli_usage("show", "unknown option");
+		return cli_bad_option("show", argv);
 	if (argc - first != 1)
 		return cli_usage("show", "show takes one host name");
 	ret = open_snapshot(c, &s, self, &have_self);
@@ -434,7 +434,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 	const char *state_word;
 
 	if (parse_json_flag(argc, argv, &json, &first) < 0)
-		return cli_usage("status", "unknown option");
+		return cli_bad_option("status", argv);
 	if (first != argc)
 		return cli_usage("status", "status takes no arguments");
 	ret = cli_open(c);
@@ -454,10 +454,11 @@ cmd_status(struct cli *c, int argc, char **argv)
 	cli_hex(c->mesh_id, REC_ID_SIZE, id);
 	cli_prefix4_str(&c->root.u.root, p4);
 	cli_prefix6_str(&c->root.u.root, p6);
-	if (!have_cert)
-		state_word = "none";
-	else if (revoked)
+	/* A revocation deletes the host's certificates: revoked comes first. */
+	if (revoked)
 		state_word = "revoked";
+	else if (!have_cert)
+		state_word = "none";
 	else if (cert.expires_at <= c->now)
 		state_word = "expired";
 	else if (cert.expires_at - c->now < WARN_DAYS * CLI_DAY)
@@ -465,7 +466,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 	else
 		state_word = "valid";
 	/* A host that is no longer a member is a failure the caller should notice. */
-	if (have_cert && (revoked || cert.expires_at <= c->now))
+	if (revoked || (have_cert && cert.expires_at <= c->now))
 		ret = CLI_FAIL;
 	if (have_cert) {
 		cli_ipv4_str(cert.u.cert.ipv4, a4);
@@ -481,7 +482,9 @@ cmd_status(struct cli *c, int argc, char **argv)
 		printf(",\"mesh_id\":\"%s\",\"zone\":\"%s\",\"ipv4_prefix\":\"%s\","
 		       "\"ipv6_prefix\":\"%s\",\"admin\":%s,\"host\":",
 		       id, c->root.u.root.zone, p4, p6, admin ? "true" : "false");
-		if (have_cert) {
+		if (revoked && !have_cert) {
+			printf("{\"certificate\":\"revoked\"}");
+		} else if (have_cert) {
 			printf("{\"name\":\"%s\",\"ipv4\":\"%s\",\"ipv6\":\"%s\",\"not_after\":%llu,"
 			       "\"certificate\":\"%s\"}",
 			       cert.u.cert.name, a4, a6, (unsigned long long)cert.expires_at,
@@ -497,35 +500,39 @@ cmd_status(struct cli *c, int argc, char **argv)
 		printf("]}\n");
 		goto out;
 	}
-	printf("%smesh%s        %s (id %s)\n", cli_bold(c), cli_reset(c), c->root.u.root.name, id);
-	printf("zone        %s\n", c->root.u.root.zone);
-	printf("prefixes    %s  %s\n", p4, p6);
-	if (!have_cert) {
-		printf("this host   no certificate in this registry\n");
+	printf("%smesh:%s        %s (id %s)\n", cli_bold(c), cli_reset(c), c->root.u.root.name, id);
+	printf("zone:        %s\n", c->root.u.root.zone);
+	printf("prefixes:    %s  %s\n", p4, p6);
+	if (revoked && !have_cert) {
+		printf("this host:   %sREVOKED%s: this host is no longer a member of the mesh\n",
+		       cli_red(c), cli_reset(c));
+	} else if (!have_cert) {
+		printf("this host:   no certificate in this registry\n");
 	} else {
 		const char *colour = strcmp(state_word, "valid") == 0      ? ""
 				     : strcmp(state_word, "expiring") == 0 ? cli_yellow(c)
 									   : cli_red(c);
 
-		printf("this host   %s.%s  %s  %s%s\n", cert.u.cert.name, c->root.u.root.zone, a4,
+		printf("this host:   %s.%s  %s  %s%s\n", cert.u.cert.name, c->root.u.root.zone, a4,
 		       a6, admin ? "  (admin)" : "");
 		if (revoked)
-			printf("certificate %sREVOKED%s: this host is no longer a member of the mesh\n",
+			printf("certificate: %sREVOKED%s: this host is no longer a member of the mesh\n",
 			       colour, cli_reset(c));
 		else if (cert.expires_at <= c->now)
-			printf("certificate %sEXPIRED on %s%s: ask an admin to run meshname renew %s\n",
+			printf("certificate: %sEXPIRED on %s%s: ask an admin to run meshname renew %s\n",
 			       colour, date, cli_reset(c), cert.u.cert.name);
 		else
-			printf("certificate %svalid until %s (%s)%s%s\n", colour, date, in,
+			printf("certificate: %svalid until %s (%s)%s%s\n", colour, date, in,
 			       cli_reset(c),
-			       *colour != '\0' ? ": renew it soon (meshname renew)" : "");
+			       strcmp(state_word, "expiring") == 0 ? ": renew it soon (meshname renew)"
+								     : "");
 	}
-	printf("registry    %llu hosts, %llu custom records, %llu records stored, %llu pending\n",
+	printf("registry:    %llu hosts, %llu custom records, %llu records stored, %llu pending\n",
 	       (unsigned long long)counts.hosts, (unsigned long long)counts.rrs,
 	       (unsigned long long)counts.records, (unsigned long long)counts.pending);
-	printf("alerts      %llu\n", (unsigned long long)counts.alerts);
+	printf("alerts:      %llu\n", (unsigned long long)counts.alerts);
 	rc = registry_foreach_alert(c->reg, print_alert, &json);
-	printf("daemon      not running (offline view)\n");
+	printf("daemon:      not running (offline view)\n");
 out:
 	(void)rc;
 	cli_close(c, false);

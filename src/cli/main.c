@@ -100,6 +100,8 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	state = getenv("MESHNAME_STATE");
 	c.state = state != NULL && *state != '\0' ? state : CLI_DEFAULT_STATE;
+	/* Errors are ours to print, once, as one sentence. */
+	opterr = 0;
 	/* "+": stop at the command name, its options are its own. */
 	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -115,8 +117,7 @@ main(int argc, char **argv)
 			printf("meshname %s\n", MESHNAME_VERSION);
 			return CLI_OK;
 		default:
-			usage(stderr);
-			return CLI_USAGE;
+			return cli_bad_option(NULL, argv);
 		}
 	}
 	argc -= optind;

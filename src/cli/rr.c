@@ -275,7 +275,7 @@ record_change(struct cli *c, bool add, int argc, char **argv)
 		if (ch == 't' && add)
 			return cli_usage("record", "--ttl must be a number of seconds from 0 to %u",
 					 MAX_TTL);
-		return cli_usage("record", "unknown option");
+		return cli_bad_option("record", argv);
 	}
 	if (argc - optind != 3)
 		return cli_usage("record", "%s takes NAME TYPE VALUE", cmd);
@@ -362,7 +362,7 @@ record_ls(struct cli *c, int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch != 'j')
-			return cli_usage("record", "unknown option");
+			return cli_bad_option("record", argv);
 		json = true;
 	}
 	if (optind != argc)

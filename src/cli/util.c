@@ -8,6 +8,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,15 @@ cli_fail(const char *fmt, ...)
 	vwarnx(fmt, ap);
 	va_end(ap);
 	return CLI_FAIL;
+}
+
+int
+cli_bad_option(const char *cmd, char **argv)
+{
+	/* getopt has moved past the offending word (opterr is off: we say it once). */
+	const char *word = optind > 0 ? argv[optind - 1] : "?";
+
+	return cli_usage(cmd, "unknown option, or an option without its value: '%s'", word);
 }
 
 bool
@@ -155,6 +165,10 @@ cli_open_fresh(struct cli *c, const char *what)
 	int rc;
 
 	rc = keys_dir_prepare(c->state);
+	if (rc == -ENOENT)
+		return cli_fail("cannot create the state directory %s, its parent is missing: "
+				"create that first or pick another directory with --state DIR",
+				c->state);
 	if (rc < 0)
 		return state_error(c, -rc);
 	if (access(c->state, R_OK | W_OK | X_OK) < 0)
