@@ -129,7 +129,8 @@ endpoint_change(struct cli *c, bool add, int argc, char **argv)
 		goto out;
 	memset(&r, 0, sizeof(r));
 	r.u.endpoints.n = h->n_endpoints;
-	memcpy(r.u.endpoints.ep, h->endpoints, h->n_endpoints * sizeof(h->endpoints[0]));
+	if (h->n_endpoints > 0) /* endpoints is NULL when there are none */
+		memcpy(r.u.endpoints.ep, h->endpoints, h->n_endpoints * sizeof(h->endpoints[0]));
 	for (unsigned i = 0; i < r.u.endpoints.n; i++)
 		if (same_address(&r.u.endpoints.ep[i], &ep))
 			found = i;

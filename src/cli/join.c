@@ -111,9 +111,12 @@ join_invite(struct cli *c, const char *text)
 	if (cli_invite_decode(text, &inv) < 0)
 		return cli_fail("this is not a valid invite: copy the whole mn1-invite: line");
 	crypto_sign_seed_keypair(adm_pk, adm_sk, inv.seed);
+	/* Every byte of an invite is checked: a damaged one is refused whole. */
 	if (!valid_root(inv.root, inv.root_len, &root, mesh_id) ||
 	    !valid_member(inv.admit, inv.admit_len, REC_ADMIT, mesh_id, &admit) ||
-	    memcmp(admit.u.admit.admission_key, adm_pk, REC_KEY_SIZE) != 0) {
+	    memcmp(admit.u.admit.admission_key, adm_pk, REC_KEY_SIZE) != 0 ||
+	    (inv.inviter_len > 0 &&
+	     !valid_member(inv.inviter, inv.inviter_len, REC_CERT, mesh_id, &cert))) {
 		cli_fail("this is not a valid invite: copy the whole mn1-invite: line");
 		goto out;
 	}
@@ -174,7 +177,9 @@ join_cert(struct cli *c, const char *text)
 	if (cli_certmsg_decode(text, &m) < 0)
 		return cli_fail("this is not a valid certificate: copy the whole mn1-cert: line");
 	if (!valid_root(m.root, m.root_len, &root, mesh_id) ||
-	    !valid_member(m.cert, m.cert_len, REC_CERT, mesh_id, &cert)) {
+	    !valid_member(m.cert, m.cert_len, REC_CERT, mesh_id, &cert) ||
+	    (m.admin_cert_len > 0 &&
+	     !valid_member(m.admin_cert, m.admin_cert_len, REC_CERT, mesh_id, &root))) {
 		cli_fail("this is not a valid certificate: copy the whole mn1-cert: line");
 		goto out;
 	}

@@ -236,10 +236,16 @@ expect_error "a non-admin cannot revoke another host" 1 "this machine holds no a
 	b revoke gamma
 expect_error "bad invite" 1 "this is not a valid invite" e join "mn1-invite:AAAA"
 expect_error "not an invite at all" 1 "this is not a valid invite" e join "hello"
-c60=${invite_beta:71:1}
-if [ "$c60" = A ]; then r=B; else r=A; fi
-tampered="${invite_beta:0:71}$r${invite_beta:72}"
-expect_error "a tampered invite is rejected" 1 "this is not a valid invite" e join "$tampered"
+# One changed character anywhere: in the secret, the ROOT, the ADMIT, the inviter's
+# CERT, the bootstrap list at the end.
+ilen=${#invite_beta}
+for pos in 20 60 $((ilen / 3)) $((ilen / 2)) $((ilen * 3 / 4)) $((ilen - 2)) $((ilen - 1)); do
+	ch=${invite_beta:pos:1}
+	if [ "$ch" = A ]; then r=B; else r=A; fi
+	tampered="${invite_beta:0:pos}$r${invite_beta:pos+1}"
+	expect_error "an invite with character $pos of $ilen changed is rejected" 1 \
+		"this is not a valid invite" e join "$tampered"
+done
 expect_error "a refused invite leaves no mesh behind" 1 "there is no mesh in" e status
 MESHNAME_NOW=$((now - 30 * 86400)) mn a add epsilon
 invite_old=$(cat "$T/out")
