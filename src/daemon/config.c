@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include "daemon/config.h"
@@ -471,36 +472,44 @@ static int kw_userspace(struct config_parser *p, const char *kw, char *value)
 	return set_string(p, kw, value, p->cfg->userspace, sizeof(p->cfg->userspace));
 }
 
+/* Literal addresses are stored in inet_ntop's form and names as written, so that two
+ * spellings of one endpoint are seen as duplicates (names compared without case). */
 static int kw_endpoint(struct config_parser *p, const char *kw, char *value)
 {
 	struct config *cfg = p->cfg;
+	struct config_endpoint ep = { .port = 0 };
 	char written[CONFIG_LINE_MAX + 1], q[QUOTE_MAX + 4];
 	char *host, *port_str;
-	struct in6_addr a6;
-	struct in_addr a4;
-	uint16_t port;
+	unsigned char addr[sizeof(struct in6_addr)];
 	bool bracketed;
 
 	if (cfg->n_endpoint == CONFIG_MAX_ENDPOINT)
 		return fail_at(p, p->line, "too many %s entries (at most %d)", kw,
 			       CONFIG_MAX_ENDPOINT);
 	snprintf(written, sizeof(written), "%s", value);
-	if (strlen(written) >= CONFIG_ENDPOINT_MAX || !split_host_port(value, &host, &port_str,
-								       &bracketed))
+	if (!split_host_port(value, &host, &port_str, &bracketed))
 		goto bad;
 	if (port_str == NULL)
 		return fail_at(p, p->line, "%s \"%s\" needs a port (HOST:PORT or [IPv6]:PORT)", kw,
 			       quote(q, written));
-	if (!parse_port(port_str, &port))
+	if (!parse_port(port_str, &ep.port))
 		return fail_at(p, p->line, "%s: invalid port \"%s\" in \"%s\" (1 to 65535)", kw,
 			       port_str, quote(q, written));
-	if (bracketed ? inet_pton(AF_INET6, host, &a6) != 1
-		      : (inet_pton(AF_INET, host, &a4) != 1 && !is_host_name(host)))
+	if (bracketed) {
+		if (inet_pton(AF_INET6, host, addr) != 1)
+			goto bad;
+		inet_ntop(AF_INET6, addr, ep.host, sizeof(ep.host));
+	} else if (inet_pton(AF_INET, host, addr) == 1) {
+		inet_ntop(AF_INET, addr, ep.host, sizeof(ep.host));
+	} else if (is_host_name(host)) {
+		memcpy(ep.host, host, strlen(host) + 1); /* at most DNS_NAME_MAX bytes */
+	} else {
 		goto bad;
+	}
 	for (size_t i = 0; i < cfg->n_endpoint; i++)
-		if (strcmp(cfg->endpoint[i], written) == 0)
-			return fail_at(p, p->line, "duplicate %s %s", kw, written);
-	memcpy(cfg->endpoint[cfg->n_endpoint++], written, strlen(written) + 1);
+		if (cfg->endpoint[i].port == ep.port && strcasecmp(cfg->endpoint[i].host, ep.host) == 0)
+			return fail_at(p, p->line, "duplicate %s %s", kw, quote(q, written));
+	cfg->endpoint[cfg->n_endpoint++] = ep;
 	return 0;
 bad:
 	return fail_at(p, p->line,
@@ -861,8 +870,13 @@ void config_print(const struct config *cfg, FILE *fp)
 		fprintf(fp, "%suserspace %s\n", hash, cfg->userspace);
 	else
 		fprintf(fp, "# userspace: none, the kernel's WireGuard\n");
-	for (i = 0; i < cfg->n_endpoint; i++)
-		fprintf(fp, "endpoint %s\n", cfg->endpoint[i]);
+	for (i = 0; i < cfg->n_endpoint; i++) {
+		const struct config_endpoint *ep = &cfg->endpoint[i];
+		bool v6 = strchr(ep->host, ':') != NULL;
+
+		fprintf(fp, "endpoint %s%s%s:%u\n", v6 ? "[" : "", ep->host, v6 ? "]" : "",
+			(unsigned)ep->port);
+	}
 	if (cfg->n_endpoint == 0)
 		fprintf(fp, "# endpoint: none, only the addresses found on the interfaces\n");
 	fprintf(fp, "listen-port %u\n", (unsigned)cfg->listen_port);

@@ -22,7 +22,7 @@
 #define CONFIG_PATH_MAX 1024  /* any value fits: a value is shorter than a line */
 #define CONFIG_GROUP_MAX 256
 #define CONFIG_IFNAME_MAX 16  /* IFNAMSIZ, with the NUL */
-#define CONFIG_ENDPOINT_MAX 262 /* 253-byte DNS name, ':', 5-digit port, NUL */
+#define CONFIG_HOST_MAX 254   /* a 253-byte DNS name and its NUL */
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_UPSTREAM 16
 #define CONFIG_MAX_ENDPOINT 16
@@ -37,6 +37,13 @@ enum config_manage {
 enum config_on_exit {
 	CONFIG_ON_EXIT_KEEP,   /* leave the interface as configured (tunnels survive a restart) */
 	CONFIG_ON_EXIT_REMOVE, /* delete the interface meshnamed created */
+};
+
+/* A public endpoint: host is a DNS name (as written, resolved by the daemon), or an
+ * IPv4 or IPv6 address (without brackets) in inet_ntop's form. */
+struct config_endpoint {
+	char host[CONFIG_HOST_MAX];
+	uint16_t port;
 };
 
 /* Every string is NUL-terminated; an empty string means "not set". Addresses are zeroed
@@ -61,7 +68,7 @@ struct config {
 	enum config_manage manage;
 	enum config_on_exit on_exit;
 	char userspace[CONFIG_PATH_MAX];           /* wireguard-go: absolute path or a name in $PATH */
-	char endpoint[CONFIG_MAX_ENDPOINT][CONFIG_ENDPOINT_MAX]; /* "HOST:PORT" as written */
+	struct config_endpoint endpoint[CONFIG_MAX_ENDPOINT];
 	size_t n_endpoint;
 	uint16_t listen_port;                      /* WireGuard UDP port */
 };

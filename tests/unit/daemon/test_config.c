@@ -107,7 +107,10 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_string_equal(a->userspace, b->userspace);
 	assert_int_equal(a->n_endpoint, b->n_endpoint);
 	for (size_t i = 0; i < a->n_endpoint; i++)
-		assert_string_equal(a->endpoint[i], b->endpoint[i]);
+	{
+		assert_string_equal(a->endpoint[i].host, b->endpoint[i].host);
+		assert_int_equal(a->endpoint[i].port, b->endpoint[i].port);
+	}
 	assert_int_equal(a->listen_port, b->listen_port);
 }
 
@@ -363,9 +366,12 @@ static void every_keyword_sets_its_field(void **state)
 	assert_int_equal(cfg->on_exit, CONFIG_ON_EXIT_REMOVE);
 	assert_string_equal(cfg->userspace, "/usr/local/bin/wireguard-go");
 	assert_int_equal(cfg->n_endpoint, 3);
-	assert_string_equal(cfg->endpoint[0], "203.0.113.7:51820");
-	assert_string_equal(cfg->endpoint[1], "vpn.example.org:4500");
-	assert_string_equal(cfg->endpoint[2], "[2001:db8::7]:51820");
+	assert_string_equal(cfg->endpoint[0].host, "203.0.113.7");
+	assert_int_equal(cfg->endpoint[0].port, 51820);
+	assert_string_equal(cfg->endpoint[1].host, "vpn.example.org");
+	assert_int_equal(cfg->endpoint[1].port, 4500);
+	assert_string_equal(cfg->endpoint[2].host, "2001:db8::7");
+	assert_int_equal(cfg->endpoint[2].port, 51820);
 	assert_int_equal(cfg->listen_port, 4500);
 	config_free(cfg);
 }
@@ -702,7 +708,12 @@ static void endpoints_need_a_port_and_a_valid_host(void **state)
 
 	(void)state;
 	cfg = parse_one("endpoint", "a-1.b2.example:65535");
-	assert_string_equal(cfg->endpoint[0], "a-1.b2.example:65535");
+	assert_string_equal(cfg->endpoint[0].host, "a-1.b2.example");
+	assert_int_equal(cfg->endpoint[0].port, 65535);
+	config_free(cfg);
+	cfg = parse_one("endpoint", "[2001:0db8:0::0:7]:01");
+	assert_string_equal(cfg->endpoint[0].host, "2001:db8::7");
+	assert_int_equal(cfg->endpoint[0].port, 1);
 	config_free(cfg);
 	assert_parse_error("endpoint vpn.example.org\n",
 			   "test.conf:1: endpoint \"vpn.example.org\" needs a port (HOST:PORT or "
@@ -719,6 +730,14 @@ static void endpoints_need_a_port_and_a_valid_host(void **state)
 	}
 	assert_parse_error("endpoint 192.0.2.1:51820\nendpoint 192.0.2.1:51820\n",
 			   "test.conf:2: duplicate endpoint 192.0.2.1:51820");
+	/* One endpoint however it is spelled; another port is another endpoint. */
+	assert_parse_error("endpoint vpn.example.org:1\nendpoint VPN.Example.org:1\n",
+			   "test.conf:2: duplicate endpoint VPN.Example.org:1");
+	assert_parse_error("endpoint [2001:db8::1]:1\nendpoint [2001:0db8:0::1]:001\n",
+			   "test.conf:2: duplicate endpoint [2001:0db8:0::1]:001");
+	cfg = parse_ok("endpoint vpn.example.org:1\nendpoint vpn.example.org:2\n");
+	assert_int_equal(cfg->n_endpoint, 2);
+	config_free(cfg);
 }
 
 static void an_endpoint_name_longer_than_253_bytes_is_rejected(void **state)
@@ -734,7 +753,7 @@ static void an_endpoint_name_longer_than_253_bytes_is_rejected(void **state)
 	memcpy(name + 251, ".b", 3); /* 253 bytes */
 	snprintf(text, sizeof(text), "endpoint %s:1\n", name);
 	cfg = parse_ok(text);
-	assert_int_equal(strlen(cfg->endpoint[0]), 255);
+	assert_int_equal(strlen(cfg->endpoint[0].host), 253);
 	config_free(cfg);
 	memcpy(name + 251, ".bc", 4); /* 254 bytes */
 	snprintf(text, sizeof(text), "endpoint %s:1\n", name);
