@@ -82,7 +82,7 @@ void config_free(struct config *cfg);
 /* filename is only used in error messages ("file:line: message"); it is copied. */
 struct config_parser *config_parser_new(const char *filename);
 /* One line, with or without its trailing "\n" (a "\r\n" ending is accepted too). Returns
- * 0 or -EINVAL / -ENOMEM; after an error every later call returns the same error. */
+ * 0 or -EINVAL; after an error every later call returns the same error. */
 int config_parser_line(struct config_parser *p, const char *line, size_t len);
 /* Runs the checks between keywords. On success *out is the new config (caller frees) and
  * the parser keeps nothing; on error *out is NULL. Either way, then config_parser_free. */
