@@ -89,7 +89,7 @@ endpoint_change(struct cli *c, bool add, int argc, char **argv)
 	};
 	uint8_t sk[REC_SECRET_SIZE];
 	struct snapshot *s = NULL;
-	const struct snapshot_host *h;
+	const struct snapshot_host *h = NULL;
 	struct rec_endpoint ep;
 	struct rec r;
 	const char *kind = NULL;
@@ -187,7 +187,7 @@ endpoint_ls(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct snapshot *s = NULL;
-	const struct snapshot_host *h;
+	const struct snapshot_host *h = NULL;
 	bool json = false;
 	int ch, ret;
 

@@ -525,9 +525,15 @@ cli_read_file(const char *path, size_t *len)
 				errno = EFBIG;
 				goto fail;
 			}
-			p = realloc(buf, size + 65536);
+			/* Not realloc: an invite holds a secret, so no copy is left unwiped. */
+			p = malloc(size + 65536);
 			if (p == NULL)
 				goto fail;
+			if (buf != NULL) {
+				memcpy(p, buf, n);
+				sodium_memzero(buf, size);
+				free(buf);
+			}
 			buf = p;
 			size += 65536;
 		}

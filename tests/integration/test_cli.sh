@@ -56,6 +56,10 @@ mn() {
 	"$MESHNAME" --state "$T/$state" "$@" >"$T/out" 2>"$T/err" <"${MN_STDIN:-/dev/null}"
 	rc=$?
 	cat "$T/out" "$T/err" >>"$T/all"
+	# Under SANITIZE=..., every run counts, also those whose exit code is not checked.
+	if grep -Eq 'Sanitizer|runtime error' "$T/err"; then
+		not_ok "sanitizers are quiet on: meshname $*"
+	fi
 	return 0
 }
 
@@ -189,6 +193,12 @@ if cmp -s "$T/request-bad" "$T/request-gamma"; then
 fi
 expect_error "add --request refuses a tampered request" 1 "join request" a add omega \
 	--request "$T/request-bad"
+expect_error "add --request wants the name the request asks for" 1 \
+	"this request asks for the name gamma, not omega" a add omega --request "$T/request-gamma"
+expect_error "join --request refuses a directory that belongs to a mesh" 1 \
+	"already belongs to the mesh 'home'" a join --request --host other
+MESHNAME_STATE=$T/a "$MESHNAME" status >"$T/out" 2>&1
+check "MESHNAME_STATE picks the state directory" grep -q "^this host: *alpha.mesh" "$T/out"
 
 # ---- export / import both ways -------------------------------------------------------------
 mn a export -o "$T/a.bundle"
