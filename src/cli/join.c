@@ -102,7 +102,7 @@ join_invite(struct cli *c, const char *text)
 	uint8_t adm_pk[REC_KEY_SIZE], adm_sk[REC_SECRET_SIZE], mesh_id[REC_ID_SIZE];
 	uint8_t host_pk[REC_KEY_SIZE], wg_pk[REC_KEY_SIZE];
 	struct cli_invite inv;
-	struct rec root, admit, cert;
+	struct rec root, admit, cert, peer;
 	bool created = false;
 	char date[32];
 	int ret = CLI_FAIL;
@@ -116,7 +116,7 @@ join_invite(struct cli *c, const char *text)
 	    !valid_member(inv.admit, inv.admit_len, REC_ADMIT, mesh_id, &admit) ||
 	    memcmp(admit.u.admit.admission_key, adm_pk, REC_KEY_SIZE) != 0 ||
 	    (inv.inviter_len > 0 &&
-	     !valid_member(inv.inviter, inv.inviter_len, REC_CERT, mesh_id, &cert))) {
+	     !valid_member(inv.inviter, inv.inviter_len, REC_CERT, mesh_id, &peer))) {
 		cli_fail("this is not a valid invite: copy the whole mn1-invite: line");
 		goto out;
 	}
@@ -170,7 +170,7 @@ join_cert(struct cli *c, const char *text)
 	uint8_t mesh_id[REC_ID_SIZE], host_pk[REC_KEY_SIZE], wg_pk[REC_KEY_SIZE];
 	uint8_t wg_sk[REC_KEY_SIZE];
 	struct cli_certmsg m;
-	struct rec root, cert;
+	struct rec root, cert, peer;
 	bool created = false;
 	int ret = CLI_FAIL, rc;
 
@@ -179,7 +179,7 @@ join_cert(struct cli *c, const char *text)
 	if (!valid_root(m.root, m.root_len, &root, mesh_id) ||
 	    !valid_member(m.cert, m.cert_len, REC_CERT, mesh_id, &cert) ||
 	    (m.admin_cert_len > 0 &&
-	     !valid_member(m.admin_cert, m.admin_cert_len, REC_CERT, mesh_id, &root))) {
+	     !valid_member(m.admin_cert, m.admin_cert_len, REC_CERT, mesh_id, &peer))) {
 		cli_fail("this is not a valid certificate: copy the whole mn1-cert: line");
 		goto out;
 	}
