@@ -219,6 +219,9 @@ for s in b c d; do
 done
 MN_STDIN=$T/b.bundle expect_ok "import reads a bundle from stdin" c import -
 check "a second import only finds known records" grep -q '^0 new, ' "$T/out"
+mn c export -o "$T/c.bundle"
+expect_ok "B imports C's bundle directly" b import "$T/c.bundle"
+check "B already knew everything of C through A" grep -q '^0 new, ' "$T/out"
 ls_json a >"$T/ls-a"
 check "A lists alpha beta delta gamma" test "$(names a)" = "alpha beta delta gamma"
 for s in b c d; do
