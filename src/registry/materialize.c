@@ -479,7 +479,8 @@ alerts_finish(struct alerts *a, struct mat_output *out)
 {
 	size_t n = 0;
 
-	qsort(a->v, a->n, sizeof(*a->v), cmp_str_ptr);
+	if (a->n > 1)
+		qsort(a->v, a->n, sizeof(*a->v), cmp_str_ptr);
 	for (size_t i = 0; i < a->n; i++) {
 		if (n > 0 && strcmp(a->v[n - 1], a->v[i]) == 0) {
 			free(a->v[i]);

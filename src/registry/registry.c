@@ -1683,7 +1683,8 @@ registry_alloc_ipv4(struct registry *reg, uint64_t now, uint8_t out[4])
 	sqlite3_reset(st);
 	if (r < 0)
 		goto out;
-	qsort(taken, n, sizeof(*taken), cmp_u32);
+	if (n > 1)
+		qsort(taken, n, sizeof(*taken), cmp_u32);
 	/* Skip the network address; walk the sorted taken list once. */
 	cand = net + 1;
 	for (size_t i = 0; i < n; i++) {
