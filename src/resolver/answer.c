@@ -60,7 +60,6 @@ enum zone_kind {
 /* Where an owner name already sits, uncompressed, in the response. */
 struct owner {
 	size_t off;
-	size_t len;
 };
 
 struct writer {
@@ -77,7 +76,6 @@ struct answer {
 	struct writer w;
 	const struct zone *mesh; /* the mesh zone, for PTR rdata and the SOA rname */
 	size_t apex_off;         /* the zone apex inside the echoed qname */
-	size_t apex_len;
 	enum zone_kind kind;
 	uint16_t ancount;
 	uint16_t nscount;
@@ -142,19 +140,18 @@ static void put32(struct writer *w, uint32_t v)
 	put(w, b, sizeof(b));
 }
 
-/* A pointer to the owner when it is within reach of one, else a copy of it. */
+/*
+ * Owners are the qname or a CNAME target written by answer_mesh: at most the question
+ * and DNS_MAX_CHAIN CNAME rrs precede them, always within reach of a pointer.
+ */
+_Static_assert(DNS_HEADER_SIZE + DNS_NAME_MAX + 4 +
+			       DNS_MAX_CHAIN * (DNS_NAME_MAX + 12 + REC_RDATA_MAX) <=
+		       COMPRESS_MAX,
+	       "an owner may be out of reach of a compression pointer");
+
 static void put_owner(struct writer *w, const struct owner *o)
 {
-	if (o->off <= COMPRESS_MAX) {
-		put16(w, (uint16_t)(0xc000u | o->off));
-		return;
-	}
-	if (w->overflow || o->len > w->limit - w->len) {
-		w->overflow = true;
-		return;
-	}
-	memmove(w->buf + w->len, w->buf + o->off, o->len);
-	w->len += o->len;
+	put16(w, (uint16_t)(0xc000u | o->off));
 }
 
 /* Type, class IN, ttl and rdlength after the owner; returns where the rdata starts. */
@@ -427,7 +424,7 @@ static void put_soa(struct answer *a, const struct owner *o, uint32_t ttl)
 /* NXDOMAIN or NODATA: the SOA of the zone in the authority section (RFC 2308 3). */
 static void negative(struct answer *a, uint8_t rcode)
 {
-	struct owner apex = { a->apex_off, a->apex_len };
+	struct owner apex = { a->apex_off };
 	uint32_t ttl = a->cfg->ttl < a->cfg->negative_ttl ? a->cfg->ttl : a->cfg->negative_ttl;
 
 	a->rcode = rcode;
@@ -555,7 +552,7 @@ static const struct snapshot_rr *find_cname(const struct snapshot_rr *rrs, size_
 static void answer_mesh(struct answer *a, struct name_view *name, size_t k)
 {
 	const struct snapshot_rr *visited[DNS_MAX_CHAIN];
-	struct owner o = { DNS_HEADER_SIZE, a->q->qname_len };
+	struct owner o = { DNS_HEADER_SIZE };
 	size_t chain = 0;
 	uint16_t qtype = a->q->qtype;
 
@@ -598,17 +595,19 @@ static void answer_mesh(struct answer *a, struct name_view *name, size_t k)
 		if (chain == DNS_MAX_CHAIN)
 			return;
 		visited[chain++] = cname;
+		/* The registry checks rdata; should a broken target get here, say so. */
+		target_len = name_scan(cname->rdata, cname->rdlen, 0, false);
+		if (target_len == 0 || target_len != cname->rdlen) {
+			a->rcode = LDNS_RCODE_SERVFAIL;
+			return;
+		}
 		rdata_off = put_rr_head(a, &o, LDNS_RR_TYPE_CNAME, cname->ttl, cname->rdlen);
 		put(&a->w, cname->rdata, cname->rdlen);
 		a->ancount++;
 		if (a->w.overflow || qtype == LDNS_RR_TYPE_ANY)
 			return;
 		/* The target, as written, becomes the owner of what follows. */
-		target_len = name_scan(cname->rdata, cname->rdlen, 0, false);
-		if (target_len == 0 || target_len != cname->rdlen)
-			return;
 		o.off = rdata_off;
-		o.len = target_len;
 		name_view_init(name, a->w.buf + rdata_off, target_len);
 		if (!name_under(name, a->mesh, &k))
 			return; /* out of the zone: the client's resolver follows it */
@@ -671,7 +670,7 @@ static bool host_address_below(const struct snapshot *s, bool v6, const uint8_t 
 /* A PTR to NAME.ZONE. for the host at a full address. */
 static void answer_ptr(struct answer *a, const struct snapshot_host *h)
 {
-	struct owner o = { DNS_HEADER_SIZE, a->q->qname_len };
+	struct owner o = { DNS_HEADER_SIZE };
 	size_t name_len = strlen(h->name);
 	uint8_t label_len = (uint8_t)name_len;
 
@@ -701,7 +700,7 @@ static void answer_reverse(struct answer *a, const struct name_view *name, size_
 	uint8_t addr[16] = { 0 };
 
 	if (k == 0) {
-		answer_apex(a, &(struct owner){ DNS_HEADER_SIZE, a->q->qname_len }, NULL, 0);
+		answer_apex(a, &(struct owner){ DNS_HEADER_SIZE }, NULL, 0);
 		return;
 	}
 	if (k > total - have) {
@@ -920,7 +919,6 @@ int dns_answer(const struct snapshot *s, const struct dns_config *cfg,
 	a.q = q;
 	a.mesh = &mesh;
 	a.apex_off = DNS_HEADER_SIZE + q->qname_len - z.len;
-	a.apex_len = z.len;
 	put_header(&a.w, q, FLAG_AA, 0);
 	put(&a.w, query + DNS_HEADER_SIZE, q->question_len);
 	body_start = a.w.len;

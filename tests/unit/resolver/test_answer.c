@@ -187,6 +187,30 @@ static void aaaa_for_v4_only_host_is_nodata(void **state)
 	ldns_pkt_free(pkt);
 }
 
+static void a_for_v6_only_host_is_nodata_and_its_cname_is_ignored(void **state)
+{
+	ldns_pkt *pkt = ask_udp("v6only.mesh", LDNS_RR_TYPE_A);
+
+	(void)state;
+	assert_negative(pkt, LDNS_RCODE_NOERROR, soa_negative);
+	ldns_pkt_free(pkt);
+	pkt = ask_udp("v6only.mesh", LDNS_RR_TYPE_CNAME);
+	assert_negative(pkt, LDNS_RCODE_NOERROR, soa_negative);
+	ldns_pkt_free(pkt);
+	pkt = ask_udp("v6only.mesh", LDNS_RR_TYPE_ANY);
+	ASSERT_RRS(ldns_pkt_answer(pkt), "v6only.mesh.\t30\tIN\tAAAA\tfd12:3456:789a:3333::1");
+	ldns_pkt_free(pkt);
+}
+
+static void cname_at_apex_is_never_answered(void **state)
+{
+	ldns_pkt *pkt = ask_udp("mesh", LDNS_RR_TYPE_CNAME);
+
+	(void)state;
+	assert_negative(pkt, LDNS_RCODE_NOERROR, soa_negative);
+	ldns_pkt_free(pkt);
+}
+
 static void positive_ttl_follows_the_config(void **state)
 {
 	ldns_pkt *pkt;
@@ -450,6 +474,35 @@ static void cname_to_the_apex_answers_apex_data(void **state)
 	ldns_pkt_free(pkt);
 }
 
+static void cname_chain_is_cut_after_8_links(void **state)
+{
+	ldns_pkt *pkt = ask_udp("c0.mesh", LDNS_RR_TYPE_A);
+
+	(void)state;
+	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NOERROR);
+	assert_int_equal(ldns_pkt_ancount(pkt), DNS_MAX_CHAIN);
+	ASSERT_RRS(ldns_pkt_answer(pkt), "c0.mesh.\t600\tIN\tCNAME\tc1.mesh.",
+		   "c1.mesh.\t600\tIN\tCNAME\tc2.mesh.", "c2.mesh.\t600\tIN\tCNAME\tc3.mesh.",
+		   "c3.mesh.\t600\tIN\tCNAME\tc4.mesh.", "c4.mesh.\t600\tIN\tCNAME\tc5.mesh.",
+		   "c5.mesh.\t600\tIN\tCNAME\tc6.mesh.", "c6.mesh.\t600\tIN\tCNAME\tc7.mesh.",
+		   "c7.mesh.\t600\tIN\tCNAME\tc8.mesh.");
+	ldns_pkt_free(pkt);
+	/* one link later the whole chain fits */
+	pkt = ask_udp("c1.mesh", LDNS_RR_TYPE_A);
+	assert_int_equal(ldns_pkt_ancount(pkt), DNS_MAX_CHAIN + 2);
+	ldns_pkt_free(pkt);
+}
+
+static void broken_cname_target_is_servfail(void **state)
+{
+	ldns_pkt *pkt = ask_udp("badcname.mesh", LDNS_RR_TYPE_A);
+
+	(void)state;
+	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_SERVFAIL);
+	assert_int_equal(ldns_pkt_ancount(pkt), 0);
+	ldns_pkt_free(pkt);
+}
+
 /* ---- ANY (RFC 8482) ---- */
 
 static void any_at_a_host_is_its_a_rrset_only(void **state)
@@ -479,6 +532,18 @@ static void any_at_an_alias_is_the_cname(void **state)
 
 	(void)state;
 	ASSERT_RRS(ldns_pkt_answer(pkt), "www.mesh.\t600\tIN\tCNAME\tnas.mesh.");
+	ldns_pkt_free(pkt);
+}
+
+static void any_without_a_host_is_the_lowest_custom_type(void **state)
+{
+	ldns_pkt *pkt = ask_udp("note.mesh", LDNS_RR_TYPE_ANY);
+
+	(void)state;
+	ASSERT_RRS(ldns_pkt_answer(pkt), "note.mesh.\t30\tIN\tTXT\t\"memo\"");
+	ldns_pkt_free(pkt);
+	pkt = ask_udp("_ssh._tcp.nas.mesh", LDNS_RR_TYPE_ANY);
+	ASSERT_RRS(ldns_pkt_answer(pkt), "_ssh._tcp.nas.mesh.\t300\tIN\tSRV\t0 0 22 nas.mesh.");
 	ldns_pkt_free(pkt);
 }
 
@@ -531,6 +596,39 @@ static void ptr_in_upper_case_nibbles_matches(void **state)
 	ldns_pkt_free(pkt);
 }
 
+static void ptr_with_letter_nibbles_in_any_case(void **state)
+{
+	ldns_pkt *pkt = ask_udp(
+		"A.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.1.1.1.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
+		LDNS_RR_TYPE_PTR);
+
+	(void)state;
+	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NOERROR);
+	ASSERT_RRS(ldns_pkt_answer(pkt),
+		   "A.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.1.1.1.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa."
+		   "\t30\tIN\tPTR\tnas.mesh.");
+	ldns_pkt_free(pkt);
+}
+
+static void reverse_v6_labels_that_are_not_nibbles_are_nxdomain(void **state)
+{
+	static const char *const names[] = {
+		"g.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.1.1.1.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
+		"0a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.1.1.1.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
+		"x.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.1.1.1.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		ldns_pkt *pkt = ask_udp(names[i], LDNS_RR_TYPE_PTR);
+
+		assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NXDOMAIN);
+		assert_int_equal(ldns_pkt_nscount(pkt), 1);
+		ldns_pkt_free(pkt);
+	}
+}
+
 static const char soa_v4[] =
 	"64.100.in-addr.arpa.\t10\tIN\tSOA\tlocalhost. hostmaster.mesh. 42 60 30 600 10";
 
@@ -555,6 +653,15 @@ static void reverse_name_of_no_host_in_the_prefix_is_nxdomain(void **state)
 	assert_negative(pkt, LDNS_RCODE_NXDOMAIN, soa_v4);
 	ldns_pkt_free(pkt);
 	pkt = ask_udp("1.10.0.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR);
+	assert_negative(pkt, LDNS_RCODE_NXDOMAIN, soa_v4);
+	ldns_pkt_free(pkt);
+	pkt = ask_udp("256.0.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR);
+	assert_negative(pkt, LDNS_RCODE_NXDOMAIN, soa_v4);
+	ldns_pkt_free(pkt);
+	pkt = ask_udp("1a.0.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR);
+	assert_negative(pkt, LDNS_RCODE_NXDOMAIN, soa_v4);
+	ldns_pkt_free(pkt);
+	pkt = ask_udp("1000.0.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR);
 	assert_negative(pkt, LDNS_RCODE_NXDOMAIN, soa_v4);
 	ldns_pkt_free(pkt);
 }
@@ -589,6 +696,14 @@ static void reverse_empty_non_terminal_is_nodata(void **state)
 	pkt = ask_udp("3.2.2.2.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa", LDNS_RR_TYPE_PTR);
 	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NXDOMAIN);
 	ldns_pkt_free(pkt);
+	/* an odd number of nibbles: half a byte to compare */
+	pkt = ask_udp("2.2.2.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa", LDNS_RR_TYPE_PTR);
+	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NOERROR);
+	assert_int_equal(ldns_pkt_nscount(pkt), 1);
+	ldns_pkt_free(pkt);
+	pkt = ask_udp("3.2.2.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa", LDNS_RR_TYPE_PTR);
+	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NXDOMAIN);
+	ldns_pkt_free(pkt);
 }
 
 static void soa_of_the_reverse_zones(void **state)
@@ -602,6 +717,98 @@ static void soa_of_the_reverse_zones(void **state)
 	pkt = ask_udp("a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa", LDNS_RR_TYPE_NS);
 	ASSERT_RRS(ldns_pkt_answer(pkt), "a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa.\t30\tIN\tNS\tlocalhost.");
 	ldns_pkt_free(pkt);
+}
+
+/* A one-host snapshot ("db" at 100.64.17.5) with another zone and IPv4 prefix. */
+static struct snapshot *other_mesh(const char *zone, uint8_t third_octet, uint8_t prefix_len)
+{
+	static const uint8_t mesh_id[REC_ID_SIZE] = { 2 };
+	struct snapshot_host h = { .name = "db", .ipv4 = { 100, 64, 17, 5 }, .ipv6 = { 0xfd, 1 } };
+	struct snapshot_builder *b;
+	struct snapshot *s = NULL;
+	struct rec_root root;
+
+	memset(&root, 0, sizeof(root));
+	snprintf(root.zone, sizeof(root.zone), "%s", zone);
+	root.ipv4[0] = 100;
+	root.ipv4[1] = 64;
+	root.ipv4[2] = third_octet;
+	root.ipv4_len = prefix_len;
+	root.ipv6[0] = 0xfd;
+	root.ipv6[1] = 1;
+	b = snapshot_builder_new(&root, mesh_id, 7);
+	assert_non_null(b);
+	assert_int_equal(snapshot_builder_add_host(b, &h), 0);
+	assert_int_equal(snapshot_builder_finish(b, &s), 0);
+	return s;
+}
+
+static ldns_pkt *ask_other(struct snapshot *s, const char *name, uint16_t qtype, int expect)
+{
+	ldns_pkt *pkt = NULL;
+	struct query q;
+
+	query_init(&q, name, qtype);
+	assert_int_equal(dns_answer(s, &cfg, DNS_UDP, q.b, q.len, out, sizeof(out), &out_len,
+				    NULL),
+			 expect);
+	if (expect == DNS_ANSWERED)
+		assert_int_equal(ldns_wire2pkt(&pkt, out, out_len), LDNS_STATUS_OK);
+	return pkt;
+}
+
+static void slash_20_is_served_from_the_covering_slash_16_zone(void **state)
+{
+	struct snapshot *s = other_mesh("corp.example", 16, 20);
+	ldns_pkt *pkt;
+
+	(void)state;
+	pkt = ask_other(s, "DB.corp.example", LDNS_RR_TYPE_A, DNS_ANSWERED);
+	ASSERT_RRS(ldns_pkt_answer(pkt), "DB.corp.example.\t30\tIN\tA\t100.64.17.5");
+	ldns_pkt_free(pkt);
+	pkt = ask_other(s, "5.17.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR, DNS_ANSWERED);
+	ASSERT_RRS(ldns_pkt_answer(pkt), "5.17.64.100.in-addr.arpa.\t30\tIN\tPTR\tdb.corp.example.");
+	ldns_pkt_free(pkt);
+	/* outside the /20 but inside the zone: ours, and nothing there */
+	pkt = ask_other(s, "5.99.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR, DNS_ANSWERED);
+	assert_negative(pkt, LDNS_RCODE_NXDOMAIN,
+			"64.100.in-addr.arpa.\t10\tIN\tSOA\tlocalhost. hostmaster.corp.example. "
+			"7 60 30 600 10");
+	ldns_pkt_free(pkt);
+	ask_other(s, "db.mesh", LDNS_RR_TYPE_A, DNS_FORWARD);
+	ask_other(s, "example", LDNS_RR_TYPE_A, DNS_FORWARD);
+	pkt = ask_other(s, "corp.example", LDNS_RR_TYPE_NS, DNS_ANSWERED);
+	ASSERT_RRS(ldns_pkt_answer(pkt), "corp.example.\t30\tIN\tNS\tlocalhost.");
+	ldns_pkt_free(pkt);
+	snapshot_unref(s);
+}
+
+static void slash_24_and_slash_8_reverse_zones(void **state)
+{
+	struct snapshot *s = other_mesh("mesh", 17, 24);
+	ldns_pkt *pkt;
+
+	(void)state;
+	pkt = ask_other(s, "17.64.100.in-addr.arpa", LDNS_RR_TYPE_SOA, DNS_ANSWERED);
+	assert_int_equal(ldns_pkt_ancount(pkt), 1);
+	ldns_pkt_free(pkt);
+	pkt = ask_other(s, "5.17.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR, DNS_ANSWERED);
+	ASSERT_RRS(ldns_pkt_answer(pkt), "5.17.64.100.in-addr.arpa.\t30\tIN\tPTR\tdb.mesh.");
+	ldns_pkt_free(pkt);
+	ask_other(s, "5.16.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR, DNS_FORWARD);
+	ask_other(s, "64.100.in-addr.arpa", LDNS_RR_TYPE_SOA, DNS_FORWARD);
+	snapshot_unref(s);
+
+	s = other_mesh("mesh", 0, 8);
+	pkt = ask_other(s, "64.100.in-addr.arpa", LDNS_RR_TYPE_PTR, DNS_ANSWERED);
+	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NOERROR); /* above db: NODATA */
+	assert_int_equal(ldns_pkt_nscount(pkt), 1);
+	ldns_pkt_free(pkt);
+	pkt = ask_other(s, "5.17.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR, DNS_ANSWERED);
+	assert_int_equal(ldns_pkt_ancount(pkt), 1);
+	ldns_pkt_free(pkt);
+	ask_other(s, "101.in-addr.arpa", LDNS_RR_TYPE_SOA, DNS_FORWARD);
+	snapshot_unref(s);
 }
 
 /* ---- Forwarding ---- */
@@ -863,6 +1070,52 @@ static void udp_answer_honours_the_client_payload(void **state)
 	ldns_pkt_free(pkt);
 }
 
+static void small_client_payload_still_gets_512(void **state)
+{
+	struct query q;
+	ldns_pkt *pkt;
+
+	(void)state;
+	query_init(&q, "alias2.mesh", LDNS_RR_TYPE_A);
+	query_add_opt(&q, 100, 0, false, NULL, 0);
+	pkt = ask(&q, DNS_UDP);
+	assert_true(out_len > 100);
+	assert_false(ldns_pkt_tc(pkt));
+	assert_int_equal(ldns_pkt_ancount(pkt), 4);
+	ldns_pkt_free(pkt);
+}
+
+static void every_udp_payload_size_is_honoured_with_the_opt_kept(void **state)
+{
+	struct query q;
+	uint16_t payload;
+	size_t complete = 0;
+
+	(void)state;
+	cfg.edns_payload = 4096;
+	for (payload = DNS_UDP_MIN; payload <= 2048; payload++) {
+		ldns_pkt *pkt;
+
+		query_init(&q, "big.mesh", LDNS_RR_TYPE_TXT);
+		query_add_opt(&q, payload, 0, false, NULL, 0);
+		pkt = ask(&q, DNS_UDP);
+		assert_true(out_len <= payload);
+		assert_true(ldns_pkt_edns(pkt));
+		if (!ldns_pkt_tc(pkt)) {
+			assert_int_equal(ldns_pkt_ancount(pkt), ZONE_FIXTURE_BIG_TXT);
+			if (complete == 0)
+				complete = out_len;
+			/* the first payload that fits the answer takes all of it */
+			assert_int_equal(out_len, complete);
+			if (payload == complete)
+				assert_int_equal(out_len, payload);
+		}
+		ldns_pkt_free(pkt);
+	}
+	cfg.edns_payload = DNS_DEFAULT_EDNS_PAYLOAD;
+	assert_true(complete > DNS_UDP_MIN);
+}
+
 static void response_never_exceeds_out_size(void **state)
 {
 	struct query q;
@@ -976,6 +1229,11 @@ static void additional_count_past_the_end_is_formerr(void **state)
 	q.len -= 1; /* rdlength cut */
 	assert_int_equal(run(&q, DNS_UDP), DNS_ANSWERED);
 	assert_int_equal(out[3] & 0x0f, LDNS_RCODE_FORMERR);
+	query_init(&q, "nas.mesh", LDNS_RR_TYPE_A);
+	query_add_opt(&q, 1232, 0, false, NULL, 0);
+	q.b[q.len - 1] = 4; /* rdlength 4, no rdata */
+	assert_int_equal(run(&q, DNS_UDP), DNS_ANSWERED);
+	assert_int_equal(out[3] & 0x0f, LDNS_RCODE_FORMERR);
 }
 
 static void label_longer_than_63_is_formerr(void **state)
@@ -1006,6 +1264,17 @@ static void name_longer_than_255_is_formerr(void **state)
 	name[256] = 'a';
 	name[257] = '\0';
 	query_init(&q, name, LDNS_RR_TYPE_A);
+	assert_bare_formerr(&q);
+
+	/* 256: 3 x 63 + 62 + root */
+	for (i = 0; i < 3; i++) {
+		memset(name + i * 64, 'x', 63);
+		name[i * 64 + 63] = '.';
+	}
+	memset(name + 192, 'y', 62);
+	name[254] = '\0';
+	query_init(&q, name, LDNS_RR_TYPE_A);
+	assert_int_equal(q.len, DNS_HEADER_SIZE + 256 + 4);
 	assert_bare_formerr(&q);
 
 	/* exactly 255 (3 x 63 + 61 + root) is fine, and not ours */
@@ -1188,6 +1457,8 @@ int main(void)
 		cmocka_unit_test(a_of_host_is_its_address_plus_custom_a),
 		cmocka_unit_test(aaaa_of_host_is_its_mesh_ipv6),
 		cmocka_unit_test(aaaa_for_v4_only_host_is_nodata),
+		cmocka_unit_test(a_for_v6_only_host_is_nodata_and_its_cname_is_ignored),
+		cmocka_unit_test(cname_at_apex_is_never_answered),
 		cmocka_unit_test(positive_ttl_follows_the_config),
 		cmocka_unit_test(unknown_name_is_nxdomain_with_soa),
 		cmocka_unit_test(name_below_a_host_without_records_is_nxdomain),
@@ -1211,18 +1482,25 @@ int main(void)
 		cmocka_unit_test(cname_out_of_the_zone_ends_the_answer),
 		cmocka_unit_test(cname_loop_is_cut),
 		cmocka_unit_test(cname_to_the_apex_answers_apex_data),
+		cmocka_unit_test(cname_chain_is_cut_after_8_links),
+		cmocka_unit_test(broken_cname_target_is_servfail),
 		cmocka_unit_test(any_at_a_host_is_its_a_rrset_only),
+		cmocka_unit_test(any_without_a_host_is_the_lowest_custom_type),
 		cmocka_unit_test(any_at_apex_is_the_soa),
 		cmocka_unit_test(any_at_an_alias_is_the_cname),
 		cmocka_unit_test(any_at_an_empty_non_terminal_is_nodata),
 		cmocka_unit_test(ptr_of_a_mesh_ipv4),
 		cmocka_unit_test(ptr_of_a_mesh_ipv6),
 		cmocka_unit_test(ptr_in_upper_case_nibbles_matches),
+		cmocka_unit_test(ptr_with_letter_nibbles_in_any_case),
+		cmocka_unit_test(reverse_v6_labels_that_are_not_nibbles_are_nxdomain),
 		cmocka_unit_test(a_at_a_reverse_name_is_nodata),
 		cmocka_unit_test(reverse_name_of_no_host_in_the_prefix_is_nxdomain),
 		cmocka_unit_test(reverse_v6_name_of_no_host_is_nxdomain),
 		cmocka_unit_test(reverse_empty_non_terminal_is_nodata),
 		cmocka_unit_test(soa_of_the_reverse_zones),
+		cmocka_unit_test(slash_20_is_served_from_the_covering_slash_16_zone),
+		cmocka_unit_test(slash_24_and_slash_8_reverse_zones),
 		cmocka_unit_test(names_outside_our_zones_are_forwarded),
 		cmocka_unit_test(forwarded_query_is_described_to_the_caller),
 		cmocka_unit_test(dns_name_in_zones_tells_ours_from_the_rest),
@@ -1237,6 +1515,8 @@ int main(void)
 		cmocka_unit_test(big_answer_truncates_at_512_without_edns),
 		cmocka_unit_test(big_answer_is_complete_over_tcp),
 		cmocka_unit_test(udp_answer_honours_the_client_payload),
+		cmocka_unit_test(small_client_payload_still_gets_512),
+		cmocka_unit_test(every_udp_payload_size_is_honoured_with_the_opt_kept),
 		cmocka_unit_test(response_never_exceeds_out_size),
 		cmocka_unit_test(query_shorter_than_a_header_is_dropped),
 		cmocka_unit_test(response_is_dropped),

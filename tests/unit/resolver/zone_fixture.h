@@ -23,7 +23,8 @@ struct zone_fixture_host {
 };
 
 /*
- * nas and laptop have both families; printer only IPv4 (an all-zero IPv6 is none).
+ * nas and laptop have both families; printer only IPv4 (an all-zero address is none),
+ * v6only only IPv6.
  * laptop sits in 100.64.1.0/24 and fd12:3456:789a:2222::/64 so that 1.64.100.in-addr.arpa
  * and 2.2.2.2.a.9... are empty non-terminals.
  */
@@ -33,6 +34,8 @@ static const struct zone_fixture_host zone_fixture_hosts[] = {
 	{ "laptop", { 100, 64, 1, 20 },
 	  { 0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a, 0x22, 0x22, 0, 0, 0, 0, 0, 0, 0, 0x14 } },
 	{ "printer", { 100, 64, 0, 30 }, { 0 } },
+	{ "v6only", { 0 },
+	  { 0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a, 0x33, 0x33, 0, 0, 0, 0, 0, 0, 0, 0x01 } },
 };
 
 struct zone_fixture_rr {
@@ -64,6 +67,21 @@ static const struct zone_fixture_rr zone_fixture_rrs[] = {
 	ZF_RR("", 16, 3600, "\6v=mesh"),
 	/* a name with only a TXT: NODATA for A */
 	ZF_RR("note", 16, 30, "\4memo"),
+	/* nine links: one more than an answer follows */
+	ZF_RR("c0", 5, 600, "\2c1\4mesh\0"),
+	ZF_RR("c1", 5, 600, "\2c2\4mesh\0"),
+	ZF_RR("c2", 5, 600, "\2c3\4mesh\0"),
+	ZF_RR("c3", 5, 600, "\2c4\4mesh\0"),
+	ZF_RR("c4", 5, 600, "\2c5\4mesh\0"),
+	ZF_RR("c5", 5, 600, "\2c6\4mesh\0"),
+	ZF_RR("c6", 5, 600, "\2c7\4mesh\0"),
+	ZF_RR("c7", 5, 600, "\2c8\4mesh\0"),
+	ZF_RR("c8", 5, 600, "\3nas\4mesh\0"),
+	/* a CNAME at a host name (or the apex) is never used: the host's data wins */
+	ZF_RR("v6only", 5, 600, "\3nas\4mesh\0"),
+	ZF_RR("", 5, 600, "\3nas\4mesh\0"),
+	/* rdata the registry would refuse: a compression pointer */
+	ZF_RR("badcname", 5, 600, "\3nas\300\014"),
 };
 
 /* Returns a snapshot with one reference, or NULL (the caller fails the test). */
