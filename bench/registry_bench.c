@@ -4,7 +4,9 @@
  * It prints a table and never fails on speed: it is a measurement, not a test. It only
  * exits non-zero when it cannot set up what it measures.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <stdarg.h>
@@ -14,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "meshname/record.h"
+#include "meshname/registry.h"
 #include "meshname/snapshot.h"
 
 #define QUERY_COUNT (1u << 16) /* pre-made lookup keys, reused round robin */
@@ -288,8 +292,10 @@ static double lookups_run(const struct snapshot *s, const struct lookup_keys *k,
 
 struct options {
 	uint32_t hosts;
+	uint32_t records;
 	uint64_t lookups;
 	unsigned runs;
+	bool ingest;
 };
 
 static int bench_snapshot(const struct options *o, struct snapshot **out)
@@ -367,6 +373,316 @@ out:
 	return err;
 }
 
+/* --- ingest: signed records into a fresh registry -------------------------------- */
+
+/* Every record signed ahead of time, back to back in one buffer. */
+struct record_set {
+	uint8_t *bytes;
+	size_t len, cap;
+	size_t *end; /* record i is [end[i - 1], end[i]) */
+	size_t n;
+};
+
+static int record_set_add(struct record_set *set, struct rec *r, const uint8_t *sk)
+{
+	uint8_t buf[REC_MAX_SIZE];
+	size_t len;
+	int err;
+
+	err = rec_sign(r, sk, buf, sizeof(buf), &len);
+	if (err < 0)
+		return err;
+	if (set->len + len > set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 1u << 20;
+		uint8_t *p = realloc(set->bytes, cap);
+
+		if (p == NULL)
+			return -ENOMEM;
+		set->bytes = p;
+		set->cap = cap;
+	}
+	memcpy(set->bytes + set->len, buf, len);
+	set->len += len;
+	set->end[set->n++] = set->len;
+	return 0;
+}
+
+static void record_set_free(struct record_set *set)
+{
+	free(set->bytes);
+	free(set->end);
+	memset(set, 0, sizeof(*set));
+}
+
+static void root_record_make(struct rec *r, const uint8_t admin_pk[REC_KEY_SIZE], uint64_t now)
+{
+	memset(r, 0, sizeof(*r));
+	r->type = REC_ROOT;
+	r->issued_at = now - 7200;
+	root_make(&r->u.root);
+	memcpy(r->u.root.admins[0], admin_pk, REC_KEY_SIZE);
+}
+
+/*
+ * One admin-signed CERT per host, then ENDPOINTS updates signed by the hosts, round
+ * robin with increasing seq: what a node receives when it syncs a busy mesh's history.
+ */
+static int records_make(const struct options *o, const struct rec_root *root,
+			const uint8_t mesh_id[REC_ID_SIZE], const uint8_t *admin_sk, uint64_t now,
+			struct record_set *set)
+{
+	uint8_t (*host_sk)[REC_SECRET_SIZE] = NULL;
+	struct bench_host bh;
+	struct rec r;
+	uint32_t i, hosts = o->hosts < o->records ? o->hosts : o->records;
+	int err = -ENOMEM;
+
+	set->end = calloc(o->records, sizeof(*set->end));
+	host_sk = calloc(hosts, sizeof(*host_sk));
+	if (set->end == NULL || host_sk == NULL)
+		goto out;
+	for (i = 0; i < hosts; i++) {
+		uint8_t pk[REC_KEY_SIZE];
+
+		crypto_sign_keypair(pk, host_sk[i]);
+		host_make(&bh, i, root);
+		memset(&r, 0, sizeof(r));
+		r.type = REC_CERT;
+		memcpy(r.mesh_id, mesh_id, REC_ID_SIZE);
+		r.seq = 1;
+		r.issued_at = now - 3600;
+		r.expires_at = now + 30 * 86400;
+		snprintf(r.u.cert.name, sizeof(r.u.cert.name), "%s", bh.name);
+		memcpy(r.u.cert.host_key, pk, REC_KEY_SIZE);
+		memcpy(r.u.cert.wg_key, bh.h.wg_key, REC_KEY_SIZE);
+		memcpy(r.u.cert.ipv4, bh.h.ipv4, 4);
+		rec_ipv6_for_host(root->ipv6, pk, r.u.cert.ipv6);
+		r.u.cert.groups.n = bh.h.n_groups;
+		for (uint8_t g = 0; g < bh.h.n_groups; g++)
+			snprintf(r.u.cert.groups.name[g], sizeof(r.u.cert.groups.name[g]), "%s",
+				 bh.h.groups[g]);
+		err = record_set_add(set, &r, admin_sk);
+		if (err < 0)
+			goto out;
+	}
+	for (i = 0; i < o->records - hosts; i++) {
+		uint32_t host = i % hosts;
+		uint64_t seq = i / hosts + 1;
+
+		host_make(&bh, host, root);
+		memset(&r, 0, sizeof(r));
+		r.type = REC_ENDPOINTS;
+		memcpy(r.mesh_id, mesh_id, REC_ID_SIZE);
+		r.seq = seq;
+		r.issued_at = now - 3600 + seq;
+		r.expires_at = now + 86400;
+		r.u.endpoints.listen_port = bh.h.listen_port;
+		r.u.endpoints.n = bh.h.n_endpoints;
+		memcpy(r.u.endpoints.ep, bh.endpoints, bh.h.n_endpoints * sizeof(bh.endpoints[0]));
+		/* A host that moves: its public port changes with every update. */
+		if (bh.h.n_endpoints == 3)
+			r.u.endpoints.ep[2].port = (uint16_t)(20000 + seq);
+		err = record_set_add(set, &r, host_sk[host]);
+		if (err < 0)
+			goto out;
+	}
+	err = 0;
+out:
+	if (host_sk != NULL) {
+		sodium_memzero(host_sk, hosts * sizeof(*host_sk));
+		free(host_sk);
+	}
+	return err;
+}
+
+/* Removes the registry's files (database, WAL, shared memory) and the directory. */
+static void dir_remove(const char *path)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	d = opendir(path);
+	if (d != NULL) {
+		fd = dirfd(d);
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				unlinkat(fd, e->d_name, 0);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+static const char *ingest_result_name(enum ingest_result res)
+{
+	switch (res) {
+	case INGEST_ACCEPTED:
+		return "accepted";
+	case INGEST_DUPLICATE:
+		return "duplicate";
+	case INGEST_PENDING:
+		return "pending";
+	}
+	return "?";
+}
+
+static int bench_ingest(const struct options *o)
+{
+	char dir[] = "/tmp/meshname-bench.XXXXXX", path[sizeof(dir) + 16];
+	uint8_t admin_pk[REC_KEY_SIZE], admin_sk[REC_SECRET_SIZE], mesh_id[REC_ID_SIZE];
+	uint8_t root_buf[REC_MAX_SIZE];
+	struct record_set set = { 0 };
+	struct registry *reg = NULL;
+	struct registry_counts counts;
+	struct snapshot *s = NULL;
+	struct rec root;
+	double t0, seconds, verify_seconds, *times = NULL, ms;
+	uint64_t now = (uint64_t)time(NULL), by_result[4] = { 0 }, rejected = 0;
+	size_t root_len, i;
+	int err, first_err = 0;
+	char figure[64];
+	bool made_dir = false;
+
+	crypto_sign_keypair(admin_pk, admin_sk);
+	root_record_make(&root, admin_pk, now);
+	err = rec_sign(&root, admin_sk, root_buf, sizeof(root_buf), &root_len);
+	if (err < 0) {
+		fprintf(stderr, "registry_bench: signing the ROOT: %s\n", strerror(-err));
+		goto out;
+	}
+	rec_mesh_id(root_buf, root_len, mesh_id);
+
+	fprintf(stderr, "registry_bench: signing %u records (not timed)...\n", o->records);
+	t0 = now_seconds();
+	err = records_make(o, &root.u.root, mesh_id, admin_sk, now, &set);
+	if (err < 0) {
+		fprintf(stderr, "registry_bench: making records: %s\n", strerror(-err));
+		goto out;
+	}
+	fprintf(stderr, "registry_bench: signed %zu records (%.1f MB) in %.1f s\n", set.n,
+		(double)set.len / (1024 * 1024), now_seconds() - t0);
+	add_rss_row("signing (records in memory)");
+
+	/* The floor under ingest: decoding and checking every signature, nothing stored. */
+	t0 = now_seconds();
+	for (i = 0; i < set.n; i++) {
+		size_t start = i ? set.end[i - 1] : 0;
+		struct rec r;
+
+		if (rec_decode(set.bytes + start, set.end[i] - start, &r) < 0 ||
+		    !rec_verify(set.bytes + start, set.end[i] - start))
+			rejected++;
+	}
+	verify_seconds = now_seconds() - t0;
+	if (rejected > 0) {
+		fprintf(stderr, "registry_bench: %llu of our own records do not verify\n",
+			(unsigned long long)rejected);
+		err = -EBADMSG;
+		goto out;
+	}
+
+	if (mkdtemp(dir) == NULL) {
+		err = -errno;
+		fprintf(stderr, "registry_bench: mkdtemp: %s\n", strerror(errno));
+		goto out;
+	}
+	made_dir = true;
+	snprintf(path, sizeof(path), "%s/registry.db", dir);
+	err = registry_open(path, &reg);
+	if (err == 0)
+		err = registry_create(reg, root_buf, root_len, now);
+	if (err < 0) {
+		fprintf(stderr, "registry_bench: creating the registry in %s: %s\n", dir,
+			strerror(-err));
+		goto out;
+	}
+
+	fprintf(stderr, "registry_bench: ingesting %zu records...\n", set.n);
+	t0 = now_seconds();
+	err = registry_begin(reg);
+	for (i = 0; err == 0 && i < set.n; i++) {
+		size_t start = i ? set.end[i - 1] : 0;
+		enum ingest_result res;
+		int e = registry_ingest(reg, set.bytes + start, set.end[i] - start, now, &res);
+
+		if (e < 0) {
+			if (first_err == 0)
+				first_err = e;
+			rejected++;
+		} else if (res >= INGEST_ACCEPTED && res <= INGEST_PENDING) {
+			by_result[res]++;
+		}
+	}
+	if (err == 0)
+		err = registry_commit(reg, now);
+	seconds = now_seconds() - t0;
+	if (err < 0) {
+		fprintf(stderr, "registry_bench: ingest batch: %s\n", strerror(-err));
+		goto out;
+	}
+	snprintf(figure, sizeof(figure), "ingest %zu records (verify + store)", set.n);
+	add_row(figure, "<= 10 s", seconds <= 10 ? "ok" : "over", "%.2f s (%.0f/s)", seconds,
+		(double)set.n / seconds);
+	add_row("  floor: rec_decode + rec_verify only", "", "", "%.2f s", verify_seconds);
+	for (int r = INGEST_ACCEPTED; r <= INGEST_PENDING; r++) {
+		if (by_result[r] == 0)
+			continue;
+		snprintf(figure, sizeof(figure), "  records %s", ingest_result_name(r));
+		add_row(figure, "", "", "%llu", (unsigned long long)by_result[r]);
+	}
+	if (rejected > 0) {
+		add_row("  records rejected", "", "", "%llu", (unsigned long long)rejected);
+		fprintf(stderr, "registry_bench: %llu records rejected, the first: %s\n",
+			(unsigned long long)rejected, registry_strerror(first_err));
+	}
+	add_rss_row("ingest");
+	record_set_free(&set);
+
+	err = registry_counts(reg, &counts);
+	if (err < 0) {
+		fprintf(stderr, "registry_bench: registry_counts: %s\n", strerror(-err));
+		goto out;
+	}
+	times = calloc(o->runs, sizeof(*times));
+	if (times == NULL) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (unsigned r = 0; r < o->runs; r++) {
+		snapshot_unref(s);
+		s = NULL;
+		t0 = now_seconds();
+		err = registry_snapshot(reg, &s);
+		times[r] = now_seconds() - t0;
+		if (err < 0) {
+			fprintf(stderr, "registry_bench: registry_snapshot: %s\n", strerror(-err));
+			goto out;
+		}
+	}
+	ms = median(times, o->runs) * 1000;
+	snprintf(figure, sizeof(figure), "registry_snapshot, %zu hosts (median)",
+		 snapshot_host_count(s));
+	add_row(figure, "<= 50 ms", ms <= 50 ? "ok" : "over", "%.2f ms", ms);
+	add_rss_row("registry_snapshot");
+	if (snapshot_host_count(s) != counts.hosts || counts.hosts != (o->hosts < o->records ?
+									   o->hosts : o->records))
+		fprintf(stderr, "registry_bench: expected %u active hosts, counts say %llu, "
+				"the snapshot has %zu\n",
+			o->hosts, (unsigned long long)counts.hosts, snapshot_host_count(s));
+	if (rejected > 0)
+		err = -EBADMSG;
+out:
+	snapshot_unref(s);
+	registry_close(reg);
+	if (made_dir)
+		dir_remove(dir);
+	record_set_free(&set);
+	free(times);
+	sodium_memzero(admin_sk, sizeof(admin_sk));
+	return err;
+}
+
 static void print_table(void)
 {
 	size_t i;
@@ -380,18 +696,23 @@ static void print_table(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: registry_bench [--hosts N] [--lookups N] [--runs N]\n");
+	fprintf(stderr, "usage: registry_bench [--hosts N] [--records N] [--lookups N] [--runs N] "
+			"[--no-ingest]\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "hosts", required_argument, NULL, 'h' },
+		{ "records", required_argument, NULL, 'n' },
 		{ "lookups", required_argument, NULL, 'l' },
+		{ "no-ingest", no_argument, NULL, 'I' },
 		{ "runs", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct options o = { .hosts = 10000, .lookups = 20000000, .runs = 11 };
+	struct options o = {
+		.hosts = 10000, .records = 100000, .lookups = 20000000, .runs = 11, .ingest = true
+	};
 	struct snapshot *s = NULL;
 	int c, err;
 
@@ -399,6 +720,10 @@ int main(int argc, char **argv)
 		unsigned long long v;
 		char *end;
 
+		if (c == 'I') {
+			o.ingest = false;
+			continue;
+		}
 		if (c == '?' || optarg == NULL) {
 			usage();
 			return 2;
@@ -412,6 +737,9 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'h':
 			o.hosts = v > 60000 ? 60000 : (uint32_t)v; /* fits one /16 */
+			break;
+		case 'n':
+			o.records = v > 10000000 ? 10000000 : (uint32_t)v;
 			break;
 		case 'l':
 			o.lookups = v;
@@ -428,8 +756,8 @@ int main(int argc, char **argv)
 	add_rss_row("start");
 	err = bench_snapshot(&o, &s);
 	snapshot_unref(s);
-	if (err < 0)
-		return 1;
+	if (err == 0 && o.ingest)
+		err = bench_ingest(&o);
 	print_table();
-	return 0;
+	return err < 0 ? 1 : 0;
 }
