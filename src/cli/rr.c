@@ -211,15 +211,18 @@ owner_is_under(const char *owner, const char *host)
 	       (n > h + 1 && owner[n - h - 1] == '.' && strcmp(owner + n - h, host) == 0);
 }
 
-/* Microseconds since the epoch: a later change gets a higher seq and wins. */
+/* Microseconds since the epoch from one read of the real clock, so that a later change
+ * gets a higher seq and wins. Seconds and microseconds must come from the same read:
+ * mixing `now` (read at start, or faked by MESHNAME_NOW) with a later sub-second
+ * reading can go backwards across a second boundary. */
 static uint64_t
 record_seq(const struct cli *c)
 {
 	struct timespec ts;
 
-	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
-		ts.tv_nsec = 0;
-	return c->now * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || ts.tv_sec < 0)
+		return c->now * 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* The signing key: admin.key if this machine holds one, else the host key when the
