@@ -1210,23 +1210,18 @@ out:
 /* Stores an accepted record and applies what accepting it means. */
 static int
 accept_record(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID_SIZE],
-       const uint8_t key[32], const uint8_t *buf, size_t len, uint64_t now)
+	      const uint8_t key[32], const uint8_t *buf, size_t len, uint64_t now)
 {
-	sqlite3_stmt *st;
 	int rc = 0;
 
 	if (r->type == REC_REVOKE)
 		rc = purge(reg, r->u.revoke.target);
 	if (rc == 0)
 		rc = supersede(reg, r, id, key, true);
+	/* No pending row to delete: ingest_one answers INGEST_PENDING for a parked id, and
+	 * retry_pending deletes the row before it retries it. */
 	if (rc == 0)
 		rc = insert_record(reg, r, id, key, buf, len);
-	if (rc == 0) {
-		st = store_stmt(reg, ST_PENDING_DELETE);
-		rc = store_bind_blob(st, 1, id, REC_ID_SIZE);
-		if (rc == 0)
-			rc = store_run(st);
-	}
 	if (rc < 0)
 		return rc;
 	reg->dirty = true;
