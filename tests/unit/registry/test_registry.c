@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1232,6 +1233,42 @@ a_file_that_is_not_a_database_is_an_io_error(void **state)
 	fx_remove(&g);
 }
 
+/* As root, permissions only bind after giving root up: the open runs in a child. */
+static void
+a_database_this_user_may_not_read_is_access_denied(void **state)
+{
+	struct fx *f = *state;
+	int status;
+	pid_t pid;
+
+	registry_close(f->reg);
+	f->reg = NULL;
+	assert_int_equal(chmod(f->path, 0600), 0);
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct registry *reg = NULL;
+		int rc;
+
+		if (geteuid() == 0) {
+			if (setgid(65534) != 0 || setuid(65534) != 0)
+				_exit(10);
+		} else if (chmod(f->path, 0) != 0) {
+			_exit(11);
+		}
+		rc = registry_open(f->path, &reg);
+		_exit(rc == -EACCES && reg == NULL ? 0 : 12);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(chmod(f->path, 0600), 0);
+	assert_int_equal(registry_open(f->path, &f->reg), 0);
+	assert_string_equal(registry_strerror(-EACCES),
+			    "the registry database is not readable and writable by this user");
+}
+
 static void
 a_database_cut_in_half_is_an_io_error(void **state)
 {
@@ -1653,6 +1690,7 @@ main(void)
 		T(a_batch_is_invisible_until_commit_and_gone_after_rollback),
 		T(a_reopened_registry_holds_everything_committed),
 		cmocka_unit_test(a_file_that_is_not_a_database_is_an_io_error),
+		T(a_database_this_user_may_not_read_is_access_denied),
 		T(a_database_cut_in_half_is_an_io_error),
 		T(a_full_disk_stores_nothing_and_the_registry_recovers),
 		cmocka_unit_test(every_error_has_a_sentence),
