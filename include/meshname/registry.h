@@ -74,6 +74,12 @@ void registry_rollback(struct registry *reg);
  * out). Cheap when nothing changed. */
 int registry_refresh(struct registry *reg, uint64_t now);
 
+/* Sets *changed if another process (the CLI, another daemon) committed to the database
+ * since the last call, and then forgets what this handle had cached, so that the next
+ * registry_refresh and registry_snapshot see the change. Cheap (no table is read):
+ * meant for a timer. The first call after open reports a change. */
+int registry_changed(struct registry *reg, bool *changed);
+
 /* A new snapshot of the materialized view. Caller unrefs. */
 int registry_snapshot(struct registry *reg, struct snapshot **out);
 

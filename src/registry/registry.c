@@ -1625,6 +1625,32 @@ snap_rr_cb(void *arg, const struct snapshot_rr *rr)
 }
 
 int
+registry_changed(struct registry *reg, bool *changed)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t version;
+	int rc;
+
+	*changed = false;
+	rc = sqlite3_prepare_v2(reg->db, "PRAGMA data_version", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return store_errno(rc);
+	}
+	version = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	/* data_version is never 0, so the first call always reports a change. */
+	if (version != reg->data_version) {
+		reg->data_version = version;
+		forget_view(reg);
+		*changed = true;
+	}
+	return 0;
+}
+
+int
 registry_snapshot(struct registry *reg, struct snapshot **out)
 {
 	struct snap_ctx ctx;

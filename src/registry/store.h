@@ -84,6 +84,7 @@ struct registry {
 	uint64_t generation;
 	bool view_hash_known; /* view_hash is the registry_state_hash of the tables */
 	uint8_t view_hash[32];
+	int64_t data_version; /* PRAGMA data_version when registry_changed last looked */
 };
 
 /* Opens and checks the database, creates the schema, prepares every statement. */
