@@ -17,7 +17,8 @@
  * - CNAME: a custom CNAME is chased inside the mesh zone, at most DNS_MAX_CHAIN links,
  *   stopping at a loop; the rcode is that of the last name (RFC 6604). A target outside
  *   the zone ends the answer (the client's resolver follows it). A host name ignores a
- *   custom CNAME at the same name (a host always has its addresses).
+ *   custom CNAME at the same name (a host always has its addresses). A CNAME whose
+ *   rdata is not a valid uncompressed name (the registry never lets one in) is SERVFAIL.
  * - ANY (RFC 8482): one RRset, the one of lowest type at the name (A for hosts, SOA at
  *   the apex, the CNAME at an alias); NODATA if the name has none.
  * - AXFR and IXFR: REFUSED (no zone transfers). Class other than IN and ANY: REFUSED,
