@@ -940,6 +940,11 @@ check_revoked(struct registry *reg, const struct rec *r)
 	const uint8_t *keys[3] = { r->signer, NULL, NULL };
 	int rc;
 
+	/* A REVOKE only takes rights away, so it stands even when its signer was revoked
+	 * since: otherwise revoking an admin would undo its revocations, or not, depending
+	 * on the order they arrive in. */
+	if (r->type == REC_REVOKE)
+		return 0;
 	if (r->type == REC_CERT) {
 		keys[1] = r->u.cert.host_key;
 		keys[2] = r->u.cert.wg_key;

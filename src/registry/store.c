@@ -63,7 +63,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 			  " key, key2, ipv4, name, raw)"
 			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[ST_REC_DELETE] = "DELETE FROM record WHERE id = ?1",
-	[ST_PURGE_SIGNER] = "DELETE FROM record WHERE signer = ?1",
+	/* The ROOT defines the mesh and REVOKEs only take rights away: neither is purged. */
+	[ST_PURGE_SIGNER] = "DELETE FROM record WHERE signer = ?1 AND type NOT IN (1, 5)",
 	[ST_PURGE_KEY] = "DELETE FROM record WHERE type = ?1 AND key = ?2",
 	[ST_PURGE_KEY2] = "DELETE FROM record WHERE key2 = ?1",
 	[ST_REC_OF_TYPE] = "SELECT id, raw FROM record WHERE type = ?1",

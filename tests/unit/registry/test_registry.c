@@ -806,6 +806,36 @@ revoked_cert_reinjected_after_its_revocation_is_refused(void **state)
 }
 
 static void
+revoking_an_admin_keeps_its_revocations_whatever_the_order(void **state)
+{
+	struct fx *f = *state, *g;
+	uint8_t a[REC_SECRET_SIZE], hash[2][32];
+	struct rec rv_host, rv_admin;
+
+	host_key(0, a);
+	revoke_rec(f, &rv_host, fixture_pk(a), 5);
+	revoke_rec(f, &rv_admin, fixture_pk(f->admin), 0);
+
+	/* Order 1: the host's revocation, then the admin's own. */
+	assert_int_equal(ingest(f, &rv_host, f->admin, NULL), 0);
+	assert_int_equal(ingest(f, &rv_admin, f->admin, NULL), 0);
+	assert_true(registry_is_revoked(f->reg, fixture_pk(a)));
+	assert_int_equal(counts(f).records, 3); /* the ROOT and both REVOKEs */
+	assert_int_equal(registry_state_hash(f->reg, hash[0]), 0);
+
+	/* Order 2, in a fresh registry of the same mesh: the admin is revoked first, and
+	 * the revocation it signed before still counts. */
+	g = fx_new();
+	assert_int_equal(ingest(g, &rv_admin, g->admin, NULL), 0);
+	assert_int_equal(ingest(g, &rv_host, g->admin, NULL), 0);
+	assert_true(registry_is_revoked(g->reg, fixture_pk(a)));
+	assert_int_equal(counts(g).records, 3);
+	assert_int_equal(registry_state_hash(g->reg, hash[1]), 0);
+	assert_memory_equal(hash[0], hash[1], 32);
+	teardown((void **)&g);
+}
+
+static void
 a_host_may_revoke_itself_but_not_another(void **state)
 {
 	struct fx *f = *state;
@@ -1676,6 +1706,7 @@ main(void)
 		T(cert_drops_out_of_the_view_when_it_expires),
 		T(revoked_cert_reinjected_after_its_revocation_is_refused),
 		T(a_host_may_revoke_itself_but_not_another),
+		T(revoking_an_admin_keeps_its_revocations_whatever_the_order),
 		T(revoking_an_admission_key_removes_its_admit_and_its_cert),
 		T(endpoints_equivocation_keeps_both_and_the_lower_id_wins_with_an_alert),
 		T(records_dated_too_far_in_the_future_are_refused),
