@@ -78,6 +78,7 @@ UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON) $(UNIT_RESOLVER)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
+.SECONDARY:
 .PHONY: all check unit integration deps bench demo install clean format lint man-lint
 all: $(MESHNAME) $(if $(DAEMON_SRC),$(MESHNAMED))
 
