@@ -552,6 +552,52 @@ static void write_opt(const struct dns_config *cfg, const struct dns_query *q, u
 	set16(p + 9, 0);
 }
 
+/* The reply's flag word: see cache.h. */
+static uint16_t reply_flags(const struct dns_query *q, uint16_t upstream_flags, uint8_t rcode)
+{
+	uint16_t flags = (uint16_t)(FLAG_QR | FLAG_RA | (q->flags & (FLAG_RD | FLAG_CD)) |
+				    (rcode & 0x0fu));
+
+	if ((upstream_flags & FLAG_AD) && (q->edns_do || (q->flags & FLAG_AD)))
+		flags |= FLAG_AD;
+	return flags;
+}
+
+/*
+ * Writes the client's reply from r (len bytes, arcount kept records in the additional
+ * section, no OPT): the client's ID and question, flags, our OPT if the client had EDNS;
+ * header + question with TC if it does not fit in out_size (>= DNS_UDP_MIN). Returns
+ * the length; *whole tells whether r went in (and so its TTL fields are at their offsets).
+ */
+static size_t reply_write(const struct dns_config *cfg, const uint8_t *query,
+			  const struct dns_query *q, const uint8_t *r, size_t len, uint16_t arcount,
+			  uint16_t flags, uint8_t *out, size_t out_size, bool *whole)
+{
+	*whole = len + (q->edns ? OPT_RR_SIZE : 0) <= out_size;
+	if (!*whole) {
+		len = write_truncated(query, q, flags, out);
+	} else {
+		memcpy(out, r, len);
+		set16(out, q->id);
+		set16(out + 2, flags);
+		set16(out + 10, arcount);
+		/* The client's case: the same name, so the same length. */
+		memcpy(out + DNS_HEADER_SIZE, query + DNS_HEADER_SIZE, q->qname_len);
+	}
+	if (q->edns) {
+		write_opt(cfg, q, out + len);
+		len += OPT_RR_SIZE;
+		set16(out + 10, (uint16_t)(get16(out + 10) + 1));
+	}
+	return len;
+}
+
+static bool query_usable(const struct dns_query *q, size_t out_size)
+{
+	return q->rcode == LDNS_RCODE_NOERROR && q->question_len > 0 &&
+	       q->qname_len <= DNS_NAME_MAX && out_size >= DNS_UDP_MIN;
+}
+
 int cache_lookup(struct cache *c, const struct dns_config *cfg, const uint8_t *query,
 		 const struct dns_query *q, enum cache_mode mode, uint64_t now, uint8_t *out,
 		 size_t out_size, size_t *out_len)
@@ -560,12 +606,11 @@ int cache_lookup(struct cache *c, const struct dns_config *cfg, const uint8_t *q
 	struct entry *e;
 	const uint8_t *r;
 	uint64_t age, hash;
-	uint16_t flags, stored_flags;
-	size_t len, i;
-	bool stale = false;
+	uint16_t stored_flags;
+	size_t i;
+	bool stale = false, whole;
 
-	if (q->rcode != LDNS_RCODE_NOERROR || q->question_len == 0 ||
-	    q->qname_len > DNS_NAME_MAX || out_size < DNS_UDP_MIN)
+	if (!query_usable(q, out_size))
 		return -EINVAL;
 	hash = key_hash(c, key, key_make(key, query + DNS_HEADER_SIZE, q->qname_len, q->qtype,
 					 q->qclass));
@@ -592,19 +637,10 @@ int cache_lookup(struct cache *c, const struct dns_config *cfg, const uint8_t *q
 
 	r = entry_resp(e);
 	stored_flags = get16(r + 2);
-	flags = (uint16_t)(FLAG_QR | FLAG_RA | (q->flags & (FLAG_RD | FLAG_CD)) |
-			   RCODE_OF(stored_flags));
-	if ((stored_flags & FLAG_AD) && (q->edns_do || (q->flags & FLAG_AD)))
-		flags |= FLAG_AD;
-	len = e->len;
-	if (len + (q->edns ? OPT_RR_SIZE : 0) > out_size) {
-		len = write_truncated(query, q, flags, out);
-	} else {
-		memcpy(out, r, len);
-		set16(out, q->id);
-		set16(out + 2, flags);
-		/* The client's case: the same name, so the same length. */
-		memcpy(out + DNS_HEADER_SIZE, query + DNS_HEADER_SIZE, q->qname_len);
+	*out_len = reply_write(cfg, query, q, r, e->len, get16(r + 10),
+			       reply_flags(q, stored_flags, RCODE_OF(stored_flags)), out, out_size,
+			       &whole);
+	if (whole) {
 		for (i = 0; i < e->nttl; i++) {
 			size_t off = e->ttl_off[i];
 			uint32_t ttl = get32(r + off);
@@ -616,16 +652,34 @@ int cache_lookup(struct cache *c, const struct dns_config *cfg, const uint8_t *q
 			set32(out + off, ttl);
 		}
 	}
-	if (q->edns) {
-		write_opt(cfg, q, out + len);
-		len += OPT_RR_SIZE;
-		set16(out + 10, (uint16_t)(get16(out + 10) + 1));
-	}
-	*out_len = len;
 	return 0;
 miss:
 	c->st.misses++;
 	return -ENOENT;
+}
+
+int cache_relay(const struct dns_config *cfg, const uint8_t *query, const struct dns_query *q,
+		const uint8_t *resp, size_t resp_len, uint8_t *out, size_t out_size,
+		size_t *out_len)
+{
+	struct walk w;
+	uint16_t flags;
+	uint8_t rcode;
+	bool whole;
+	int err;
+
+	if (!query_usable(q, out_size))
+		return -EINVAL;
+	err = response_walk(resp, resp_len, query + DNS_HEADER_SIZE, q->qname_len, q->qtype,
+			    q->qclass, &w, NULL);
+	if (err < 0)
+		return err;
+	/* An extended rcode is about our EDNS towards the upstream, not the client's. */
+	rcode = w.ext_rcode != 0 ? LDNS_RCODE_SERVFAIL : (uint8_t)RCODE_OF(w.flags);
+	flags = (uint16_t)(reply_flags(q, w.flags, rcode) | (w.flags & FLAG_TC));
+	*out_len = reply_write(cfg, query, q, resp, w.keep_len, w.arcount, flags, out, out_size,
+			       &whole);
+	return 0;
 }
 
 void cache_stats(const struct cache *c, struct cache_stats *st)

@@ -117,6 +117,20 @@ int cache_lookup(struct cache *c, const struct dns_config *cfg, const uint8_t *q
 		 const struct dns_query *q, enum cache_mode mode, uint64_t now, uint8_t *out,
 		 size_t out_size, size_t *out_len);
 
+/*
+ * Writes the client's reply to query (q as for cache_lookup) from an upstream response
+ * that is not to be cached (cache_store said -ENOTSUP: SERVFAIL, TTL 0, TC over UDP
+ * when TCP failed too, ...), rewritten as a hit is (ID, flags, question case, the
+ * upstream's OPT cut and ours added, TC if it does not fit out_size) except that the
+ * TTLs stay as received and the upstream's TC is kept. An extended rcode from the
+ * upstream's OPT (about our EDNS to it, not the client's) becomes SERVFAIL.
+ * Returns 0, -EBADMSG if resp is malformed or answers another question (drop it), or
+ * -EINVAL for a bad argument.
+ */
+int cache_relay(const struct dns_config *cfg, const uint8_t *query, const struct dns_query *q,
+		const uint8_t *resp, size_t resp_len, uint8_t *out, size_t out_size,
+		size_t *out_len);
+
 void cache_stats(const struct cache *c, struct cache_stats *st);
 
 #endif

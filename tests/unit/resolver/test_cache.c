@@ -872,6 +872,84 @@ static void random_corruption_never_crashes(void **state)
 	assert_true(stored > 0);
 }
 
+/* ---- Relaying what is not cached ---- */
+
+static int relay(const struct query *q, const struct response *r)
+{
+	memset(out, 0xee, sizeof(out));
+	out_len = 0;
+	return cache_relay(&dcfg, q->b, &q->q, r->b, r->len, out, sizeof(out), &out_len);
+}
+
+static void servfail_is_relayed_with_client_id_case_and_our_opt(void **state)
+{
+	struct response r;
+	struct query q;
+	ldns_pkt *pkt = NULL;
+
+	(void)state;
+	RESPONSE(&r, "broken.example.", LDNS_RR_TYPE_A, LDNS_RCODE_SERVFAIL, WITH_OPT | WITH_AA);
+	query_make(&q, "BroKen.example", LDNS_RR_TYPE_A, true, false);
+	assert_int_equal(relay(&q, &r), 0);
+	assert_memory_equal(out + DNS_HEADER_SIZE, q.b + DNS_HEADER_SIZE, q.q.question_len);
+	assert_int_equal(ldns_wire2pkt(&pkt, out, out_len), LDNS_STATUS_OK);
+	assert_int_equal(ldns_pkt_id(pkt), CLIENT_ID);
+	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_SERVFAIL);
+	assert_false(ldns_pkt_aa(pkt));
+	assert_true(ldns_pkt_ra(pkt));
+	assert_true(ldns_pkt_edns(pkt));
+	assert_int_equal(ldns_pkt_edns_udp_size(pkt), DNS_DEFAULT_EDNS_PAYLOAD);
+	assert_false(ldns_pkt_edns_do(pkt));
+	assert_int_equal(out[11], 1);
+	ldns_pkt_free(pkt);
+
+	/* Without EDNS from the client, no OPT at all. */
+	query_make(&q, "broken.example", LDNS_RR_TYPE_A, false, false);
+	assert_int_equal(relay(&q, &r), 0);
+	assert_int_equal(out[11], 0);
+	assert_int_equal(out_len, r.len - 11);
+}
+
+static void zero_ttl_answer_is_relayed_as_received(void **state)
+{
+	struct response r;
+	struct query q;
+	ldns_pkt *pkt = NULL;
+
+	(void)state;
+	RESPONSE(&r, "zero.example.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, WITH_TC,
+		 "an:zero.example. 0 IN A 192.0.2.4");
+	query_make(&q, "zero.example", LDNS_RR_TYPE_A, false, false);
+	assert_int_equal(relay(&q, &r), 0);
+	assert_int_equal(ldns_wire2pkt(&pkt, out, out_len), LDNS_STATUS_OK);
+	ASSERT_RRS(ldns_pkt_answer(pkt), "zero.example.\t0\tIN\tA\t192.0.2.4");
+	assert_true(ldns_pkt_tc(pkt)); /* the upstream's TC is kept */
+	ldns_pkt_free(pkt);
+}
+
+static void relay_refuses_garbage_and_hides_upstream_extended_rcodes(void **state)
+{
+	struct response r;
+	struct query q;
+	ldns_pkt *pkt = NULL;
+
+	(void)state;
+	RESPONSE(&r, "asked.example.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, WITH_OPT,
+		 "an:asked.example. 300 IN A 192.0.2.40");
+	query_make(&q, "other.example", LDNS_RR_TYPE_A, false, false);
+	assert_int_equal(relay(&q, &r), -EBADMSG);
+	query_make(&q, "asked.example", LDNS_RR_TYPE_A, false, false);
+	r.len -= 3;
+	assert_int_equal(relay(&q, &r), -EBADMSG);
+	r.len += 3;
+	r.b[r.len - 11 + 5] = 2; /* extended rcode: BADCOOKIE-like, about us */
+	assert_int_equal(relay(&q, &r), 0);
+	assert_int_equal(ldns_wire2pkt(&pkt, out, out_len), LDNS_STATUS_OK);
+	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_SERVFAIL);
+	ldns_pkt_free(pkt);
+	assert_int_equal(cache_relay(&dcfg, q.b, &q.q, r.b, r.len, out, 100, &out_len), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -915,6 +993,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(broken_names_in_known_rdata_are_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(random_corruption_never_crashes, setup, teardown),
+		cmocka_unit_test(servfail_is_relayed_with_client_id_case_and_our_opt),
+		cmocka_unit_test(zero_ttl_answer_is_relayed_as_received),
+		cmocka_unit_test(relay_refuses_garbage_and_hides_upstream_extended_rcodes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
