@@ -25,7 +25,7 @@
 #define FLAG_AD 0x0020u
 #define FLAG_CD 0x0010u
 #define OPCODE_OF(flags) (((flags) >> 11) & 0x0fu)
-#define RCODE_OF(flags) ((flags) & 0x0fu)
+#define RCODE_OF(flags) ((flags)&0x0fu)
 
 #define OPT_RR_SIZE 11 /* root name, type, class, ttl, rdlen 0 */
 #define OPT_DO 0x8000u
@@ -45,8 +45,8 @@ struct entry {
 	uint64_t stored; /* seconds, as passed to cache_store */
 	size_t bytes;    /* counted against max_bytes */
 	uint32_t ttl;
-	uint16_t len;    /* of the response */
-	uint16_t nttl;   /* TTL fields in the response */
+	uint16_t len;  /* of the response */
+	uint16_t nttl; /* TTL fields in the response */
 	uint16_t qname_len;
 	uint16_t qtype;
 	uint16_t qclass;
@@ -58,7 +58,7 @@ struct entry {
 struct cache {
 	struct cache_config cfg;
 	struct entry **buckets;
-	size_t mask; /* buckets - 1, a power of two minus one */
+	size_t mask;            /* buckets - 1, a power of two minus one */
 	struct entry *lru_head; /* most recently used */
 	struct entry *lru_tail; /* the next to evict */
 	unsigned char hash_key[crypto_shorthash_KEYBYTES];
@@ -73,7 +73,7 @@ struct walk {
 	uint16_t nscount;
 	uint16_t arcount; /* kept: before the first OPT, TSIG or SIG(0) */
 	size_t qname_len;
-	size_t keep_len;  /* bytes kept: up to the cut, trailing garbage dropped */
+	size_t keep_len; /* bytes kept: up to the cut, trailing garbage dropped */
 	size_t nttl;
 	uint8_t ext_rcode; /* upper 8 bits of the rcode, from the OPT */
 	bool have_soa;
@@ -197,9 +197,8 @@ static bool rdata_valid(const uint8_t *b, size_t rdata_off, size_t rdlen, uint16
  * NULL (room for w->nttl from an earlier walk) records where each kept TTL field is.
  * Returns 0 or -EBADMSG.
  */
-static int response_walk(const uint8_t *resp, size_t len, const uint8_t *qname,
-			 size_t qname_len, uint16_t qtype, uint16_t qclass, struct walk *w,
-			 uint16_t *ttl_off)
+static int response_walk(const uint8_t *resp, size_t len, const uint8_t *qname, size_t qname_len,
+			 uint16_t qtype, uint16_t qclass, struct walk *w, uint16_t *ttl_off)
 {
 	uint16_t counts[3];
 	size_t off, n, i;
@@ -555,8 +554,8 @@ static void write_opt(const struct dns_config *cfg, const struct dns_query *q, u
 /* The reply's flag word: see cache.h. */
 static uint16_t reply_flags(const struct dns_query *q, uint16_t upstream_flags, uint8_t rcode)
 {
-	uint16_t flags = (uint16_t)(FLAG_QR | FLAG_RA | (q->flags & (FLAG_RD | FLAG_CD)) |
-				    (rcode & 0x0fu));
+	uint16_t flags =
+		(uint16_t)(FLAG_QR | FLAG_RA | (q->flags & (FLAG_RD | FLAG_CD)) | (rcode & 0x0fu));
 
 	if ((upstream_flags & FLAG_AD) && (q->edns_do || (q->flags & FLAG_AD)))
 		flags |= FLAG_AD;
@@ -612,8 +611,8 @@ int cache_lookup(struct cache *c, const struct dns_config *cfg, const uint8_t *q
 
 	if (!query_usable(q, out_size))
 		return -EINVAL;
-	hash = key_hash(c, key, key_make(key, query + DNS_HEADER_SIZE, q->qname_len, q->qtype,
-					 q->qclass));
+	hash = key_hash(c, key,
+			key_make(key, query + DNS_HEADER_SIZE, q->qname_len, q->qtype, q->qclass));
 	e = table_find(c, hash, key, q->qname_len, q->qtype, q->qclass);
 	if (e == NULL)
 		goto miss;

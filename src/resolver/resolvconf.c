@@ -181,8 +181,8 @@ static bool is_own(const struct sockaddr_storage *ns, const struct sockaddr_stor
 }
 
 /* One line (without its newline). */
-static void line_parse(const char *p, size_t len, const struct sockaddr_storage *own,
-		       size_t n_own, struct resolvconf *rc)
+static void line_parse(const char *p, size_t len, const struct sockaddr_storage *own, size_t n_own,
+		       struct resolvconf *rc)
 {
 	char token[TOKEN_MAX + 1];
 	struct sockaddr_storage ss;

@@ -54,12 +54,12 @@ struct upstream {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	/* The rest is the engine's: read it (status output), do not write it. */
-	bool measured;           /* at least one RTT sample */
-	uint32_t srtt_us;        /* microseconds, for precision with sub-millisecond RTTs */
+	bool measured;    /* at least one RTT sample */
+	uint32_t srtt_us; /* microseconds, for precision with sub-millisecond RTTs */
 	uint32_t rttvar_us;
-	uint32_t rto;            /* ms */
-	uint32_t failures;       /* consecutive */
-	uint64_t backoff_until;  /* ms; 0: not backed off (a probe in flight counts as one) */
+	uint32_t rto;           /* ms */
+	uint32_t failures;      /* consecutive */
+	uint64_t backoff_until; /* ms; 0: not backed off (a probe in flight counts as one) */
 	uint64_t successes;
 	uint64_t total_failures;
 };

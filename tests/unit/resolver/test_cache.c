@@ -34,8 +34,7 @@ struct query {
 };
 
 /* A query with RD for name (dotted, case kept), optionally with EDNS; parsed into q->q. */
-static void query_make(struct query *q, const char *name, uint16_t qtype, bool edns,
-		       bool dnssec_ok)
+static void query_make(struct query *q, const char *name, uint16_t qtype, bool edns, bool dnssec_ok)
 {
 	size_t label = 0, i, n = strlen(name);
 
@@ -61,7 +60,9 @@ static void query_make(struct query *q, const char *name, uint16_t qtype, bool e
 	q->b[q->len++] = 0;
 	q->b[q->len++] = LDNS_RR_CLASS_IN;
 	if (edns) {
-		const uint8_t opt[11] = { 0, 0, 41, 0x10, 0x00, 0, 0, dnssec_ok ? 0x80 : 0, 0, 0, 0 };
+		const uint8_t opt[11] = {
+			0, 0, 41, 0x10, 0x00, 0, 0, dnssec_ok ? 0x80 : 0, 0, 0, 0
+		};
 
 		memcpy(q->b + q->len, opt, sizeof(opt));
 		q->len += sizeof(opt);
@@ -136,11 +137,10 @@ static void response_make(struct response *r, const char *name, ldns_rr_type qty
 	ldns_pkt_free(pkt);
 }
 
-#define RESPONSE(r, name, qtype, rcode, flags, ...)                                        \
-	do {                                                                               \
-		const char *const rrs_[] = { __VA_ARGS__ };                                \
-		response_make(r, name, qtype, rcode, flags, rrs_,                          \
-			      sizeof(rrs_) / sizeof(rrs_[0]));                             \
+#define RESPONSE(r, name, qtype, rcode, flags, ...)                                                \
+	do {                                                                                       \
+		const char *const rrs_[] = { __VA_ARGS__ };                                        \
+		response_make(r, name, qtype, rcode, flags, rrs_, sizeof(rrs_) / sizeof(rrs_[0])); \
 	} while (0)
 
 /* Stores r as the answer to (name, qtype). */
@@ -202,10 +202,10 @@ static void assert_rrs(const ldns_rr_list *list, const char *const *expected, si
 	}
 }
 
-#define ASSERT_RRS(list, ...)                                                              \
-	do {                                                                               \
-		const char *const expected_[] = { __VA_ARGS__ };                           \
-		assert_rrs(list, expected_, sizeof(expected_) / sizeof(expected_[0]));     \
+#define ASSERT_RRS(list, ...)                                                          \
+	do {                                                                           \
+		const char *const expected_[] = { __VA_ARGS__ };                       \
+		assert_rrs(list, expected_, sizeof(expected_) / sizeof(expected_[0])); \
 	} while (0)
 
 static struct cache *cache_with(size_t max_bytes)
@@ -429,9 +429,8 @@ static void answer_larger_than_the_client_limit_is_truncated(void **state)
 	assert_int_equal(store(c, "big.example", LDNS_RR_TYPE_TXT, &r, T0), 0);
 
 	query_make(&q, "big.example", LDNS_RR_TYPE_TXT, false, false);
-	assert_int_equal(cache_lookup(c, &dcfg, q.b, &q.q, CACHE_FRESH, T0, out, DNS_UDP_MIN,
-				      &out_len),
-			 0);
+	assert_int_equal(
+		cache_lookup(c, &dcfg, q.b, &q.q, CACHE_FRESH, T0, out, DNS_UDP_MIN, &out_len), 0);
 	assert_true(out_len <= DNS_UDP_MIN);
 	assert_int_equal(ldns_wire2pkt(&pkt, out, out_len), LDNS_STATUS_OK);
 	assert_true(ldns_pkt_tc(pkt));
@@ -549,8 +548,7 @@ static void nodata_is_cached_like_nxdomain(void **state)
 	struct response r;
 	ldns_pkt *pkt;
 
-	RESPONSE(&r, "v4only.example.com.", LDNS_RR_TYPE_AAAA, LDNS_RCODE_NOERROR, 0,
-		 soa_example);
+	RESPONSE(&r, "v4only.example.com.", LDNS_RR_TYPE_AAAA, LDNS_RCODE_NOERROR, 0, soa_example);
 	assert_int_equal(store(c, "v4only.example.com", LDNS_RR_TYPE_AAAA, &r, T0), 0);
 	pkt = hit(c, "v4only.example.com", LDNS_RR_TYPE_AAAA, CACHE_FRESH, T0 + 299);
 	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NOERROR);
@@ -776,8 +774,8 @@ static void response_to_another_question_is_refused(void **state)
 static size_t broken_response(uint8_t *b, const uint8_t *owner, size_t owner_len)
 {
 	static const uint8_t head[] = {
-		0x42, 0x42, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, /* header: 1 question, 1 answer */
-		1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1,
+		0x42, 0x42, 0x81, 0x80, 0,   1,   0,   1,   0,   0,   0, 0, /* header: 1 question, 1 answer */
+		1,    'a',  7,    'e',  'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1,
 	};
 	static const uint8_t tail[] = { 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4, 192, 0, 2, 50 };
 	size_t len = 0;
@@ -795,8 +793,8 @@ static void compression_pointer_loops_and_forward_pointers_are_refused(void **st
 	struct cache *c = *state;
 	struct response r;
 	const uint8_t good[] = { 0xc0, 12 };
-	const uint8_t self[] = { 0xc0, 27 };          /* points at itself */
-	const uint8_t forward[] = { 0xc0, 40 };       /* past itself */
+	const uint8_t self[] = { 0xc0, 27 };    /* points at itself */
+	const uint8_t forward[] = { 0xc0, 40 }; /* past itself */
 	const uint8_t into_header[] = { 0xc0, 2 };
 	const uint8_t label_then_self[] = { 1, 'x', 0xc0, 27 }; /* x. then back at x: a loop */
 	const uint8_t bad_label_type[] = { 0x41, 'x', 0 };
@@ -962,8 +960,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(zero_ttl_is_not_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_aa_cleared_and_ad_only_for_do_clients, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(upstream_opt_is_stripped_and_client_gets_ours, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(upstream_opt_is_stripped_and_client_gets_ours,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(answer_larger_than_the_client_limit_is_truncated,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(lookup_refuses_bad_arguments, setup, teardown),
@@ -974,8 +972,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(nodata_is_cached_like_nxdomain, setup, teardown),
 		cmocka_unit_test_setup_teardown(negative_answer_without_soa_is_not_cached, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(servfail_refused_and_truncated_are_not_cached, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(servfail_refused_and_truncated_are_not_cached,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(extended_rcode_in_the_opt_is_not_cached, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(lru_evicts_least_recently_used_when_full, setup,
@@ -989,7 +987,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(response_to_another_question_is_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
-			compression_pointer_loops_and_forward_pointers_are_refused, setup, teardown),
+			compression_pointer_loops_and_forward_pointers_are_refused, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(broken_names_in_known_rdata_are_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(random_corruption_never_crashes, setup, teardown),

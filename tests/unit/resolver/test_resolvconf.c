@@ -381,7 +381,8 @@ int main(void)
 		cmocka_unit_test(duplicates_and_more_than_16_are_ignored),
 		cmocka_unit_test_setup_teardown(resolved_file_is_preferred_then_etc, files_setup,
 						files_teardown),
-		cmocka_unit_test_setup_teardown(file_is_never_modified, files_setup, files_teardown),
+		cmocka_unit_test_setup_teardown(file_is_never_modified, files_setup,
+						files_teardown),
 		cmocka_unit_test_setup_teardown(directory_fifo_and_oversized_files_are_refused,
 						files_setup, files_teardown),
 	};

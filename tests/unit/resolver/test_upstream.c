@@ -134,8 +134,8 @@ static void single_timeout_doubles_the_rto_without_backing_off(void **state)
 {
 	(void)state;
 	set_of(2);
-	upstream_success(&set, 0, 10, T0);  /* RTO 50 */
-	upstream_success(&set, 1, 30, T0);  /* RTO 90 */
+	upstream_success(&set, 0, 10, T0); /* RTO 50 */
+	upstream_success(&set, 1, 30, T0); /* RTO 90 */
 	assert_int_equal(pick(T0), 0);
 	upstream_failure(&set, 0, T0 + 50);
 	assert_int_equal(upstream_timeout(&set, 0), 100);
