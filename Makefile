@@ -40,9 +40,10 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) -fPIE -Iinclude -Isrc \
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(HARDEN) -fPIE -Iinclude -Isrc \
 	$(PKG_CFLAGS) $(CFLAGS) -MMD -MP
-ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(if $(SANITIZE),-fsanitize=$(SANITIZE)) $(LDFLAGS)
+# -pthread: the registry checks a batch's signatures on every core.
+ALL_LDFLAGS := -pthread -pie -Wl,-z,relro,-z,now $(if $(SANITIZE),-fsanitize=$(SANITIZE)) $(LDFLAGS)
 
 ifeq ($(V),)
 Q := @

@@ -65,6 +65,20 @@ int registry_ingest(struct registry *reg, const uint8_t *buf, size_t len, uint64
 /* A one-sentence reason for an ingest error, e.g. "signature does not verify". */
 const char *registry_strerror(int err);
 
+/*
+ * Many records in one transaction (a bundle import, a sync session): signatures are
+ * checked first on every core, then each record goes through registry_ingest's
+ * pipeline in order. res[i] and err[i] get what registry_ingest would have returned
+ * for item i. Returns 0, or a storage error (-EIO, -ENOSPC) that rolled the whole
+ * batch back. Inside registry_begin/commit, it joins that batch.
+ */
+struct registry_item {
+	const uint8_t *buf;
+	size_t len;
+};
+int registry_ingest_many(struct registry *reg, const struct registry_item *items, size_t n,
+			 uint64_t now, enum ingest_result *res, int *err);
+
 /* Batches: ingest many records in one transaction and materialize once. */
 int registry_begin(struct registry *reg);
 int registry_commit(struct registry *reg, uint64_t now);

@@ -183,23 +183,41 @@ reject(struct import_counts *n, const char *file, unsigned line, const uint8_t *
 static int
 import_lines(struct cli *c, const char *file, char *lines, struct import_counts *n)
 {
-	uint8_t buf[REC_MAX_SIZE + 4];
-	unsigned lineno = 1;
+	size_t text_len = strlen(lines), max_lines = 1, count = 0, used = 0, i;
+	struct registry_item *items = NULL;
+	enum ingest_result *res = NULL;
+	unsigned *lineno_of = NULL, lineno = 1;
+	uint8_t *raw = NULL;
 	char *save = NULL;
+	int *err = NULL, rc = 0;
 
+	for (i = 0; i < text_len; i++)
+		max_lines += lines[i] == '\n';
+	/* Decoded records are shorter than their base64 lines: text_len bytes hold all. */
+	raw = malloc(text_len + REC_MAX_SIZE + 4);
+	items = calloc(max_lines, sizeof(*items));
+	lineno_of = calloc(max_lines, sizeof(*lineno_of));
+	res = calloc(max_lines, sizeof(*res));
+	err = calloc(max_lines, sizeof(*err));
+	if (raw == NULL || items == NULL || lineno_of == NULL || res == NULL || err == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* Decode every line first, so that registry_ingest_many can check all the
+	 * signatures at once on every core. */
 	for (char *line = strtok_r(lines, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
-		enum ingest_result res;
 		size_t len = strlen(line);
+		uint8_t *buf = raw + used;
 		long got;
-		int rc;
 
 		lineno++;
 		if (len > 0 && line[len - 1] == '\r')
 			line[--len] = '\0';
 		if (len == 0)
 			continue;
-		got = len > 4 * (REC_MAX_SIZE + 4) / 3 ? -1 : cli_b64_decode(line, buf, sizeof(buf));
+		got = len > 4 * (REC_MAX_SIZE + 4) / 3 ? -1
+						       : cli_b64_decode(line, buf, REC_MAX_SIZE + 4);
 		if (got < 0) {
 			reject(n, file, lineno, NULL, 0, "not base64, or longer than a record");
 			continue;
@@ -209,21 +227,33 @@ import_lines(struct cli *c, const char *file, char *lines, struct import_counts 
 			n->known++;
 			continue;
 		}
-		rc = registry_ingest(c->reg, buf, (size_t)got, c->now, &res);
-		if (rc == -EIO || rc == -ENOSPC)
-			return rc;
-		if (rc < 0)
-			reject(n, file, lineno, buf, (size_t)got, registry_strerror(rc));
-		else if (res == INGEST_ACCEPTED)
+		items[count].buf = buf;
+		items[count].len = (size_t)got;
+		lineno_of[count++] = lineno;
+		used += (size_t)got;
+	}
+	if (count > 0)
+		rc = registry_ingest_many(c->reg, items, count, c->now, res, err);
+	for (i = 0; i < count && rc == 0; i++) {
+		if (err[i] == -EIO || err[i] == -ENOSPC)
+			rc = err[i];
+		else if (err[i] < 0)
+			reject(n, file, lineno_of[i], items[i].buf, items[i].len,
+			       registry_strerror(err[i]));
+		else if (res[i] == INGEST_ACCEPTED)
 			n->added++;
-		else if (res == INGEST_DUPLICATE)
+		else if (res[i] == INGEST_DUPLICATE)
 			n->known++;
-		else if ((rc = remember_pending(n, buf, (size_t)got)) < 0)
-			return rc;
-		else
+		else if ((rc = remember_pending(n, items[i].buf, items[i].len)) == 0)
 			n->pending++;
 	}
-	return 0;
+out:
+	free(raw);
+	free(items);
+	free(lineno_of);
+	free(res);
+	free(err);
+	return rc;
 }
 
 int

@@ -5,9 +5,11 @@
  * view materialize.c computes. It never logs and never reads the clock.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -1456,6 +1458,35 @@ registry_root_raw(struct registry *reg, uint8_t *buf, size_t *len)
 	return 0;
 }
 
+/* One record inside a batch, in a savepoint so that a storage error undoes only it.
+ * verified: the signature was already checked (registry_ingest_many). */
+static int
+ingest_in_batch(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now,
+		bool verified, enum ingest_result *res)
+{
+	int r;
+
+	if (reg->batch_error < 0)
+		return reg->batch_error;
+	r = store_run(store_stmt(reg, ST_SAVEPOINT));
+	if (r < 0)
+		return r;
+	r = ingest_one(reg, buf, len, now, verified, res);
+	if (is_storage_error(r)) {
+		if (sqlite3_get_autocommit(reg->db)) {
+			/* sqlite rolled the whole batch back: say so until commit. */
+			reg->batch_error = r;
+			forget_view(reg);
+		} else {
+			store_run(store_stmt(reg, ST_ROLLBACK_TO));
+			store_run(store_stmt(reg, ST_RELEASE));
+		}
+		return r;
+	}
+	store_run(store_stmt(reg, ST_RELEASE));
+	return r;
+}
+
 int
 registry_ingest(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now,
 		enum ingest_result *res)
@@ -1463,27 +1494,8 @@ registry_ingest(struct registry *reg, const uint8_t *buf, size_t len, uint64_t n
 	int r;
 
 	*res = 0;
-	if (reg->in_batch) {
-		if (reg->batch_error < 0)
-			return reg->batch_error;
-		r = store_run(store_stmt(reg, ST_SAVEPOINT));
-		if (r < 0)
-			return r;
-		r = ingest_one(reg, buf, len, now, false, res);
-		if (is_storage_error(r)) {
-			if (sqlite3_get_autocommit(reg->db)) {
-				/* sqlite rolled the whole batch back: say so until commit. */
-				reg->batch_error = r;
-				forget_view(reg);
-			} else {
-				store_run(store_stmt(reg, ST_ROLLBACK_TO));
-				store_run(store_stmt(reg, ST_RELEASE));
-			}
-			return r;
-		}
-		store_run(store_stmt(reg, ST_RELEASE));
-		return r;
-	}
+	if (reg->in_batch)
+		return ingest_in_batch(reg, buf, len, now, false, res);
 
 	r = txn_begin(reg);
 	if (r < 0)
@@ -1497,6 +1509,99 @@ registry_ingest(struct registry *reg, const uint8_t *buf, size_t len, uint64_t n
 		txn_rollback(reg);
 	if (r < 0)
 		*res = 0;
+	return r;
+}
+
+/* ---- many records at once: signatures checked on every core ------------------------------ */
+
+#define VERIFY_MAX_THREADS 8
+
+struct verify_job {
+	const struct registry_item *items;
+	bool *ok;
+	size_t from, to;
+};
+
+static void *
+verify_range(void *arg)
+{
+	struct verify_job *j = arg;
+
+	for (size_t i = j->from; i < j->to; i++)
+		j->ok[i] = j->items[i].len <= REC_MAX_SIZE &&
+			   j->items[i].len >= REC_HEADER_SIZE + REC_SIG_SIZE &&
+			   rec_verify(j->items[i].buf, j->items[i].len);
+	return NULL;
+}
+
+/* Sets ok[i] for every item whose signature verifies, spreading the work over the
+ * online cores. A thread that cannot be started leaves its share to this one. */
+static void
+verify_all(const struct registry_item *items, size_t n, bool *ok)
+{
+	struct verify_job job[VERIFY_MAX_THREADS];
+	pthread_t tid[VERIFY_MAX_THREADS];
+	bool started[VERIFY_MAX_THREADS] = { false };
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t t, threads = cores > 1 ? (size_t)cores : 1;
+
+	if (threads > VERIFY_MAX_THREADS)
+		threads = VERIFY_MAX_THREADS;
+	if (n < 64 * threads)
+		threads = 1; /* not worth a thread */
+	for (t = 0; t < threads; t++) {
+		job[t].items = items;
+		job[t].ok = ok;
+		job[t].from = n * t / threads;
+		job[t].to = n * (t + 1) / threads;
+	}
+	for (t = 1; t < threads; t++)
+		started[t] = pthread_create(&tid[t], NULL, verify_range, &job[t]) == 0;
+	verify_range(&job[0]);
+	for (t = 1; t < threads; t++) {
+		if (started[t])
+			pthread_join(tid[t], NULL);
+		else
+			verify_range(&job[t]);
+	}
+}
+
+int
+registry_ingest_many(struct registry *reg, const struct registry_item *items, size_t n,
+		     uint64_t now, enum ingest_result *res, int *err)
+{
+	bool *ok = NULL, own_batch = !reg->in_batch;
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	ok = calloc(n, sizeof(*ok));
+	if (ok == NULL)
+		return -ENOMEM;
+	verify_all(items, n, ok);
+	if (own_batch) {
+		r = registry_begin(reg);
+		if (r < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		res[i] = 0;
+		/* A record whose signature failed goes through the whole pipeline again, so
+		 * that it gets the error of its cheapest failing check, as one by one. */
+		err[i] = ingest_in_batch(reg, items[i].buf, items[i].len, now, ok[i], &res[i]);
+		if (is_storage_error(err[i]) && reg->batch_error < 0) {
+			r = err[i];
+			break;
+		}
+	}
+	if (own_batch) {
+		if (r < 0)
+			registry_rollback(reg);
+		else
+			r = registry_commit(reg, now);
+	}
+out:
+	free(ok);
 	return r;
 }
 

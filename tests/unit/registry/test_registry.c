@@ -388,6 +388,55 @@ a_registry_without_a_mesh_refuses_records(void **state)
 /* ---- the adversarial matrix ---------------------------------------------------------------- */
 
 static void
+a_batch_checks_signatures_up_front_and_rejects_like_one_by_one(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 200 };
+	static uint8_t buf[N][REC_MAX_SIZE];
+	struct registry_item items[N];
+	enum ingest_result res[N];
+	int err[N];
+	struct rec r;
+	char name[16];
+
+	/* Enough records to use every core: N certs, two of them forged, one forged and
+	 * from another mesh as well. */
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "h%d", i);
+		cert(f, &r, i, name, (uint8_t)(i + 2));
+		items[i].buf = buf[i];
+		items[i].len = sign(&r, f->admin, buf[i]);
+	}
+	buf[17][items[17].len - 3] ^= 0x40;   /* forged signature */
+	buf[150][items[150].len - 60] ^= 0x01; /* forged signature */
+	buf[99][items[99].len - 5] ^= 0x08;   /* forged ... */
+	buf[99][6] ^= 0xff;                   /* ... and another mesh's: the cheaper check wins */
+
+	assert_int_equal(registry_ingest_many(f->reg, items, N, NOW, res, err), 0);
+	for (int i = 0; i < N; i++) {
+		if (i == 17 || i == 150)
+			assert_int_equal(err[i], -EKEYREJECTED);
+		else if (i == 99)
+			assert_int_equal(err[i], -EXDEV);
+		else {
+			assert_int_equal(err[i], 0);
+			assert_int_equal(res[i], INGEST_ACCEPTED);
+		}
+	}
+	assert_int_equal(counts(f).hosts, N - 3);
+	struct snapshot *s = snap(f);
+	assert_non_null(lookup(s, "h16"));
+	assert_null(lookup(s, "h17"));
+	snapshot_unref(s);
+
+	/* The same batch again: every good record is a duplicate now. */
+	assert_int_equal(registry_ingest_many(f->reg, items, N, NOW, res, err), 0);
+	assert_int_equal(err[0], 0);
+	assert_int_equal(res[0], INGEST_DUPLICATE);
+	assert_int_equal(err[17], -EKEYREJECTED);
+}
+
+static void
 forged_signature_is_rejected_and_nothing_is_stored(void **state)
 {
 	struct fx *f = *state;
@@ -1706,6 +1755,7 @@ main(void)
 		T(cert_drops_out_of_the_view_when_it_expires),
 		T(revoked_cert_reinjected_after_its_revocation_is_refused),
 		T(a_host_may_revoke_itself_but_not_another),
+		T(a_batch_checks_signatures_up_front_and_rejects_like_one_by_one),
 		T(revoking_an_admin_keeps_its_revocations_whatever_the_order),
 		T(revoking_an_admission_key_removes_its_admit_and_its_cert),
 		T(endpoints_equivocation_keeps_both_and_the_lower_id_wins_with_an_alert),
