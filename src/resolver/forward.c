@@ -6,9 +6,12 @@
  *
  * Choices:
  * - Each upstream query gets a random 16-bit ID (randombytes_uniform) and goes out on one
- *   of FWD_SOCKETS sockets per address family picked at random, each bound once to a
- *   kernel-chosen (random) ephemeral port: a random source port per query without a new
- *   socket per query. An ID is never in use twice on one socket.
+ *   of that upstream's FWD_SOCKETS sockets picked at random, each connected once to the
+ *   upstream from a kernel-chosen (random) ephemeral port: a random source port per
+ *   query without a new socket per query. Connected, because then the kernel drops
+ *   datagrams from any other source, picks a specific source address (no wildcard
+ *   socket) and reports ICMP errors: a stopped upstream fails over at once instead of
+ *   after its timeout. An ID is never in use twice on one socket.
  * - An answer is accepted only from the upstream's address and port, with an ID in
  *   flight on that socket and the question asked (name case-insensitively, type, class);
  *   anything else is counted as dropped and the query keeps waiting (RFC 5452).
@@ -49,7 +52,7 @@
 #include "resolver/resolvconf.h"
 #include "resolver/upstream.h"
 
-#define FWD_SOCKETS 32           /* per address family */
+#define FWD_SOCKETS 32           /* per upstream */
 #define FWD_BATCH 64             /* datagrams read per readiness event */
 #define FWD_TCP_TIMEOUT_MS 2000u /* connect, send and answer over TCP */
 #define FWD_QUESTION_MAX (DNS_NAME_MAX + 4)
@@ -65,8 +68,14 @@
 struct fwd_socket {
 	struct forwarder *f;
 	int fd;
-	int index; /* in f->sockets */
+	int index; /* pool * FWD_SOCKETS + its place in the pool: the hash key */
 	struct event *ev;
+};
+
+/* The sockets connected to one upstream. */
+struct pool {
+	struct sockaddr_storage addr;
+	struct fwd_socket s[FWD_SOCKETS];
 };
 
 /* One client query in flight upstream. */
@@ -101,7 +110,7 @@ struct forwarder {
 	struct upstream_set ups;
 	uint64_t generation;
 	struct cache *cache;
-	struct fwd_socket sockets[2 * FWD_SOCKETS]; /* IPv4 ones, then IPv6 ones */
+	struct pool *pools[UPSTREAM_MAX]; /* pools[i] is connected to ups.u[i], or NULL */
 	struct pending **buckets;
 	size_t mask;
 	struct pending *in_flight; /* list head */
@@ -207,18 +216,19 @@ static void hash_remove(struct pending *p)
 	p->sock = FWD_NO_SOCKET;
 }
 
-/* Hashes p under a random socket of its upstream's family and a random free ID. */
+/* Hashes p under a random socket of its upstream's pool and a random free ID. */
 static int hash_insert(struct pending *p)
 {
 	struct forwarder *f = p->f;
-	int base = p->up_addr.ss_family == AF_INET6 ? FWD_SOCKETS : 0, sock, tries;
+	struct pool *pool = f->pools[p->upstream];
+	int sock, tries;
 	uint16_t id;
 	size_t b;
 
+	if (pool == NULL)
+		return -ENOTCONN;
 	for (tries = 0; tries < 16; tries++) {
-		sock = base + (int)randombytes_uniform(FWD_SOCKETS);
-		if (f->sockets[sock].fd < 0)
-			return -ENOTCONN;
+		sock = p->upstream * FWD_SOCKETS + (int)randombytes_uniform(FWD_SOCKETS);
 		id = (uint16_t)randombytes_uniform(65536);
 		if (hash_find(f, sock, id) != NULL)
 			continue;
@@ -387,8 +397,7 @@ static void attempt(struct pending *p)
 		}
 		len = build_upstream_query(p, buf);
 		p->sent_ms = now_ms();
-		if (sendto(f->sockets[p->sock].fd, buf, len, 0,
-			   (const struct sockaddr *)&p->up_addr, p->up_len) < 0) {
+		if (send(f->pools[p->upstream]->s[p->sock % FWD_SOCKETS].fd, buf, len, 0) < 0) {
 			hash_remove(p);
 			report_failure(p);
 			continue;
@@ -480,6 +489,26 @@ static bool handle_answer(struct pending *p, const uint8_t *resp, size_t len, bo
 	return true;
 }
 
+/*
+ * An ICMP error on a connected socket (nothing listens on the upstream's port, or no
+ * route): every query waiting on that socket fails over now instead of at its timeout.
+ */
+static void fail_socket(struct forwarder *f, int sock)
+{
+	struct pending *p;
+
+	for (;;) {
+		for (p = f->in_flight; p != NULL && p->sock != sock; p = p->next)
+			;
+		if (p == NULL)
+			return;
+		hash_remove(p); /* p->sock changes: the search ends */
+		evtimer_del(p->timer);
+		report_failure(p);
+		attempt(p);
+	}
+}
+
 static void on_upstream_udp(evutil_socket_t fd, short what, void *arg)
 {
 	struct fwd_socket *s = arg;
@@ -495,8 +524,13 @@ static void on_upstream_udp(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < FWD_BATCH; i++) {
 		from_len = sizeof(from);
 		n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &from_len);
-		if (n < 0)
-			return;
+		if (n < 0) {
+			if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)
+				fail_socket(f, s->index);
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			continue; /* the error is cleared: read on */
+		}
 		if (n < DNS_HEADER_SIZE) {
 			f->stats->dropped++;
 			continue;
@@ -589,48 +623,82 @@ static void start_tcp(struct pending *p)
 
 /* ---- setup ---- */
 
-static int sockets_open(struct forwarder *f, int family)
+static void pool_free(struct pool *pool)
 {
-	int base = family == AF_INET6 ? FWD_SOCKETS : 0, i, one = 1;
-	struct sockaddr_storage any;
-	socklen_t any_len;
+	int i;
 
-	if (f->sockets[base].fd >= 0)
-		return 0;
-	memset(&any, 0, sizeof(any));
-	any.ss_family = (sa_family_t)family;
-	any_len = family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
-				     : (socklen_t)sizeof(struct sockaddr_in);
-	for (i = base; i < base + FWD_SOCKETS; i++) {
-		struct fwd_socket *s = &f->sockets[i];
+	if (pool == NULL)
+		return;
+	for (i = 0; i < FWD_SOCKETS; i++) {
+		if (pool->s[i].ev != NULL)
+			event_free(pool->s[i].ev);
+		if (pool->s[i].fd >= 0)
+			close(pool->s[i].fd);
+	}
+	free(pool);
+}
 
-		s->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (s->fd < 0)
-			goto fail;
-		if (family == AF_INET6 &&
-		    setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-			goto fail;
-		/* Port 0: the kernel picks a random free ephemeral port. */
-		if (bind(s->fd, (struct sockaddr *)&any, any_len) < 0)
+/* FWD_SOCKETS UDP sockets connected to addr; -errno (logged) on failure. */
+static int pool_new(struct forwarder *f, const struct upstream *u, struct pool **out)
+{
+	struct pool *pool;
+	int i, e;
+
+	pool = calloc(1, sizeof(*pool));
+	if (pool == NULL)
+		return -ENOMEM;
+	pool->addr = u->addr;
+	for (i = 0; i < FWD_SOCKETS; i++)
+		pool->s[i].fd = -1;
+	for (i = 0; i < FWD_SOCKETS; i++) {
+		struct fwd_socket *s = &pool->s[i];
+
+		s->f = f;
+		/* connect() binds a random ephemeral port and the route's source address. */
+		s->fd = socket(u->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (s->fd < 0 || connect(s->fd, (const struct sockaddr *)&u->addr, u->addr_len) < 0)
 			goto fail;
 		s->ev = event_new(f->base, s->fd, EV_READ | EV_PERSIST, on_upstream_udp, s);
 		if (s->ev == NULL || event_add(s->ev, NULL) < 0)
 			goto fail;
 	}
+	*out = pool;
 	return 0;
 fail:
-	log_warn("cannot open upstream sockets");
-	for (i = base; i < base + FWD_SOCKETS; i++) {
-		struct fwd_socket *s = &f->sockets[i];
+	e = errno != 0 ? -errno : -ENOMEM;
+	pool_free(pool);
+	return e;
+}
 
-		if (s->ev != NULL)
-			event_free(s->ev);
-		s->ev = NULL;
-		if (s->fd >= 0)
-			close(s->fd);
-		s->fd = -1;
+/* Gives every upstream of f->ups its pool, keeping those of upstreams that stay. */
+static void pools_update(struct forwarder *f)
+{
+	struct pool *fresh[UPSTREAM_MAX] = { NULL };
+	size_t i, j;
+	int k, e;
+
+	for (i = 0; i < f->ups.n; i++) {
+		for (j = 0; j < UPSTREAM_MAX; j++) {
+			if (f->pools[j] != NULL && same_addr(&f->pools[j]->addr, &f->ups.u[i].addr)) {
+				fresh[i] = f->pools[j];
+				f->pools[j] = NULL;
+				break;
+			}
+		}
+		if (fresh[i] == NULL) {
+			e = pool_new(f, &f->ups.u[i], &fresh[i]);
+			if (e < 0)
+				log_warnx("upstream %zu: cannot open sockets to it: %s", i + 1,
+					  strerror(-e));
+		}
+		for (k = 0; fresh[i] != NULL && k < FWD_SOCKETS; k++)
+			fresh[i]->s[k].index = (int)i * FWD_SOCKETS + k;
 	}
-	return -ENOMEM;
+	/* Queries still hashed under a socket that moves or closes time out and fail over. */
+	for (j = 0; j < UPSTREAM_MAX; j++) {
+		pool_free(f->pools[j]);
+		f->pools[j] = fresh[j];
+	}
 }
 
 static void upstreams_load(struct forwarder *f, const struct resolver_config *cfg)
@@ -676,9 +744,7 @@ static void upstreams_load(struct forwarder *f, const struct resolver_config *cf
 			if (same_addr(&f->ups.u[i].addr, &old.u[j].addr))
 				f->ups.u[i] = old.u[j];
 	f->generation++;
-	for (i = 0; i < f->ups.n; i++)
-		if (sockets_open(f, f->ups.u[i].addr.ss_family) < 0)
-			log_warnx("upstream %zu cannot be used", i);
+	pools_update(f);
 }
 
 static int cache_apply(struct forwarder *f, const struct resolver_config *cfg)
@@ -705,7 +771,7 @@ int forward_new(struct event_base *base, const struct resolver_config *cfg,
 {
 	struct forwarder *f;
 	size_t buckets = 64;
-	int e, i;
+	int e;
 
 	*out = NULL;
 	f = calloc(1, sizeof(*f));
@@ -717,11 +783,6 @@ int forward_new(struct event_base *base, const struct resolver_config *cfg,
 	f->stats = stats;
 	f->reply = reply;
 	f->reply_arg = reply_arg;
-	for (i = 0; i < 2 * FWD_SOCKETS; i++) {
-		f->sockets[i].f = f;
-		f->sockets[i].fd = -1;
-		f->sockets[i].index = i;
-	}
 	while (buckets < 2 * (size_t)cfg->max_outstanding && buckets < 65536)
 		buckets *= 2;
 	f->buckets = calloc(buckets, sizeof(*f->buckets));
@@ -757,12 +818,8 @@ void forward_free(struct forwarder *f)
 		f->free_list = p->hash_next;
 		pending_destroy(p);
 	}
-	for (i = 0; i < 2 * FWD_SOCKETS; i++) {
-		if (f->sockets[i].ev != NULL)
-			event_free(f->sockets[i].ev);
-		if (f->sockets[i].fd >= 0)
-			close(f->sockets[i].fd);
-	}
+	for (i = 0; i < UPSTREAM_MAX; i++)
+		pool_free(f->pools[i]);
 	cache_free(f->cache);
 	free(f->buckets);
 	free(f);
