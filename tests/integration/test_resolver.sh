@@ -268,6 +268,22 @@ out=$(python3 - "$OURS" "$OUR_PORT" <<-'EOF' 2>&1
 	EOF
 )
 check "a zero-length TCP message closes the connection" "[ '$out' = closed ]"
+# RFC 7766 section 6.2.2: at the limit (128) a new connection closes the oldest idle one.
+out=$(python3 - "$OURS" "$OUR_PORT" <<-'EOF' 2>&1
+	import socket, struct, sys
+	addr = (sys.argv[1], int(sys.argv[2]))
+	conns = [socket.create_connection(addr, timeout=3) for _ in range(130)]
+	oldest = conns[0]
+	oldest.settimeout(3)
+	print("oldest", "closed" if oldest.recv(10) == b"" else "open")
+	q = struct.pack("!HHHHHH", 7, 0x100, 1, 0, 0, 0) + b"\x05admin\x04mesh\x00\x00\x01\x00\x01"
+	conns[-1].sendall(struct.pack("!H", len(q)) + q)
+	n = struct.unpack("!H", conns[-1].recv(2))[0]
+	print("newest", "answered" if len(conns[-1].recv(n)) > 12 else "silent")
+	EOF
+)
+check "past 128 TCP clients the oldest idle connection is closed and the newest served" \
+	"has \"\$out\" 'oldest closed' && has \"\$out\" 'newest answered'"
 
 # ---- registry changes without restart ----
 laptop=$tmp/laptop
@@ -350,6 +366,17 @@ check "forged answers (wrong ID, wrong port, wrong question) are ignored: the re
 	"has \"\$out\" 'spoof\\.example\\.test\\..*A[[:space:]]+198\\.51\\.100\\.7' && ! has \"\$out\" 'wrong'"
 out=$(q2 spoof2.example.test A +tcp)
 check "and so for a client over TCP" "has \"\$out\" '198\\.51\\.100\\.7'"
+# A client that hangs up while its forwarded query is out: the answer has nowhere to go.
+python3 - "$OURS2" "$OUR_PORT" <<-'EOF'
+	import socket, struct, sys
+	s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+	q = struct.pack("!HHHHHH", 9, 0x100, 1, 0, 0, 0) + b"\x05slow2\x07example\x04test\x00\x00\x01\x00\x01"
+	s.sendall(struct.pack("!H", len(q)) + q)
+	s.close()
+	EOF
+sleep 0.5
+check "a TCP client that leaves before its forwarded answer does not disturb meshnamed" \
+	"kill -0 $daemon2 && has \"\$(q2 again.example.test A)\" '198\\.51\\.100\\.7'"
 
 # ---- only the configured addresses, and a clean exit ----
 listening=$(ss -H -lnup 2>/dev/null | grep "pid=$daemon," | awk '{ print $4 }' | sort -u)
