@@ -25,6 +25,8 @@ TEST_PKGS=(
 	bind9-dnsutils    # dig
 	knot-dnsutils     # kdig
 	ldnsutils         # drill
+	unbound           # the resolver test's upstream servers (see BENCH_PKGS on its service)
+	python3           # the resolver test's fake upstream and TCP client
 )
 # unbound and dnsmasq start a daemon on port 53 from their postinst (invoke-rc.d) when
 # nothing stops them; the install below runs under a policy-rc.d that forbids service
