@@ -106,8 +106,10 @@ $(BUILD)/tests/unit/registry/%: $(BUILD)/tests/unit/registry/%.o $(LIB_REGISTRY)
 # The resolver's tests also need the registry: the snapshot lives there.
 $(BUILD)/tests/unit/resolver/%: $(BUILD)/tests/unit/resolver/%.o $(LIB_RESOLVER) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
-# The daemon's tests link only the config parser: config.c depends on nothing else.
-$(BUILD)/tests/unit/daemon/%: $(BUILD)/tests/unit/daemon/%.o $(BUILD)/src/daemon/config.o $(LIB_COMMON)
+# The daemon's tests link the config parser and the control socket (which reads the
+# snapshot, so the registry comes too), not meshnamed.c.
+$(BUILD)/tests/unit/daemon/%: $(BUILD)/tests/unit/daemon/%.o $(BUILD)/src/daemon/config.o \
+		$(BUILD)/src/daemon/control.o $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
