@@ -520,6 +520,112 @@ static void reconfigure_diffs_listeners(void **state)
 	assert_int_equal(resolver_listeners(c->r, l, 8), 2);
 }
 
+static int tcp_connect(void)
+{
+	struct sockaddr_storage ss;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	addr_set(&ss, SERVER_ADDR, SERVER_PORT);
+	assert_int_equal(connect(fd, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)), 0);
+	return fd;
+}
+
+/* True if the server closed fd within ms milliseconds of running the loop. */
+static bool closed_within(struct ctx *c, int fd, int ms)
+{
+	uint8_t b[64];
+	int i;
+
+	for (i = 0; i < ms; i++) {
+		ssize_t n;
+
+		event_base_loop(c->base, EVLOOP_NONBLOCK);
+		n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (n == 0)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * RFC 7766 section 6.2.3: an idle connection is closed after tcp_idle_ms; one with a
+ * forwarded query in flight is not idle. Freeing the resolver with that query still
+ * out frees everything (ASan checks).
+ */
+static void idle_tcp_connections_are_closed(void **state)
+{
+	struct ctx *c = *state;
+	struct sockaddr_storage peer;
+	struct resolver_stats st;
+	uint8_t q[512];
+	int up = udp_socket(UP1_ADDR, UP_PORT, true), idle, busy;
+	size_t len;
+
+	c->cfg.tcp_idle_ms = 100;
+	start(c);
+	idle = tcp_connect();
+	busy = tcp_connect();
+	len = query_make(q + 2, 3, "busy.example.test", LDNS_RR_TYPE_A);
+	q[0] = 0;
+	q[1] = (uint8_t)len;
+	assert_int_equal(send(busy, q, len + 2, 0), (ssize_t)(len + 2));
+	assert_true(pump_recv(c, up, q, sizeof(q), &peer) > 0);
+	resolver_stats(c->r, &st);
+	assert_int_equal(st.tcp_clients, 2);
+	assert_true(closed_within(c, idle, 300));
+	/* The upstream stays silent for its 400 ms timeout: busy is kept past 100 ms. */
+	assert_false(closed_within(c, busy, 150));
+	resolver_stats(c->r, &st);
+	assert_int_equal(st.tcp_clients, 1);
+	close(idle);
+	close(busy);
+	close(up);
+}
+
+/* A zero-length message closes the connection; a query framed in pieces is answered. */
+static void tcp_framing(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t q[512], b[512];
+	size_t len;
+	ssize_t n = -1;
+	int fd, i;
+
+	start(c);
+	fd = tcp_connect();
+	len = query_make(q + 2, 0x0102, "nas.mesh", LDNS_RR_TYPE_A);
+	q[0] = 0;
+	q[1] = (uint8_t)len;
+	/* Two queries, the second one split mid-header across sends. */
+	assert_int_equal(send(fd, q, len + 2, 0), (ssize_t)(len + 2));
+	assert_int_equal(send(fd, q, 5, 0), 5);
+	pump_for(c, 10);
+	assert_int_equal(send(fd, q + 5, len - 3, 0), (ssize_t)(len - 3));
+	for (i = 0; i < 2; i++) {
+		size_t got = 0, want = 2;
+		int k;
+
+		for (k = 0; k < 1000 && got < want; k++) {
+			event_base_loop(c->base, EVLOOP_NONBLOCK);
+			n = recv(fd, b + got, want - got, MSG_DONTWAIT);
+			if (n > 0)
+				got += (size_t)n;
+			if (got == 2 && want == 2)
+				want = 2 + (size_t)(b[0] << 8 | b[1]);
+			if (got < want)
+				usleep(1000);
+		}
+		assert_int_equal(got, want);
+		assert_int_equal(b[2], 0x01);
+		assert_int_equal(b[3], 0x02);
+	}
+	assert_int_equal(send(fd, "\0\0", 2, 0), 2);
+	assert_true(closed_within(c, fd, 300));
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +646,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(no_upstream_at_all_is_servfail, setup, teardown),
 		cmocka_unit_test_setup_teardown(reconfigure_diffs_listeners, setup, teardown),
+		cmocka_unit_test_setup_teardown(idle_tcp_connections_are_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(tcp_framing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
