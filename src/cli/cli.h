@@ -21,6 +21,8 @@
 #endif
 
 #define CLI_DEFAULT_STATE "/var/lib/meshname"
+#define CLI_DEFAULT_CONTROL "/run/meshname/control.sock"
+#define CLI_CONTROL_TIMEOUT_MS 5000
 #define CLI_DB "registry.db"
 #define CLI_DAY 86400u
 
@@ -40,6 +42,7 @@
 
 struct cli {
 	const char *state; /* state directory */
+	const char *control; /* meshnamed's control socket */
 	uint64_t now;      /* read once per command (MESHNAME_NOW overrides, tests only) */
 	bool color;        /* stdout is a terminal and NO_COLOR is unset */
 	const char *no_mesh_hint; /* what cli_open says to do when there is no mesh */
@@ -188,6 +191,45 @@ const char *cli_reset(const struct cli *c);
 
 /* True if argv holds -h or --help before "--". */
 bool cli_wants_help(int argc, char **argv);
+
+/* --- control.c: asking a running meshnamed ---------------------------------------- */
+
+/* Sends "request\n" to the control socket at path and reads the whole reply (caller
+ * frees, NUL-terminated). -ENOENT or -ECONNREFUSED: no daemon; -ETIMEDOUT, -EMSGSIZE,
+ * -EPROTO (empty reply), or another -errno. */
+int cli_control_request(const char *path, const char *request, char **reply, size_t *len);
+
+enum cli_json_type {
+	CLI_JSON_NULL,
+	CLI_JSON_BOOL,
+	CLI_JSON_NUMBER,
+	CLI_JSON_STRING,
+	CLI_JSON_ARRAY,
+	CLI_JSON_OBJECT,
+};
+/* A parsed JSON value; members of arrays and objects are chained through next. */
+struct cli_json {
+	enum cli_json_type type;
+	char *key;              /* member name inside an object, else NULL */
+	char *str;              /* CLI_JSON_STRING, decoded */
+	bool boolean;
+	bool is_u64;            /* a number that is an integer in [0, 2^64) */
+	uint64_t u64;
+	struct cli_json *child; /* first member of an array or object */
+	struct cli_json *next;
+};
+/* Parses one JSON document (RFC 8259; nesting up to 32; no \u0000 in strings). 0 or
+ * -EBADMSG, -ENOMEM. Caller frees with cli_json_free. */
+int cli_json_parse(const char *text, size_t len, struct cli_json **out);
+void cli_json_free(struct cli_json *v); /* NULL is a no-op */
+/* Object member lookup; NULL when obj is not an object or has no such key. */
+const struct cli_json *cli_json_get(const struct cli_json *obj, const char *key);
+/* The member's string, or NULL when missing or not a string. */
+const char *cli_json_text(const struct cli_json *obj, const char *key);
+/* The member as an unsigned integer; false when missing or not one. */
+bool cli_json_u64(const struct cli_json *obj, const char *key, uint64_t *out);
+/* True only when the member is the literal true. */
+bool cli_json_true(const struct cli_json *obj, const char *key);
 
 /* --- payload.c: invites, join requests and cert bundles (binary, then base64url) --- */
 

@@ -3,6 +3,8 @@
  * `show`, `hosts` and `export-zone`. They read a snapshot and the stored records and
  * never write; public keys are shown, secret keys never.
  */
+#include <arpa/inet.h>
+#include <err.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -21,11 +23,15 @@ const char cli_help_status[] =
 	"\n"
 	"Shows the mesh (name, id, zone, prefixes), this host (name, addresses, certificate\n"
 	"expiry), what the registry holds and any alerts (conflicts the registry resolved).\n"
-	"This is an offline view of the local registry; meshnamed is not consulted yet.\n"
+	"Asks the running meshnamed first (see --control in meshname --help): then it also\n"
+	"shows the daemon's pid, its DNS listeners (bound or FAILED) and resolver counters.\n"
+	"When no daemon answers, or it serves another state directory, it shows the local\n"
+	"registry and says \"daemon: not running (offline view)\".\n"
 	"Warns when this host's certificate expires within 30 days.\n"
 	"\n"
 	"Options:\n"
-	"  --json   the same as one JSON object\n"
+	"  --json   the same as one JSON object (the daemon's has \"daemon\":\"running\",\n"
+	"           pid, listeners and resolver counters, and no \"admin\")\n"
 	"\n"
 	"Exit status: 0, or 1 when this host's certificate expired or was revoked (or the\n"
 	"state directory holds no mesh).\n";
@@ -36,7 +42,8 @@ const char cli_help_ls[] =
 	"Lists the active hosts of the mesh in name order: name, mesh IPv4 and IPv6\n"
 	"addresses, host key fingerprint (the first 8 bytes in hex), WireGuard public key\n"
 	"(base64, as wg(8) shows it), endpoints and certificate expiry. This host is marked\n"
-	"with *.\n"
+	"with *. The list comes from the running meshnamed when it serves this state\n"
+	"directory (what DNS answers from), else from the local registry; both look the same.\n"
 	"\n"
 	"Options:\n"
 	"  --json   a JSON array with one object per host: name, fqdn, self, ipv4, ipv6,\n"
@@ -69,7 +76,7 @@ const char cli_help_export_zone[] =
 /* --- one host ------------------------------------------------------------------------ */
 
 static void
-json_host(const struct cli *c, const struct snapshot_host *h, bool self, FILE *f)
+json_host(const char *zone, const struct snapshot_host *h, bool self, FILE *f)
 {
 	char a4[16], a6[46], hk[45], wk[45], id[2 * REC_ID_SIZE + 1], date[32], ep[64];
 
@@ -81,8 +88,7 @@ json_host(const struct cli *c, const struct snapshot_host *h, bool self, FILE *f
 	cli_date(h->not_after, date);
 	fputs("{\"name\":", f);
 	cli_json_str(f, h->name);
-	fprintf(f, ",\"fqdn\":\"%s.%s\",\"self\":%s", h->name, c->root.u.root.zone,
-		self ? "true" : "false");
+	fprintf(f, ",\"fqdn\":\"%s.%s\",\"self\":%s", h->name, zone, self ? "true" : "false");
 	fprintf(f, ",\"ipv4\":\"%s\",\"ipv6\":\"%s\",\"host_key\":\"%s\",\"wg_key\":\"%s\"", a4,
 		a6, hk, wk);
 	fputs(",\"groups\":[", f);
@@ -174,36 +180,259 @@ parse_json_flag(int argc, char **argv, bool *json, int *first_arg)
 	return 0;
 }
 
-int
-cmd_ls(struct cli *c, int argc, char **argv)
-{
-	uint8_t self[REC_KEY_SIZE];
-	struct snapshot *s = NULL;
-	bool json, have_self;
-	int first, ret;
-	size_t n, w_name = 4, w_v6 = 4, w_ep = 9;
+/* --- asking meshnamed ----------------------------------------------------------------- */
 
-	if (parse_json_flag(argc, argv, &json, &first) < 0)
-		return cli_bad_option("ls", argv);
-	if (first != argc)
-		return cli_usage("ls", "ls takes no arguments");
-	ret = open_snapshot(c, &s, self, &have_self);
-	if (ret != CLI_OK)
-		return ret;
-	n = snapshot_host_count(s);
+/* True when a and b name the same directory (or, when either cannot be resolved, are
+ * spelled the same). */
+static bool
+same_dir(const char *a, const char *b)
+{
+	char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+	bool same = ra != NULL && rb != NULL ? strcmp(ra, rb) == 0 : strcmp(a, b) == 0;
+
+	free(ra);
+	free(rb);
+	return same;
+}
+
+/*
+ * Asks the daemon at c->control. Returns 1 when it answered for this state directory
+ * (*doc is the parsed reply, *raw its text: caller frees both), 0 when the local registry
+ * has to do (why says why, for status: "not running", ...), or -1 after printing the
+ * daemon's error.
+ */
+static int
+ask_daemon(struct cli *c, const char *verb, char **raw, struct cli_json **doc, char *why,
+	   size_t why_size)
+{
+	size_t len;
+	const char *error, *state;
+	int rc;
+
+	*doc = NULL;
+	rc = cli_control_request(c->control, verb, raw, &len);
+	if (rc == -ENOENT || rc == -ECONNREFUSED) {
+		snprintf(why, why_size, "not running");
+		return 0;
+	}
+	if (rc < 0) {
+		snprintf(why, why_size, "not answering on %s (%s)", c->control, strerror(-rc));
+		warnx("cannot ask meshnamed on %s: %s; showing the local registry", c->control,
+		      strerror(-rc));
+		return 0;
+	}
+	rc = cli_json_parse(*raw, len, doc);
+	if (rc < 0 || (*doc)->type != CLI_JSON_OBJECT) {
+		snprintf(why, why_size, "sent a malformed reply on %s", c->control);
+		warnx("meshnamed on %s sent a malformed reply; showing the local registry",
+		      c->control);
+		goto fallback;
+	}
+	error = cli_json_text(*doc, "error");
+	if (error != NULL) {
+		warnx("meshnamed: %s", error);
+		cli_json_free(*doc);
+		*doc = NULL;
+		free(*raw);
+		*raw = NULL;
+		return -1;
+	}
+	/* A daemon serving another state directory (say, the system's while a test or a
+	 * second mesh uses --state) is not the one asked about. */
+	state = cli_json_text(*doc, "state");
+	if (state == NULL || !same_dir(state, c->state)) {
+		snprintf(why, why_size, "running for another state directory (%s)",
+			 state != NULL ? state : "?");
+		goto fallback;
+	}
+	return 1;
+fallback:
+	cli_json_free(*doc);
+	*doc = NULL;
+	free(*raw);
+	*raw = NULL;
+	return 0;
+}
+
+/* --- ls -------------------------------------------------------------------------------- */
+
+/* The hosts to list: from a local snapshot, or from meshnamed's "ls" reply converted
+ * into the same structs, so that both print through print_hosts. */
+struct host_list {
+	const char *zone;
+	size_t n;
+	const struct snapshot_host **hosts;
+	bool *self;
+	/* Only for a list read from meshnamed: what hosts point into. */
+	struct snapshot_host *own;
+	const char **group_names;
+	struct rec_endpoint *endpoints;
+};
+
+static void
+host_list_free(struct host_list *l)
+{
+	free(l->hosts);
+	free(l->self);
+	free(l->own);
+	free(l->group_names);
+	free(l->endpoints);
+}
+
+static int
+host_list_alloc(struct host_list *l, size_t n)
+{
+	l->n = n;
+	l->hosts = calloc(n + 1, sizeof(*l->hosts));
+	l->self = calloc(n + 1, sizeof(*l->self));
+	return l->hosts != NULL && l->self != NULL ? 0 : -ENOMEM;
+}
+
+static int
+host_list_from_snapshot(struct host_list *l, const struct snapshot *s, const char *zone,
+			const uint8_t self[REC_KEY_SIZE], bool have_self)
+{
+	l->zone = zone;
+	if (host_list_alloc(l, snapshot_host_count(s)) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n; i++) {
+		l->hosts[i] = snapshot_host_at(s, i);
+		l->self[i] = is_self(l->hosts[i], self, have_self);
+	}
+	return 0;
+}
+
+static size_t
+json_count(const struct cli_json *v)
+{
+	size_t n = 0;
+
+	if (v != NULL && (v->type == CLI_JSON_ARRAY || v->type == CLI_JSON_OBJECT))
+		for (const struct cli_json *m = v->child; m != NULL; m = m->next)
+			n++;
+	return n;
+}
+
+static bool
+json_key(const struct cli_json *o, const char *key, uint8_t out[REC_KEY_SIZE])
+{
+	const char *s = cli_json_text(o, key);
+
+	return s != NULL && cli_b64_decode(s, out, REC_KEY_SIZE) == REC_KEY_SIZE;
+}
+
+static int
+endpoint_from_json(const struct cli_json *o, struct rec_endpoint *ep)
+{
+	static const char *const kinds[] = { "lan", "ipv6", "public", "reflexive" };
+	const char *kind = cli_json_text(o, "kind"), *addr = cli_json_text(o, "address");
+	uint64_t port;
+
+	memset(ep, 0, sizeof(*ep));
+	if (kind == NULL || addr == NULL || !cli_json_u64(o, "port", &port) || port > 65535)
+		return -EBADMSG;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		if (strcmp(kind, kinds[k]) == 0)
+			ep->kind = (uint8_t)(EP_LAN + k);
+	ep->port = (uint16_t)port;
+	if (inet_pton(AF_INET, addr, ep->addr) == 1)
+		ep->family = 4;
+	else if (inet_pton(AF_INET6, addr, ep->addr) == 1)
+		ep->family = 6;
+	return ep->kind != 0 && ep->family != 0 ? 0 : -EBADMSG;
+}
+
+/* One host object of the reply (the fields of `ls --json`) into h. */
+static int
+host_from_json(const struct cli_json *o, struct snapshot_host *h, const char **names,
+	       struct rec_endpoint *eps)
+{
+	const struct cli_json *groups = cli_json_get(o, "groups");
+	const struct cli_json *endpoints = cli_json_get(o, "endpoints");
+	const struct cli_json *port = cli_json_get(o, "listen_port");
+	const char *a4 = cli_json_text(o, "ipv4"), *a6 = cli_json_text(o, "ipv6");
+	const char *id = cli_json_text(o, "cert_id");
+	size_t i = 0;
+
+	h->name = cli_json_text(o, "name");
+	if (h->name == NULL || a4 == NULL || a6 == NULL || id == NULL ||
+	    inet_pton(AF_INET, a4, h->ipv4) != 1 || inet_pton(AF_INET6, a6, h->ipv6) != 1 ||
+	    !json_key(o, "host_key", h->host_key) || !json_key(o, "wg_key", h->wg_key) ||
+	    sodium_hex2bin(h->cert_id, REC_ID_SIZE, id, strlen(id), NULL, NULL, NULL) != 0 ||
+	    !cli_json_u64(o, "serial", &h->serial) ||
+	    !cli_json_u64(o, "not_before", &h->not_before) ||
+	    !cli_json_u64(o, "not_after", &h->not_after) || groups == NULL ||
+	    groups->type != CLI_JSON_ARRAY || json_count(groups) > REC_MAX_GROUPS ||
+	    endpoints == NULL || endpoints->type != CLI_JSON_ARRAY ||
+	    json_count(endpoints) > REC_MAX_ENDPOINTS || port == NULL)
+		return -EBADMSG;
+	for (const struct cli_json *g = groups->child; g != NULL; g = g->next) {
+		if (g->type != CLI_JSON_STRING)
+			return -EBADMSG;
+		names[i++] = g->str;
+	}
+	h->n_groups = (uint8_t)i;
+	h->groups = names;
+	i = 0;
+	for (const struct cli_json *e = endpoints->child; e != NULL; e = e->next)
+		if (endpoint_from_json(e, &eps[i++]) < 0)
+			return -EBADMSG;
+	h->n_endpoints = (uint8_t)i;
+	h->endpoints = eps;
+	/* listen_port null: the host published no ENDPOINTS record. */
+	if (port->type == CLI_JSON_NUMBER) {
+		if (!port->is_u64 || port->u64 > 65535)
+			return -EBADMSG;
+		h->listen_port = (uint16_t)port->u64;
+		h->endpoints_seq = 1;
+	} else if (port->type != CLI_JSON_NULL) {
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int
+host_list_from_json(struct host_list *l, const struct cli_json *doc)
+{
+	const struct cli_json *hosts = cli_json_get(doc, "hosts"), *o;
+	size_t i = 0;
+
+	l->zone = cli_json_text(doc, "zone");
+	if (l->zone == NULL || hosts == NULL || hosts->type != CLI_JSON_ARRAY)
+		return -EBADMSG;
+	if (host_list_alloc(l, json_count(hosts)) < 0)
+		return -ENOMEM;
+	l->own = calloc(l->n + 1, sizeof(*l->own));
+	l->group_names = calloc(l->n * REC_MAX_GROUPS + 1, sizeof(*l->group_names));
+	l->endpoints = calloc(l->n * REC_MAX_ENDPOINTS + 1, sizeof(*l->endpoints));
+	if (l->own == NULL || l->group_names == NULL || l->endpoints == NULL)
+		return -ENOMEM;
+	for (o = hosts->child; o != NULL; o = o->next, i++) {
+		if (host_from_json(o, &l->own[i], &l->group_names[i * REC_MAX_GROUPS],
+				   &l->endpoints[i * REC_MAX_ENDPOINTS]) < 0)
+			return -EBADMSG;
+		l->hosts[i] = &l->own[i];
+		l->self[i] = cli_json_true(o, "self");
+	}
+	return 0;
+}
+
+static void
+print_hosts(const struct cli *c, const struct host_list *l, bool json)
+{
+	size_t w_name = 4, w_v6 = 4, w_ep = 9;
+
 	if (json) {
 		fputs("[", stdout);
-		for (size_t i = 0; i < n; i++) {
-			const struct snapshot_host *h = snapshot_host_at(s, i);
-
+		for (size_t i = 0; i < l->n; i++) {
 			fputs(i > 0 ? ",\n " : "\n ", stdout);
-			json_host(c, h, is_self(h, self, have_self), stdout);
+			json_host(l->zone, l->hosts[i], l->self[i], stdout);
 		}
-		fputs(n > 0 ? "\n]\n" : "]\n", stdout);
-		goto out;
+		fputs(l->n > 0 ? "\n]\n" : "]\n", stdout);
+		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct snapshot_host *h = snapshot_host_at(s, i);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct snapshot_host *h = l->hosts[i];
 		char a6[46], *ep = endpoints_text(h);
 
 		cli_ipv6_str(h->ipv6, a6);
@@ -218,8 +447,8 @@ cmd_ls(struct cli *c, int argc, char **argv)
 	printf("%s  %-*s  %-15s  %-*s  %-16s  %-44s  %-*s  %s%s\n", cli_bold(c), (int)w_name,
 	       "NAME", "IPV4", (int)w_v6, "IPV6", "HOST-KEY", "WG-KEY", (int)w_ep, "ENDPOINTS",
 	       "EXPIRES", cli_reset(c));
-	for (size_t i = 0; i < n; i++) {
-		const struct snapshot_host *h = snapshot_host_at(s, i);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct snapshot_host *h = l->hosts[i];
 		char a4[16], a6[46], hk[17], wk[45], date[32], in[32], *ep = endpoints_text(h);
 		uint64_t left = h->not_after > c->now ? h->not_after - c->now : 0;
 		const char *colour = left < WARN_DAYS * CLI_DAY ? cli_yellow(c) : "";
@@ -231,15 +460,60 @@ cmd_ls(struct cli *c, int argc, char **argv)
 		cli_date(h->not_after, date);
 		cli_in_days(c->now, h->not_after, in);
 		printf("%s %-*s  %-15s  %-*s  %-16s  %-44s  %-*s  %s%s (%s)%s\n",
-		       is_self(h, self, have_self) ? "*" : " ", (int)w_name, h->name, a4,
-		       (int)w_v6, a6, hk, wk, (int)w_ep, ep != NULL ? ep : "-", colour, date, in,
+		       l->self[i] ? "*" : " ", (int)w_name, h->name, a4, (int)w_v6, a6, hk, wk,
+		       (int)w_ep, ep != NULL ? ep : "-", colour, date, in,
 		       *colour != '\0' ? cli_reset(c) : "");
 		free(ep);
 	}
+}
+
+int
+cmd_ls(struct cli *c, int argc, char **argv)
+{
+	uint8_t self[REC_KEY_SIZE];
+	struct snapshot *s = NULL;
+	struct host_list list = { 0 };
+	struct cli_json *doc = NULL;
+	char *raw = NULL, why[512];
+	bool json, have_self, opened = false;
+	int first, ret = CLI_OK, asked;
+
+	if (parse_json_flag(argc, argv, &json, &first) < 0)
+		return cli_bad_option("ls", argv);
+	if (first != argc)
+		return cli_usage("ls", "ls takes no arguments");
+	/* The running daemon's view first: it is what DNS answers from, and it needs no
+	 * access to the state directory. */
+	asked = ask_daemon(c, "ls", &raw, &doc, why, sizeof(why));
+	if (asked < 0)
+		return CLI_FAIL;
+	if (asked > 0) {
+		int rc = host_list_from_json(&list, doc);
+
+		if (rc < 0) {
+			ret = cli_fail("meshnamed on %s sent a host list this meshname cannot read: %s",
+				       c->control, strerror(-rc));
+			goto out;
+		}
+	} else {
+		ret = open_snapshot(c, &s, self, &have_self);
+		if (ret != CLI_OK)
+			return ret;
+		opened = true;
+		if (host_list_from_snapshot(&list, s, c->root.u.root.zone, self, have_self) < 0) {
+			ret = cli_fail("out of memory");
+			goto out;
+		}
+	}
+	print_hosts(c, &list, json);
 out:
+	host_list_free(&list);
+	cli_json_free(doc);
+	free(raw);
 	snapshot_unref(s);
-	cli_close(c, false);
-	return CLI_OK;
+	if (opened)
+		cli_close(c, false);
+	return ret;
 }
 
 int
@@ -266,7 +540,7 @@ cmd_show(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		json_host(c, h, is_self(h, self, have_self), stdout);
+		json_host(c->root.u.root.zone, h, is_self(h, self, have_self), stdout);
 		fputc('\n', stdout);
 		goto out;
 	}
@@ -421,22 +695,19 @@ json_alert(void *arg, uint64_t at, const char *message)
 	return print_alert(&ja->json, at, message);
 }
 
-int
-cmd_status(struct cli *c, int argc, char **argv)
+/* The view from the local registry, when no daemon answers (why says why). */
+static int
+offline_status(struct cli *c, bool json, const char *why)
 {
 	uint8_t self[REC_KEY_SIZE], raw[REC_MAX_SIZE];
 	struct registry_counts counts;
 	struct rec cert;
 	size_t raw_len;
-	bool json, have_self, have_cert = false, revoked = false, admin;
+	bool have_self, have_cert = false, revoked = false, admin;
 	char id[2 * REC_ID_SIZE + 1], p4[32], p6[64], a4[16], a6[46], date[32], in[32];
-	int first, ret, rc;
+	int ret, rc;
 	const char *state_word;
 
-	if (parse_json_flag(argc, argv, &json, &first) < 0)
-		return cli_bad_option("status", argv);
-	if (first != argc)
-		return cli_usage("status", "status takes no arguments");
 	ret = cli_open(c);
 	if (ret != CLI_OK)
 		return ret;
@@ -493,9 +764,11 @@ cmd_status(struct cli *c, int argc, char **argv)
 			printf("null");
 		}
 		printf(",\"records\":%llu,\"pending\":%llu,\"hosts\":%llu,\"custom_records\":%llu,"
-		       "\"daemon\":\"not running\",\"alerts\":[",
+		       "\"daemon\":",
 		       (unsigned long long)counts.records, (unsigned long long)counts.pending,
 		       (unsigned long long)counts.hosts, (unsigned long long)counts.rrs);
+		cli_json_str(stdout, why);
+		printf(",\"alerts\":[");
 		rc = registry_foreach_alert(c->reg, json_alert, &ja);
 		printf("]}\n");
 		goto out;
@@ -532,9 +805,175 @@ cmd_status(struct cli *c, int argc, char **argv)
 	       (unsigned long long)counts.records, (unsigned long long)counts.pending);
 	printf("alerts:      %llu\n", (unsigned long long)counts.alerts);
 	rc = registry_foreach_alert(c->reg, print_alert, &json);
-	printf("daemon:      not running (offline view)\n");
+	printf("daemon:      %s (offline view)\n", why);
 out:
 	(void)rc;
 	cli_close(c, false);
+	return ret;
+}
+
+/* The "status" reply of a running meshnamed (control_json_status in the daemon). */
+static int
+daemon_status(struct cli *c, const struct cli_json *doc)
+{
+	const struct cli_json *host = cli_json_get(doc, "host");
+	const struct cli_json *listeners = cli_json_get(doc, "listeners");
+	const struct cli_json *resolver = cli_json_get(doc, "resolver");
+	const struct cli_json *alerts = cli_json_get(doc, "alerts");
+	const char *mesh = cli_json_text(doc, "mesh"), *zone = cli_json_text(doc, "zone");
+	const char *cert_state = cli_json_text(host, "certificate");
+	uint64_t pid = 0, started = 0, v = 0, not_after = 0;
+	size_t w_addr = 0;
+	char date[32], in[32];
+	int ret = CLI_OK;
+
+	cli_json_u64(doc, "pid", &pid);
+	cli_json_u64(doc, "started", &started);
+	cli_date(started, date);
+	printf("%sdaemon:%s      running (pid %llu, since %s)\n", cli_bold(c), cli_reset(c),
+	       (unsigned long long)pid, date);
+	if (mesh != NULL && zone != NULL) {
+		printf("mesh:        %s (id %s)\n", mesh,
+		       cli_json_text(doc, "mesh_id") != NULL ? cli_json_text(doc, "mesh_id") : "?");
+		printf("zone:        %s\n", zone);
+		printf("prefixes:    %s  %s\n",
+		       cli_json_text(doc, "ipv4_prefix") != NULL ? cli_json_text(doc, "ipv4_prefix")
+								 : "?",
+		       cli_json_text(doc, "ipv6_prefix") != NULL ? cli_json_text(doc, "ipv6_prefix")
+								 : "?");
+	} else {
+		printf("mesh:        none yet (the daemon has no registry snapshot)\n");
+	}
+	if (host == NULL || host->type != CLI_JSON_OBJECT) {
+		printf("this host:   unknown to the daemon (no host key in its state directory)\n");
+	} else if (cert_state != NULL && strcmp(cert_state, "revoked") == 0) {
+		printf("this host:   %sREVOKED%s: this host is no longer a member of the mesh\n",
+		       cli_red(c), cli_reset(c));
+		ret = CLI_FAIL;
+	} else if (cli_json_text(host, "name") == NULL ||
+		   !cli_json_u64(host, "not_after", &not_after)) {
+		printf("this host:   no active certificate in the daemon's registry (not admitted "
+		       "yet, or expired)\n");
+	} else {
+		const char *colour = strcmp(cert_state, "valid") == 0 ? ""
+				     : strcmp(cert_state, "expiring") == 0 ? cli_yellow(c)
+									   : cli_red(c);
+
+		printf("this host:   %s.%s  %s  %s\n", cli_json_text(host, "name"),
+		       zone != NULL ? zone : "?",
+		       cli_json_text(host, "ipv4") != NULL ? cli_json_text(host, "ipv4") : "?",
+		       cli_json_text(host, "ipv6") != NULL ? cli_json_text(host, "ipv6") : "?");
+		cli_date(not_after, date);
+		cli_in_days(c->now, not_after, in);
+		if (not_after <= c->now) {
+			printf("certificate: %sEXPIRED on %s%s: ask an admin to run meshname renew %s\n",
+			       colour, date, cli_reset(c), cli_json_text(host, "name"));
+			ret = CLI_FAIL;
+		} else {
+			printf("certificate: %svalid until %s (%s)%s%s\n", colour, date, in,
+			       cli_reset(c),
+			       strcmp(cert_state, "expiring") == 0 ? ": renew it soon (meshname renew)"
+								   : "");
+		}
+	}
+	printf("registry:    ");
+	if (cli_json_u64(doc, "hosts", &v))
+		printf("%llu hosts", (unsigned long long)v);
+	if (cli_json_u64(doc, "custom_records", &v))
+		printf(", %llu custom records", (unsigned long long)v);
+	if (cli_json_u64(doc, "records", &v))
+		printf(", %llu records stored", (unsigned long long)v);
+	if (cli_json_u64(doc, "pending", &v))
+		printf(", %llu pending", (unsigned long long)v);
+	if (cli_json_u64(doc, "generation", &v))
+		printf(" (generation %llu)", (unsigned long long)v);
+	printf("\n");
+	if (alerts != NULL && alerts->type == CLI_JSON_ARRAY) {
+		size_t n = 0;
+
+		for (const struct cli_json *a = alerts->child; a != NULL; a = a->next)
+			n++;
+		printf("alerts:      %zu\n", n);
+		for (const struct cli_json *a = alerts->child; a != NULL; a = a->next) {
+			const char *m = cli_json_text(a, "message");
+
+			cli_json_u64(a, "at", &v);
+			cli_date(v, date);
+			printf("  %s  %s\n", date, m != NULL ? m : "?");
+		}
+	}
+	if (listeners != NULL && listeners->type == CLI_JSON_ARRAY) {
+		for (const struct cli_json *l = listeners->child; l != NULL; l = l->next) {
+			const char *a = cli_json_text(l, "address");
+
+			if (a != NULL && strlen(a) > w_addr)
+				w_addr = strlen(a);
+		}
+		printf("listeners:   %s\n", listeners->child == NULL ? "none" : "");
+		for (const struct cli_json *l = listeners->child; l != NULL; l = l->next) {
+			const char *a = cli_json_text(l, "address"), *proto = cli_json_text(l, "proto");
+			const char *error = cli_json_text(l, "error");
+
+			printf("  %-*s  %-3s  ", (int)w_addr, a != NULL ? a : "?",
+			       proto != NULL ? proto : "?");
+			if (cli_json_true(l, "bound"))
+				printf("bound\n");
+			else
+				printf("%sFAILED%s (%s)\n", cli_red(c), cli_reset(c),
+				       error != NULL ? error : "?");
+		}
+	}
+	if (resolver != NULL && resolver->type == CLI_JSON_OBJECT) {
+		static const char *const counters[][2] = {
+			{ "queries", "queries" },     { "answered", "answered" },
+			{ "forwarded", "forwarded" }, { "cache_hits", "cache hits" },
+			{ "stale_served", "stale" },  { "servfail", "servfail" },
+			{ "dropped", "dropped" },     { "tcp_clients", "TCP clients" },
+		};
+
+		printf("resolver:    ");
+		for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+			v = 0;
+			cli_json_u64(resolver, counters[i][0], &v);
+			printf("%s%llu %s", i == 0 ? "" : i == 1 ? ": " : ", ", (unsigned long long)v,
+			       counters[i][1]);
+		}
+		printf("\n");
+	}
+	return ret;
+}
+
+int
+cmd_status(struct cli *c, int argc, char **argv)
+{
+	struct cli_json *doc = NULL;
+	char *raw = NULL, why[512];
+	bool json;
+	int first, ret, asked;
+
+	if (parse_json_flag(argc, argv, &json, &first) < 0)
+		return cli_bad_option("status", argv);
+	if (first != argc)
+		return cli_usage("status", "status takes no arguments");
+	asked = ask_daemon(c, "status", &raw, &doc, why, sizeof(why));
+	if (asked < 0)
+		return CLI_FAIL;
+	if (asked == 0)
+		return offline_status(c, json, why);
+	if (json) {
+		const char *cert = cli_json_text(cli_json_get(doc, "host"), "certificate");
+
+		/* The daemon's document as it is: a superset of the offline one. */
+		fputs(raw, stdout);
+		if (raw[strlen(raw) - 1] != '\n')
+			fputc('\n', stdout);
+		ret = cert != NULL && (strcmp(cert, "revoked") == 0 || strcmp(cert, "expired") == 0)
+			      ? CLI_FAIL
+			      : CLI_OK;
+	} else {
+		ret = daemon_status(c, doc);
+	}
+	cli_json_free(doc);
+	free(raw);
 	return ret;
 }

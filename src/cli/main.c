@@ -38,17 +38,19 @@ static const struct cli_command commands[] = {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "Usage: meshname [--state DIR] [COMMAND] [ARGS...]\n"
+	fprintf(f, "Usage: meshname [--state DIR] [--control PATH] [COMMAND] [ARGS...]\n"
 		   "       meshname --help | --version\n"
 		   "\n"
 		   "Names for the hosts of a WireGuard mesh, from a signed registry that every host\n"
 		   "keeps. Without a command, meshname shows the status.\n"
 		   "\n"
 		   "Options:\n"
-		   "  --state DIR   state directory (default $MESHNAME_STATE, else "
+		   "  --state DIR     state directory (default $MESHNAME_STATE, else "
 		   CLI_DEFAULT_STATE ")\n"
-		   "  -h, --help    this text; `meshname COMMAND --help` explains one command\n"
-		   "  --version     print the version\n"
+		   "  --control PATH  meshnamed's control socket, asked by status and ls\n"
+		   "                  (default $MESHNAME_CONTROL, else " CLI_DEFAULT_CONTROL ")\n"
+		   "  -h, --help      this text; `meshname COMMAND --help` explains one command\n"
+		   "  --version       print the version\n"
 		   "\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -86,6 +88,7 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "state", required_argument, NULL, 's' },
+		{ "control", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -100,6 +103,8 @@ main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	state = getenv("MESHNAME_STATE");
 	c.state = state != NULL && *state != '\0' ? state : CLI_DEFAULT_STATE;
+	state = getenv("MESHNAME_CONTROL");
+	c.control = state != NULL && *state != '\0' ? state : CLI_DEFAULT_CONTROL;
 	/* Errors are ours to print, once, as one sentence. */
 	opterr = 0;
 	/* "+": stop at the command name, its options are its own. */
@@ -109,6 +114,11 @@ main(int argc, char **argv)
 			if (*optarg == '\0')
 				return cli_usage(NULL, "--state needs a directory");
 			c.state = optarg;
+			break;
+		case 'c':
+			if (*optarg == '\0')
+				return cli_usage(NULL, "--control needs a socket path");
+			c.control = optarg;
 			break;
 		case 'h':
 			usage(stdout);
