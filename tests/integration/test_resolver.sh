@@ -150,13 +150,13 @@ check "meshname init and record add make the fixture registry" \
 	"[ -f '$admin/registry.db' ] && [ ! -s '$tmp/records.err' ] && [ -n '$admin_v6' ]"
 
 # ---- meshnamed ----
-write_config() { # FILE LISTEN UPSTREAM... (last arg may be "forward no")
-	local file=$1 listen=$2 u
+write_config() { # FILE "LISTEN..." UPSTREAM... (an UPSTREAM may be "forward no")
+	local file=$1 listen=$2 u l
 	shift 2
 	{
 		echo "state $admin"
 		echo "control $tmp/control-$(basename "$file").sock"
-		echo "listen $listen"
+		for l in $listen; do echo "listen $l"; done
 		echo "listen-mesh no"
 		echo "manage no"
 		echo "ttl 30"
@@ -169,7 +169,7 @@ write_config() { # FILE LISTEN UPSTREAM... (last arg may be "forward no")
 	} >"$file"
 }
 conf=$tmp/meshnamed.conf
-write_config "$conf" "$OURS:$OUR_PORT" "$UP1:$UP1_PORT" "$UP2:$UP2_PORT"
+write_config "$conf" "$OURS:$OUR_PORT [::1]:$OUR_PORT" "$UP1:$UP1_PORT" "$UP2:$UP2_PORT"
 "$MESHNAMED" -d -f "$conf" 2>"$tmp/meshnamed.log" &
 daemon=$!
 pids+=("$daemon")
@@ -225,6 +225,10 @@ check "the same answer over TCP is whole (20 TXT records)" \
 	"has \"\$out\" 'ANSWER: 20,' && ! has \"\$out\" ' tc'"
 out=$(kdig @"$OURS" -p "$OUR_PORT" +tcp +timeout=3 +retry=0 admin.mesh A 2>&1)
 check "kdig over TCP gets the A record" "has \"\$out\" '10\\.77\\.0\\.1'"
+out=$(dig @::1 -p "$OUR_PORT" +time=3 +tries=1 +short admin.mesh A 2>&1)
+check "the IPv6 listener [::1] answers over UDP" "[ '$out' = 10.77.0.1 ]"
+out=$(dig @::1 -p "$OUR_PORT" +time=3 +tries=1 +short +tcp admin.mesh AAAA 2>&1)
+check "and over TCP" "[ '$out' = '$admin_v6' ]"
 out=$(q admin.mesh A +opcode=2 2>&1)
 check "an unknown opcode gets NOTIMP" "has \"\$out\" 'status: NOTIMP'"
 out=$(q mesh AXFR +tcp 2>&1)
@@ -315,7 +319,7 @@ check "SIGHUP with a broken config reports file:line" \
 	"wait_for_line '$tmp/meshnamed.log' 'meshnamed.conf:[0-9]+:' 20"
 check "and meshnamed keeps serving with the old config" \
 	"kill -0 $daemon && has \"\$(ans admin.mesh A)\" 10\\.77\\.0\\.1"
-write_config "$conf" "$OURS:$OUR_PORT" "$UP1:$UP1_PORT" "forward no"
+write_config "$conf" "$OURS:$OUR_PORT [::1]:$OUR_PORT" "$UP1:$UP1_PORT" "forward no"
 kill -HUP "$daemon"
 refused=no
 for i in $(seq 20); do
@@ -379,11 +383,12 @@ check "a TCP client that leaves before its forwarded answer does not disturb mes
 	"kill -0 $daemon2 && has \"\$(q2 again.example.test A)\" '198\\.51\\.100\\.7'"
 
 # ---- only the configured addresses, and a clean exit ----
+want=$(printf '%s\n' "$OURS:$OUR_PORT" "[::1]:$OUR_PORT" | sort)
 listening=$(ss -H -lnup 2>/dev/null | grep "pid=$daemon," | awk '{ print $4 }' | sort -u)
-check "meshnamed listens on UDP only where configured ($listening)" \
-	"[ '$listening' = '$OURS:$OUR_PORT' ]"
+check "meshnamed listens on UDP only where configured ($(echo $listening))" \
+	"[ \"\$listening\" = \"\$want\" ]"
 listening=$(ss -H -lntp 2>/dev/null | grep "pid=$daemon," | awk '{ print $4 }' | sort -u)
-check "and on TCP only where configured ($listening)" "[ '$listening' = '$OURS:$OUR_PORT' ]"
+check "and on TCP only where configured ($(echo $listening))" "[ \"\$listening\" = \"\$want\" ]"
 
 for d in "$daemon" "$daemon2"; do
 	kill -TERM "$d"
