@@ -47,6 +47,8 @@ typedef int (*control_handler_fn)(void *arg, const char *verb, const char *arg_t
  *   -ENOENT       group does not exist
  *   -ENAMETOOLONG PATH does not fit in sun_path
  *   other -errno  from mkdir, socket, bind, listen
+ * The process must ignore SIGPIPE: libevent writes replies with writev(2), and a client
+ * that hangs up early would otherwise kill the daemon.
  */
 int control_open(struct event_base *base, const char *path, const char *group,
 		 control_handler_fn fn, void *arg, struct control **out);
