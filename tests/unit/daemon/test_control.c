@@ -420,6 +420,36 @@ static void the_seventeenth_client_is_told_busy(void **state)
 		close(fds[i]);
 }
 
+static void a_silent_client_is_dropped_after_the_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec start, now;
+	char buf[16];
+	ssize_t n = -1;
+	int fd;
+
+	open_control(f, "");
+	fd = connect_to(f->path);
+	assert_true(fd >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		if (poll(&p, 1, 10) > 0) {
+			n = recv(fd, buf, sizeof(buf), 0);
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - start.tv_sec < CONTROL_TIMEOUT_MS / 1000 + 3);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* Closed without a word, and not before the timeout. */
+	assert_int_equal(n, 0);
+	assert_true(now.tv_sec - start.tv_sec >= CONTROL_TIMEOUT_MS / 1000 - 1);
+	close(fd);
+	assert_int_equal(f->calls, 0);
+}
+
 /* --- the socket -------------------------------------------------------------------- */
 
 static void the_socket_is_mode_0666_and_close_removes_it(void **state)
@@ -722,6 +752,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_supplementary_group_member_may_reload, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(the_seventeenth_client_is_told_busy, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_silent_client_is_dropped_after_the_timeout, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(the_socket_is_mode_0666_and_close_removes_it, setup,
 						teardown),
