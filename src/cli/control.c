@@ -367,6 +367,7 @@ static int parse_container(struct json_parser *jp, struct cli_json *v, char clos
 		}
 		r = parse_value(jp, &item);
 		if (r < 0) {
+			cli_json_free(item); /* what was built before the error */
 			free(key);
 			return r;
 		}
