@@ -1,14 +1,10 @@
 /*
- * meshnamed.c: the daemon's start-up, event loop and shutdown. Owns the libevent base,
- * signals and the current snapshot; the registry, resolver and WireGuard engines are
- * called from here and never own the loop. Must never exit because of outside input.
- *
- * This is the start of the daemon (issue 2): it opens the registry, publishes a
- * snapshot, rebuilds it on SIGHUP and exits cleanly on SIGTERM/SIGINT. The resolver,
- * the control socket and the WireGuard manager plug in here in later issues.
+ * meshnamed.c: the daemon's start-up, event loop, reload and shutdown. Owns the
+ * libevent base, the signals, the configuration and the current snapshot; the
+ * registry, resolver and (later) WireGuard engines are driven from here and never own
+ * the loop. Must never exit because of outside input: only start-up errors are fatal.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -22,46 +18,156 @@
 #include <sodium.h>
 
 #include "common/log.h"
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "meshname/keys.h"
 #include "meshname/registry.h"
+#include "meshname/resolver.h"
 #include "meshname/snapshot.h"
 
-#define MESHNAMED_DEFAULT_STATE "/var/lib/meshname"
+/* How often the registry is checked for commits by other processes (the CLI, later
+ * sync): a change is visible in DNS within this time. */
+#define WATCH_INTERVAL_MS 200
+/* How often the view is recomputed even without a change: certificates expire. */
+#define REFRESH_INTERVAL_S 60
 
 struct daemon {
 	struct event_base *base;
+	struct config *cfg;
+	char state_dir[PATH_MAX]; /* absolute: the state in use until restart */
+	uint8_t self_key[REC_KEY_SIZE];
+	bool have_self_key;
+	uint64_t started;
+	struct control *control;
+	const char *config_path;  /* NULL: the default path, optional */
+	const char *state_override; /* -s or $MESHNAME_STATE: wins over `state` */
 	struct registry *reg;
-	struct snapshot *snap; /* the current one; readers take a reference */
-	char db_path[PATH_MAX];
+	struct snapshot *snap;    /* the current one; the resolver holds its own reference */
+	struct resolver *resolver;
+	uint64_t last_refresh;
+	struct event *ev_watch;
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: meshnamed [-dhv] [-s state-dir]\n"
-			"  -d   stay in the foreground, log to stderr (how systemd runs it)\n"
-			"  -s   state directory (default %s, or $MESHNAME_STATE)\n"
-			"  -v   debug logging\n",
-		MESHNAMED_DEFAULT_STATE);
+	fprintf(stderr,
+		"usage: meshnamed [-dhnv] [-f file] [-s state-dir]\n"
+		"  -d   stay in the foreground, log to stderr (how systemd runs it)\n"
+		"  -f   configuration file (default %s, optional)\n"
+		"  -n   check the configuration, print it as it will be used, and exit\n"
+		"  -s   state directory (overrides `state` in the file and $MESHNAME_STATE)\n"
+		"  -v   debug logging\n",
+		CONFIG_DEFAULT_PATH);
+}
+
+static int daemon_load_config(struct daemon *d, struct config **out)
+{
+	char err[CONFIG_ERROR_MAX];
+	const char *path = d->config_path != NULL ? d->config_path : CONFIG_DEFAULT_PATH;
+	unsigned flags = d->config_path != NULL ? 0 : CONFIG_OPTIONAL;
+	int r;
+
+	r = config_load(path, flags, out, err, sizeof(err));
+	if (r < 0) {
+		log_warnx("%s", err);
+		return r;
+	}
+	if (d->state_override != NULL) {
+		if ((size_t)snprintf((*out)->state, sizeof((*out)->state), "%s",
+				     d->state_override) >= sizeof((*out)->state)) {
+			log_warnx("state directory path is too long: %s", d->state_override);
+			config_free(*out);
+			*out = NULL;
+			return -ENAMETOOLONG;
+		}
+	}
+	return 0;
+}
+
+static void resolver_config_from(const struct config *cfg, struct resolver_config *rc)
+{
+	size_t i;
+
+	resolver_config_default(rc);
+	for (i = 0; i < cfg->n_listen && i < RESOLVER_MAX_LISTEN; i++)
+		rc->listen[rc->n_listen++] = cfg->listen[i];
+	for (i = 0; i < cfg->n_upstream && i < RESOLVER_MAX_UPSTREAM; i++)
+		rc->upstream[rc->n_upstream++] = cfg->upstream[i];
+	rc->forward = cfg->forward;
+	rc->ttl = cfg->ttl;
+	rc->negative_ttl = cfg->negative_ttl;
+	rc->cache_size = cfg->cache_size;
+	rc->serve_stale = cfg->serve_stale;
+	rc->resolv_conf = getenv("MESHNAMED_RESOLV_CONF"); /* tests only; NULL: the system's */
+}
+
+/* Every configured listener must be bound: a DNS server that says it runs while its
+ * port 53 belongs to someone else is the failure users hate most. */
+static int daemon_check_listeners(struct daemon *d)
+{
+	struct resolver_listener l[RESOLVER_MAX_LISTEN * 2];
+	char addr[CONFIG_ADDR_STRLEN];
+	size_t i, n;
+	int r = 0;
+
+	n = resolver_listeners(d->resolver, l, sizeof(l) / sizeof(l[0]));
+	for (i = 0; i < n && i < sizeof(l) / sizeof(l[0]); i++) {
+		config_addr_str(&l[i].addr, addr, sizeof(addr));
+		if (l[i].error != 0) {
+			log_warnx("cannot listen on %s (%s): %s", addr, l[i].tcp ? "tcp" : "udp",
+				  strerror(l[i].error));
+			r = -l[i].error;
+		} else {
+			log_info("listening on %s (%s)", addr, l[i].tcp ? "tcp" : "udp");
+		}
+	}
+	return r;
 }
 
 /* Builds a new snapshot and swaps it in; the old one lives on while referenced. */
-static int daemon_publish(struct daemon *d)
+static int daemon_publish(struct daemon *d, uint64_t now)
 {
 	struct snapshot *snap = NULL;
 	int r;
 
-	r = registry_refresh(d->reg, (uint64_t)time(NULL));
+	r = registry_refresh(d->reg, now);
 	if (r == 0)
 		r = registry_snapshot(d->reg, &snap);
 	if (r < 0) {
 		log_warnx("cannot rebuild the registry snapshot: %s", strerror(-r));
 		return r;
 	}
+	d->last_refresh = now;
+	if (d->snap != NULL && snapshot_generation(d->snap) == snapshot_generation(snap)) {
+		snapshot_unref(snap); /* nothing changed: keep the one in use */
+		return 0;
+	}
 	snapshot_unref(d->snap);
 	d->snap = snap;
+	if (d->resolver != NULL)
+		resolver_set_snapshot(d->resolver, snap);
 	log_info("mesh %s (zone %s): %zu active hosts, generation %llu",
 		 snapshot_root(snap)->name, snapshot_zone(snap), snapshot_host_count(snap),
 		 (unsigned long long)snapshot_generation(snap));
 	return 0;
+}
+
+static void on_watch(evutil_socket_t fd, short events, void *arg)
+{
+	struct daemon *d = arg;
+	uint64_t now = (uint64_t)time(NULL);
+	bool changed = false;
+	int r;
+
+	(void)fd;
+	(void)events;
+	r = registry_changed(d->reg, &changed);
+	if (r < 0) {
+		log_warnx("cannot check the registry for changes: %s", strerror(-r));
+		return;
+	}
+	if (changed || now >= d->last_refresh + REFRESH_INTERVAL_S)
+		daemon_publish(d, now);
 }
 
 static void on_terminate(evutil_socket_t sig, short events, void *arg)
@@ -73,28 +179,122 @@ static void on_terminate(evutil_socket_t sig, short events, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* SIGHUP and `meshname reload`: parse the file into a new config; swap it in only if
+ * it is valid, so a broken line is reported and the running configuration stays. */
+static int daemon_reload(struct daemon *d)
+{
+	struct resolver_config rc;
+	struct config *cfg = NULL;
+	int r;
+
+	r = daemon_load_config(d, &cfg);
+	if (r < 0) {
+		log_warnx("reload failed: keeping the running configuration");
+		return r;
+	}
+	if (strcmp(cfg->state, d->cfg->state) != 0 || strcmp(cfg->control, d->cfg->control) != 0)
+		log_warnx("reload: a new state directory or control socket takes effect only at "
+			  "restart");
+	resolver_config_from(cfg, &rc);
+	r = resolver_reconfigure(d->resolver, &rc);
+	if (r == 0)
+		r = control_set_group(d->control, cfg->control_group);
+	if (r < 0) {
+		log_warnx("reload: cannot apply the new configuration: %s", strerror(-r));
+		config_free(cfg);
+		return r;
+	}
+	daemon_check_listeners(d);
+	config_free(d->cfg);
+	d->cfg = cfg;
+	log_info("configuration reloaded");
+	daemon_publish(d, (uint64_t)time(NULL));
+	return 0;
+}
+
 static void on_hangup(evutil_socket_t sig, short events, void *arg)
 {
 	(void)sig;
 	(void)events;
-	daemon_publish(arg);
+	daemon_reload(arg);
+}
+
+/* The control socket's requests (control.c has checked privileges already). */
+static int on_control(void *arg, const char *verb, const char *arg_text, bool privileged,
+		      struct evbuffer *out)
+{
+	struct daemon *d = arg;
+	struct resolver_listener l[RESOLVER_MAX_LISTEN * 2];
+	struct resolver_stats stats;
+	struct control_status st = { 0 };
+
+	(void)arg_text;
+	(void)privileged;
+	if (strcmp(verb, "reload") == 0)
+		return daemon_reload(d);
+	if (strcmp(verb, "ls") == 0) {
+		control_json_hosts(out, d->snap, d->have_self_key ? d->self_key : NULL,
+				   d->state_dir);
+		return 0;
+	}
+	/* status */
+	resolver_stats(d->resolver, &stats);
+	st.snap = d->snap;
+	st.reg = d->reg;
+	st.self_key = d->have_self_key ? d->self_key : NULL;
+	st.listeners = l;
+	st.n_listeners = resolver_listeners(d->resolver, l, sizeof(l) / sizeof(l[0]));
+	if (st.n_listeners > sizeof(l) / sizeof(l[0]))
+		st.n_listeners = sizeof(l) / sizeof(l[0]);
+	st.stats = &stats;
+	st.state_dir = d->state_dir;
+	st.started = d->started;
+	st.now = (uint64_t)time(NULL);
+	control_json_status(out, &st);
+	return 0;
+}
+
+/* This host's public host key, for marking it in status and ls; the secret is wiped
+ * at once. A host without a key (a state copied for inspection) is just not marked. */
+static void daemon_load_self_key(struct daemon *d)
+{
+	uint8_t sk[REC_SECRET_SIZE];
+
+	if (keys_ed25519_load(d->state_dir, KEYS_HOST, sk) == 0) {
+		memcpy(d->self_key, sk + REC_SECRET_SIZE - REC_KEY_SIZE, REC_KEY_SIZE);
+		d->have_self_key = true;
+	}
+	sodium_memzero(sk, sizeof(sk));
 }
 
 int main(int argc, char *argv[])
 {
 	struct daemon d = { 0 };
+	struct resolver_config rc;
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
-	const char *state = getenv("MESHNAME_STATE");
-	bool foreground = false, debug = false;
+	struct timeval watch = { 0, WATCH_INTERVAL_MS * 1000 };
+	char db_path[PATH_MAX + 16];
+	bool foreground = false, debug = false, check_only = false;
+	bool changed;
 	int ch, r, status = 1;
 
-	while ((ch = getopt(argc, argv, "dhs:v")) != -1) {
+	d.state_override = getenv("MESHNAME_STATE");
+	if (d.state_override != NULL && *d.state_override == '\0')
+		d.state_override = NULL;
+	while ((ch = getopt(argc, argv, "df:hns:v")) != -1) {
 		switch (ch) {
 		case 'd':
 			foreground = true;
 			break;
+		case 'f':
+			d.config_path = optarg;
+			break;
+		case 'n':
+			check_only = true;
+			foreground = true;
+			break;
 		case 's':
-			state = optarg;
+			d.state_override = optarg;
 			break;
 		case 'v':
 			debug = true;
@@ -111,25 +311,40 @@ int main(int argc, char *argv[])
 		usage();
 		return 2;
 	}
-	if (state == NULL || *state == '\0')
-		state = MESHNAMED_DEFAULT_STATE;
 
 	log_init("meshnamed", foreground, debug);
+	if (daemon_load_config(&d, &d.cfg) < 0)
+		return 1;
+	if (check_only) {
+		config_print(d.cfg, stdout);
+		status = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+		config_free(d.cfg);
+		return status;
+	}
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialize");
-	if ((size_t)snprintf(d.db_path, sizeof(d.db_path), "%s/registry.db", state) >=
-	    sizeof(d.db_path))
-		fatalx("state directory path is too long: %s", state);
-	if (access(d.db_path, R_OK | W_OK) != 0)
-		fatal("cannot open the registry %s (run `meshname init` or `meshname join` first)",
-		      d.db_path);
-
-	r = registry_open(d.db_path, &d.reg);
-	if (r < 0) {
-		log_warnx("cannot open the registry %s: %s", d.db_path, strerror(-r));
+	if (realpath(d.cfg->state, d.state_dir) == NULL) {
+		log_warn("cannot use the state directory %s (run `meshname init` or `meshname "
+			 "join` first)",
+			 d.cfg->state);
 		goto out;
 	}
-	if (daemon_publish(&d) < 0)
+	snprintf(db_path, sizeof(db_path), "%s/registry.db", d.state_dir);
+	/* registry_open would create an empty database: say what to do instead. */
+	if (access(db_path, R_OK | W_OK) != 0) {
+		log_warn("cannot open the registry %s (run `meshname init` or `meshname join` "
+			 "first)",
+			 db_path);
+		goto out;
+	}
+	d.started = (uint64_t)time(NULL);
+	daemon_load_self_key(&d);
+	r = registry_open(db_path, &d.reg);
+	if (r < 0) {
+		log_warnx("cannot open the registry %s: %s", db_path, strerror(-r));
+		goto out;
+	}
+	if (registry_changed(d.reg, &changed) < 0 || daemon_publish(&d, (uint64_t)time(NULL)) < 0)
 		goto out;
 
 	d.base = event_base_new();
@@ -137,12 +352,36 @@ int main(int argc, char *argv[])
 		log_warnx("cannot create the event loop");
 		goto out;
 	}
+	resolver_config_from(d.cfg, &rc);
+	r = resolver_new(d.base, &rc, &d.resolver);
+	if (r < 0) {
+		log_warnx("cannot start the resolver: %s", strerror(-r));
+		goto out;
+	}
+	resolver_set_snapshot(d.resolver, d.snap);
+	if (daemon_check_listeners(&d) < 0) {
+		log_warnx("not starting: a configured DNS listener could not be bound");
+		goto out;
+	}
+
+	/* Before the control socket: a client that hangs up early must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	r = control_open(d.base, d.cfg->control, d.cfg->control_group, on_control, &d,
+			 &d.control);
+	if (r < 0) {
+		log_warnx("cannot open the control socket %s: %s%s", d.cfg->control, strerror(-r),
+			  r == -EADDRINUSE ? " (another meshnamed runs on it)" : "");
+		goto out;
+	}
+
 	ev_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
 	ev_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
 	ev_hup = evsignal_new(d.base, SIGHUP, on_hangup, &d);
-	if (ev_term == NULL || ev_int == NULL || ev_hup == NULL || evsignal_add(ev_term, NULL) ||
-	    evsignal_add(ev_int, NULL) || evsignal_add(ev_hup, NULL)) {
-		log_warnx("cannot install signal handlers");
+	d.ev_watch = event_new(d.base, -1, EV_PERSIST, on_watch, &d);
+	if (ev_term == NULL || ev_int == NULL || ev_hup == NULL || d.ev_watch == NULL ||
+	    evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) ||
+	    evsignal_add(ev_hup, NULL) || event_add(d.ev_watch, &watch)) {
+		log_warnx("cannot install signal handlers and timers");
 		goto out;
 	}
 	log_info("ready");
@@ -159,9 +398,14 @@ out:
 		event_free(ev_int);
 	if (ev_hup != NULL)
 		event_free(ev_hup);
+	if (d.ev_watch != NULL)
+		event_free(d.ev_watch);
+	control_close(d.control);
+	resolver_free(d.resolver);
 	if (d.base != NULL)
 		event_base_free(d.base);
 	snapshot_unref(d.snap);
 	registry_close(d.reg);
+	config_free(d.cfg);
 	return status;
 }

@@ -551,7 +551,10 @@ static int listener_new(struct resolver *r, const struct sockaddr_storage *addr,
 	l->fd = socket(addr->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0)
 		goto fail;
-	if (setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+	/* TCP only: a restart must not wait for TIME_WAIT. On UDP, Linux lets two
+	 * processes that both set SO_REUSEADDR share a port and split its queries, so a
+	 * second daemon would "start" on a port that is taken. */
+	if (tcp && setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		goto fail;
 	/* An IPv6 address must not also catch IPv4 (and never become a wildcard for it). */
 	if (addr->ss_family == AF_INET6 &&

@@ -43,7 +43,16 @@ admin=$tmp/admin
 "$MESHNAME" --state "$admin" init --name demo --host admin >/dev/null 2>"$tmp/init.err"
 check "meshname init makes a registry" "[ -f '$admin/registry.db' ]"
 
-"$MESHNAMED" -d -s "$admin" 2>"$tmp/log" &
+# Its own listener and control socket: nothing here may touch the machine's port 53.
+cat >"$tmp/meshnamed.conf" <<CONF
+state $admin
+control $tmp/control.sock
+listen 127.0.0.153:5391
+listen-mesh no
+manage no
+upstream 127.0.0.1:9 # discard port: nothing is forwarded in this test
+CONF
+"$MESHNAMED" -d -f "$tmp/meshnamed.conf" 2>"$tmp/log" &
 pid=$!
 check "meshnamed starts and says it is ready" "wait_for_line '$tmp/log' 'ready'"
 check "meshnamed publishes the one host of a new mesh" "grep -q 'mesh demo (zone mesh): 1 active hosts' '$tmp/log'"
@@ -63,10 +72,34 @@ rc=$?
 pid=
 check "SIGTERM ends meshnamed with status 0 (and no leaks under ASan)" "[ $rc -eq 0 ]"
 
-"$MESHNAMED" -d -s "$tmp/nowhere" 2>"$tmp/missing.log"
+"$MESHNAMED" -d -f "$tmp/meshnamed.conf" -s "$tmp/nowhere" 2>"$tmp/missing.log"
 rc=$?
 check "meshnamed without a registry exits non-zero" "[ $rc -ne 0 ]"
 check "and says to run meshname init or join" "grep -q 'meshname init' '$tmp/missing.log'"
+
+# A listener that cannot be bound is an error at start, not a silent half-daemon.
+"$MESHNAMED" -d -f "$tmp/meshnamed.conf" 2>"$tmp/first.log" &
+pid=$!
+wait_for_line "$tmp/first.log" ready
+sed "s|^control .*|control $tmp/control2.sock|" "$tmp/meshnamed.conf" >"$tmp/second.conf"
+"$MESHNAMED" -d -f "$tmp/second.conf" 2>"$tmp/second.log"
+rc=$?
+check "a second meshnamed on a taken port exits non-zero" "[ $rc -ne 0 ]"
+check "and names the address it could not bind" \
+	"grep -q 'cannot listen on 127.0.0.153:5391 (udp): Address already in use' '$tmp/second.log'"
+kill -TERM "$pid"
+wait "$pid"
+pid=
+
+"$MESHNAMED" -n -f "$tmp/meshnamed.conf" >"$tmp/effective.conf"
+rc=$?
+check "meshnamed -n prints the effective configuration" \
+	"[ $rc -eq 0 ] && grep -q '^listen 127.0.0.153:5391' '$tmp/effective.conf'"
+echo "listen nowhere" >>"$tmp/meshnamed.conf"
+"$MESHNAMED" -n -f "$tmp/meshnamed.conf" >/dev/null 2>"$tmp/bad.log"
+rc=$?
+check "meshnamed -n refuses a broken line with file:line" \
+	"[ $rc -ne 0 ] && grep -q 'meshnamed.conf:7: listen' '$tmp/bad.log'"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
