@@ -15,11 +15,14 @@ HELPERS=tests/integration/resolver
 passed=0
 failed=0
 
-# Addresses: ours, two upstreams, the fake upstream and the meshnamed that uses it.
-OURS=127.0.0.153 OUR_PORT=5353
-UP1=127.0.0.154 UP1_PORT=5354
-UP2=127.0.0.155 UP2_PORT=5355
-FAKE=127.0.0.156 FAKE_PORT=5356
+# Addresses: ours, two upstreams, the fake upstream and the meshnamed that uses it. The
+# ports start at a random base below the ephemeral range, so that two runs at once (two
+# checkouts on one CI machine) do not answer each other's queries.
+base=$((10000 + RANDOM % 20000))
+OURS=127.0.0.153 OUR_PORT=$base
+UP1=127.0.0.154 UP1_PORT=$((base + 1))
+UP2=127.0.0.155 UP2_PORT=$((base + 2))
+FAKE=127.0.0.156 FAKE_PORT=$((base + 3))
 OURS2=127.0.0.157
 
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
@@ -174,7 +177,7 @@ write_config "$conf" "$OURS:$OUR_PORT [::1]:$OUR_PORT" "$UP1:$UP1_PORT" "$UP2:$U
 daemon=$!
 pids+=("$daemon")
 check "meshnamed starts with a config on $OURS:$OUR_PORT and says it is ready" \
-	"wait_for_line '$tmp/meshnamed.log' 'ready'"
+	"wait_for_line '$tmp/meshnamed.log' ': ready$' && kill -0 $daemon"
 for i in $(seq 30); do has "$(ans admin.mesh)" 10.77.0.1 && break; sleep 0.1; done
 
 # ---- authoritative answers ----
@@ -357,7 +360,7 @@ write_config "$conf2" "$OURS2:$OUR_PORT" "$FAKE:$FAKE_PORT"
 daemon2=$!
 pids+=("$daemon2")
 check "a second meshnamed starts behind the fake upstream" \
-	"wait_for_line '$tmp/fake.log' ready && wait_for_line '$tmp/meshnamed2.log' ready"
+	"wait_for_line '$tmp/fake.log' ready && wait_for_line '$tmp/meshnamed2.log' ': ready$' && kill -0 $daemon2"
 for i in $(seq 30); do has "$(q2 +short admin.mesh)" 10.77.0.1 && break; sleep 0.1; done
 # First forwarded query of this daemon: the initial RTO (400 ms) covers the 300 ms delay.
 out=$(python3 "$HELPERS/tcp_pipeline.py" "$OURS2" "$OUR_PORT" slow.example.test admin.mesh \
