@@ -1,7 +1,7 @@
 /*
  * test_server.c: unit tests of the resolver's dispatch (server.c, forward.c) in one
  * process: the resolver on a libevent base, a client socket and fake upstream sockets
- * on loopback (127.0.0.159-162, ports 5390-5399) driven by the test. Covers the
+ * on loopback (127.0.0.159-162) driven by the test. Covers the
  * config checks, bind failures, the snapshot-less and `forward no` answers, the answer
  * checks on upstream replies, cache, failover, limits and reconfiguration.
  */
@@ -28,11 +28,13 @@
 #include "zone_fixture.h"
 
 #define SERVER_ADDR "127.0.0.159"
-#define SERVER_PORT 5390
 #define UP1_ADDR "127.0.0.160"
 #define UP2_ADDR "127.0.0.161"
-#define UP_PORT 5391
-#define CLOSED_PORT 5392 /* nothing listens there: ICMP port unreachable */
+
+/* From a base picked per run (below the ephemeral range), so two runs at once do not
+ * collide: the server's port, the fake upstreams' port, and one where nothing listens
+ * (ICMP port unreachable). */
+static uint16_t SERVER_PORT, UP_PORT, CLOSED_PORT;
 
 struct ctx {
 	struct event_base *base;
@@ -336,7 +338,7 @@ static void forwarded_answers_are_checked_and_cached(void **state)
 	struct resolver_stats st;
 	uint8_t q[512], resp[512], buf[2048];
 	int up = udp_socket(UP1_ADDR, UP_PORT, true);
-	int other = udp_socket(UP1_ADDR, UP_PORT + 5, true);
+	int other = udp_socket(UP1_ADDR, (uint16_t)(UP_PORT + 5), true);
 	ssize_t n, qlen;
 	size_t len;
 	uint16_t id;
@@ -628,6 +630,11 @@ static void tcp_framing(void **state)
 
 int main(void)
 {
+	uint16_t base = (uint16_t)(10000 + (getpid() % 2000) * 10);
+
+	SERVER_PORT = base;
+	UP_PORT = (uint16_t)(base + 1);
+	CLOSED_PORT = (uint16_t)(base + 2);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(defaults_are_documented),
 		cmocka_unit_test_setup_teardown(bad_configs_are_einval, setup, teardown),
