@@ -16,6 +16,7 @@ pids=()
 tmp=$(mktemp -d)
 chmod 0755 "$tmp" # nobody must reach the socket in $tmp/run (not the state: it is 0700)
 cleanup() {
+	exec 2>/dev/null
 	local p
 	for p in "${pids[@]}"; do
 		kill -KILL "$p" 2>/dev/null
@@ -88,11 +89,11 @@ start_daemon() {
 # A loopback address and port of our own, so that parallel runs do not collide.
 addr=127.0.0.$((RANDOM % 200 + 20))
 port=$((RANDOM % 20000 + 20000))
-write_config() { # FILE [GROUP]
+write_config() { # FILE [GROUP [PORT]]
 	{
 		echo "state $state"
 		echo "control $sock"
-		echo "listen $addr:$port"
+		echo "listen $addr:${3:-$port}"
 		echo "listen-mesh no"
 		echo "forward no"
 		echo "manage no"
@@ -155,8 +156,10 @@ reply=$(ask "$sock" 'frobnicate now')
 check "an unknown request is one JSON error" \
 	"[ \"\$reply\" = '{\"error\":\"unknown request \\\"frobnicate\\\"\"}' ]"
 
-# A second daemon must not share the socket, nor the state behind it.
-start_daemon "$tmp/a.conf" "$tmp/second.log"
+# A second daemon must not share the socket, nor the state behind it (its DNS listener
+# is elsewhere, so that only the control socket stands in its way).
+write_config "$tmp/second.conf" "" $((port + 1))
+start_daemon "$tmp/second.conf" "$tmp/second.log"
 second=$pid
 for _ in $(seq 50); do kill -0 "$second" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$second" 2>/dev/null; then
@@ -164,7 +167,8 @@ if kill -0 "$second" 2>/dev/null; then
 else
 	wait "$second"
 	rc=$?
-	check "a second meshnamed on the same control socket refuses to start" "[ $rc -ne 0 ]"
+	check "a second meshnamed on the same control socket refuses to start" \
+		"[ $rc -ne 0 ] && grep -q 'cannot open the control socket $sock: Address already in use' '$tmp/second.log'"
 fi
 check "and the first one still answers" \
 	"ask '$sock' status | jq -e '.pid == $first' >/dev/null"
@@ -201,8 +205,10 @@ else
 fi
 
 # SIGKILL leaves the socket file behind; the next daemon must start anyway.
+exec 3>&2 2>/dev/null # bash reports the killed job on its own stderr
 kill -KILL "$grouped"
-wait "$grouped" 2>/dev/null
+wait "$grouped"
+exec 2>&3 3>&-
 check "a killed daemon leaves a stale socket file" "[ -S '$sock' ]"
 check "status does not take the stale socket for a daemon" \
 	"\"\${M[@]}\" status 2>&1 | grep -q '^daemon: *not running (offline view)'"
