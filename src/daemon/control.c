@@ -540,7 +540,8 @@ static void on_client_written(struct bufferevent *bev, void *arg)
 	client_free(cl);
 }
 
-/* Runs the request, queues the reply, and frees the client once it is written. */
+/* Runs the request line (NULL: replies error instead), queues the reply, and frees the
+ * client once it is written. */
 static void reply(struct control_client *cl, char *line, const char *error)
 {
 	/* A buffer of our own: the front of a bufferevent's output is frozen, so an error
@@ -553,8 +554,8 @@ static void reply(struct control_client *cl, char *line, const char *error)
 		client_free(cl);
 		return;
 	}
-	if (error != NULL)
-		control_json_error(out, "%s", error);
+	if (line == NULL)
+		control_json_error(out, "%s", error != NULL ? error : "malformed request");
 	else
 		handle_request(cl->ctl, cl, line, out);
 	evbuffer_add(out, "\n", 1);
