@@ -39,6 +39,7 @@ struct daemon {
 	bool have_self_key;
 	uint64_t started;
 	struct control *control;
+	char reload_error[CONFIG_ERROR_MAX]; /* why the last reload failed, for the client */
 	const char *config_path;  /* NULL: the default path, optional */
 	const char *state_override; /* -s or $MESHNAME_STATE: wins over `state` */
 	struct registry *reg;
@@ -70,6 +71,7 @@ static int daemon_load_config(struct daemon *d, struct config **out)
 	r = config_load(path, flags, out, err, sizeof(err));
 	if (r < 0) {
 		log_warnx("%s", err);
+		snprintf(d->reload_error, sizeof(d->reload_error), "%s", err);
 		return r;
 	}
 	if (d->state_override != NULL) {
@@ -201,6 +203,8 @@ static int daemon_reload(struct daemon *d)
 		r = control_set_group(d->control, cfg->control_group);
 	if (r < 0) {
 		log_warnx("reload: cannot apply the new configuration: %s", strerror(-r));
+		snprintf(d->reload_error, sizeof(d->reload_error),
+			 "cannot apply the new configuration: %s", strerror(-r));
 		config_free(cfg);
 		return r;
 	}
@@ -230,8 +234,14 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 
 	(void)arg_text;
 	(void)privileged;
-	if (strcmp(verb, "reload") == 0)
-		return daemon_reload(d);
+	if (strcmp(verb, "reload") == 0) {
+		if (daemon_reload(d) < 0) {
+			control_json_error(out, "reload failed, the running configuration stays: %s",
+					   d->reload_error);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (strcmp(verb, "ls") == 0) {
 		control_json_hosts(out, d->snap, d->have_self_key ? d->self_key : NULL,
 				   d->state_dir);

@@ -152,6 +152,12 @@ check "nobody gets permission denied for reload" \
 reply=$(ask "$sock" reload)
 check "root may reload, and the daemon keeps answering" \
 	"jq -e 'has(\"error\") | not' <<<\"\$reply\" >/dev/null && wait_for_daemon '$sock'"
+cp "$tmp/a.conf" "$tmp/a.conf.good"
+echo "ttl forever" >>"$tmp/a.conf"
+reply=$(ask "$sock" reload)
+check "a reload with a broken line says which line, and the daemon keeps answering" \
+	"grep -q 'reload failed, the running configuration stays: .*a.conf:[0-9]*: ttl' <<<\"\$reply\" && wait_for_daemon '$sock'"
+cp "$tmp/a.conf.good" "$tmp/a.conf"
 reply=$(ask "$sock" 'frobnicate now')
 check "an unknown request is one JSON error" \
 	"[ \"\$reply\" = '{\"error\":\"unknown request \\\"frobnicate\\\"\"}' ]"
