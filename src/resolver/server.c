@@ -16,7 +16,9 @@
  *   TCP_OUTPUT_HIGH bytes wait, and is closed if nothing drains for tcp_idle_ms.
  * - Connection limit (section 6.2.2): at tcp_max_clients, a new connection closes the
  *   least recently active idle one (no query in flight, nothing left to write); if every
- *   connection is busy, the new one is closed at once and counted as dropped.
+ *   connection is busy, the new one is closed at once and counted as dropped. When
+ *   accept itself fails (out of file descriptors) the listener stops for
+ *   ACCEPT_PAUSE_MS instead of spinning on a socket that stays readable.
  * - Without a snapshot every query gets SERVFAIL (we cannot tell our zones from others).
  */
 #include <errno.h>
@@ -35,6 +37,7 @@
 #include <event2/listener.h>
 #include <ldns/ldns.h>
 
+#include "common/log.h"
 #include "meshname/dns.h"
 #include "meshname/resolver.h"
 #include "meshname/snapshot.h"
@@ -45,6 +48,7 @@
 			       * answer is at most DNS_DEFAULT_EDNS_PAYLOAD over UDP */
 #define TCP_BACKLOG 128
 #define TCP_OUTPUT_HIGH (256u * 1024) /* bytes waiting before we stop reading */
+#define ACCEPT_PAUSE_MS 1000 /* after an accept error (out of descriptors): stop this long */
 
 struct listener {
 	struct resolver *r;
@@ -56,6 +60,7 @@ struct listener {
 	int error;
 	struct event *ev;             /* UDP */
 	struct evconnlistener *lev;   /* TCP */
+	struct event *pause;          /* TCP: accepting again after an accept error */
 };
 
 struct tcp_conn {
@@ -398,6 +403,25 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	r->stats.tcp_clients++;
 }
 
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(l->lev);
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct listener *l = arg;
+	struct timeval tv = { ACCEPT_PAUSE_MS / 1000, (ACCEPT_PAUSE_MS % 1000) * 1000 };
+
+	log_warn("DNS over TCP: accept failed; not accepting for %d ms", ACCEPT_PAUSE_MS);
+	evconnlistener_disable(lev);
+	evtimer_add(l->pause, &tv);
+}
+
 /* ---- UDP ---- */
 
 /* One datagram: the answer goes to out (*out_len), or nothing (*out_len 0). */
@@ -526,6 +550,8 @@ static void listener_free(struct listener *l)
 		return;
 	if (l->ev != NULL)
 		event_free(l->ev);
+	if (l->pause != NULL)
+		event_free(l->pause);
 	if (l->lev != NULL)
 		evconnlistener_free(l->lev); /* closes fd */
 	else if (l->fd >= 0)
@@ -563,11 +589,15 @@ static int listener_new(struct resolver *r, const struct sockaddr_storage *addr,
 	if (bind(l->fd, (const struct sockaddr *)addr, l->addr_len) < 0)
 		goto fail;
 	if (tcp) {
+		l->pause = evtimer_new(r->base, on_accept_resume, l);
+		if (l->pause == NULL)
+			goto fail;
 		l->lev = evconnlistener_new(r->base, on_accept, l,
 					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 					    TCP_BACKLOG, l->fd);
 		if (l->lev == NULL)
 			goto fail;
+		evconnlistener_set_error_cb(l->lev, on_accept_error);
 	} else {
 		l->ev = event_new(r->base, l->fd, EV_READ | EV_PERSIST, udp_read, l);
 		if (l->ev == NULL || event_add(l->ev, NULL) < 0)
@@ -580,6 +610,10 @@ fail:
 	if (l->ev != NULL) {
 		event_free(l->ev);
 		l->ev = NULL;
+	}
+	if (l->pause != NULL) {
+		event_free(l->pause);
+		l->pause = NULL;
 	}
 	if (l->fd >= 0)
 		close(l->fd);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -628,6 +629,56 @@ static void tcp_framing(void **state)
 	close(fd);
 }
 
+/* Out of descriptors: accept fails, the listener pauses, then serves the waiting client. */
+static void accept_errors_pause_the_listener(void **state)
+{
+	struct ctx *c = *state;
+	struct sockaddr_storage ss;
+	struct rlimit saved, low;
+	int fds[1024], n = 0, fd, i;
+	uint8_t q[512], b[512];
+	size_t len, got = 0;
+
+	start(c);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = 1000;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 1024 && (fds[n] = dup(0)) >= 0)
+		n++;
+	assert_true(n < 1024); /* the table is full: accept will fail */
+	addr_set(&ss, SERVER_ADDR, SERVER_PORT);
+	assert_int_equal(connect(fd, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)), 0);
+	pump_for(c, 50);
+	while (n > 0)
+		close(fds[--n]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	len = query_make(q + 2, 0x0304, "nas.mesh", LDNS_RR_TYPE_A);
+	q[0] = 0;
+	q[1] = (uint8_t)len;
+	assert_int_equal(send(fd, q, len + 2, 0), (ssize_t)(len + 2));
+	/* Within the pause nothing is accepted (without it, libevent would retry at once and
+	 * answer now); after it the waiting connection is accepted and served. */
+	pump_for(c, 300);
+	assert_int_equal(recv(fd, b, sizeof(b), MSG_DONTWAIT), -1);
+	for (i = 0; i < 2500 && got < 4; i++) {
+		ssize_t r;
+
+		event_base_loop(c->base, EVLOOP_NONBLOCK);
+		r = recv(fd, b + got, sizeof(b) - got, MSG_DONTWAIT);
+		if (r > 0)
+			got += (size_t)r;
+		else
+			usleep(1000);
+	}
+	assert_true(got >= 4);
+	assert_int_equal(b[2], 0x03);
+	assert_int_equal(b[3], 0x04);
+	close(fd);
+}
+
 int main(void)
 {
 	uint16_t base = (uint16_t)(10000 + (getpid() % 2000) * 10);
@@ -655,6 +706,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reconfigure_diffs_listeners, setup, teardown),
 		cmocka_unit_test_setup_teardown(idle_tcp_connections_are_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(tcp_framing, setup, teardown),
+		cmocka_unit_test_setup_teardown(accept_errors_pause_the_listener, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
