@@ -28,14 +28,15 @@ TEST_PKGS=(
 	unbound           # the resolver test's upstream servers (see BENCH_PKGS on its service)
 	python3           # the resolver test's fake upstream and TCP client
 )
-# unbound and dnsmasq start a daemon on port 53 from their postinst (invoke-rc.d) when
-# nothing stops them; the install below runs under a policy-rc.d that forbids service
-# starts. dnsmasq-base is the binary without the service; unbound has no such split, so on
-# a machine with systemd its service stays enabled for the next boot: disable it by hand
-# (`systemctl disable --now unbound`) if that machine needs its port 53.
+# unbound, knot and dnsmasq start a daemon on port 53 from their postinst (invoke-rc.d)
+# when nothing stops them; the install below runs under a policy-rc.d that forbids service
+# starts. dnsmasq-base is the binary without the service; unbound and knot have no such split,
+# so on a machine with systemd their services stay enabled for the next boot: disable
+# them by hand (`systemctl disable --now unbound knot`) if that machine needs its port 53.
 BENCH_PKGS=(
 	"${BUILD_PKGS[@]}"
 	dnsperf unbound dnsmasq-base
+	knot             # bench/dns_bench.sh: knotd serves the same zone side by side
 )
 DEMO_PKGS=(
 	"${TEST_PKGS[@]}"
