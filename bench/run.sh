@@ -36,3 +36,8 @@ echo "bench: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | 
 echo
 echo "== registry_bench (signing the records first takes a while; it is not timed)"
 "${prefix[@]}" "$bench_dir/registry_bench" "$@"
+
+# dns_bench pins its servers and dnsperf to CPUs of its own: it is not run under prefix.
+echo
+echo "== dns_bench (meshnamed side by side with unbound, knot and dnsmasq; about 4 minutes)"
+BUILD=$BUILD "$(dirname "$0")/dns_bench.sh"
