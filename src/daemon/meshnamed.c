@@ -14,6 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <event2/event.h>
 #include <sodium.h>
 
@@ -30,6 +34,10 @@
 #define WATCH_INTERVAL_MS 200
 /* How often the view is recomputed even without a change: certificates expire. */
 #define REFRESH_INTERVAL_S 60
+/* How often (in watch ticks) local addresses are checked for this host's mesh
+ * addresses, so that the resolver listens on them once the interface has them. */
+#define MESH_ADDR_TICKS 10
+#define MESH_DNS_PORT 53
 
 struct daemon {
 	struct event_base *base;
@@ -40,6 +48,11 @@ struct daemon {
 	uint64_t started;
 	struct control *control;
 	char reload_error[CONFIG_ERROR_MAX]; /* why the last reload failed, for the client */
+	/* This host's mesh addresses (port 53) the resolver listens on besides the
+	 * configured ones: only those that are assigned to a local interface now. */
+	struct sockaddr_storage mesh_listen[2];
+	size_t n_mesh_listen;
+	unsigned watch_ticks;
 	const char *config_path;  /* NULL: the default path, optional */
 	const char *state_override; /* -s or $MESHNAME_STATE: wins over `state` */
 	struct registry *reg;
@@ -86,13 +99,39 @@ static int daemon_load_config(struct daemon *d, struct config **out)
 	return 0;
 }
 
-static void resolver_config_from(const struct config *cfg, struct resolver_config *rc)
+static bool sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
+	const struct sockaddr_in *b4 = (const struct sockaddr_in *)b;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
+	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)b;
+
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	return a6->sin6_port == b6->sin6_port &&
+	       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
+}
+
+static bool daemon_is_mesh_listener(const struct daemon *d, const struct sockaddr_storage *ss)
+{
+	for (size_t i = 0; i < d->n_mesh_listen; i++)
+		if (sockaddr_equal(&d->mesh_listen[i], ss))
+			return true;
+	return false;
+}
+
+static void resolver_config_from(const struct daemon *d, const struct config *cfg,
+				 struct resolver_config *rc)
 {
 	size_t i;
 
 	resolver_config_default(rc);
-	for (i = 0; i < cfg->n_listen && i < RESOLVER_MAX_LISTEN; i++)
+	for (i = 0; i < cfg->n_listen && rc->n_listen < RESOLVER_MAX_LISTEN; i++)
 		rc->listen[rc->n_listen++] = cfg->listen[i];
+	for (i = 0; i < d->n_mesh_listen && rc->n_listen < RESOLVER_MAX_LISTEN; i++)
+		rc->listen[rc->n_listen++] = d->mesh_listen[i];
 	for (i = 0; i < cfg->n_upstream && i < RESOLVER_MAX_UPSTREAM; i++)
 		rc->upstream[rc->n_upstream++] = cfg->upstream[i];
 	rc->forward = cfg->forward;
@@ -101,6 +140,62 @@ static void resolver_config_from(const struct config *cfg, struct resolver_confi
 	rc->cache_size = cfg->cache_size;
 	rc->serve_stale = cfg->serve_stale;
 	rc->resolv_conf = getenv("MESHNAMED_RESOLV_CONF"); /* tests only; NULL: the system's */
+}
+
+/* This host's mesh addresses, port 53, that a local interface holds right now and that
+ * are not configured listeners already (listen-mesh). Binding one that no interface
+ * has would fail, and it would not be reachable anyway. */
+static size_t daemon_mesh_addresses(const struct daemon *d, struct sockaddr_storage out[2])
+{
+	const struct snapshot_host *self;
+	struct ifaddrs *ifa = NULL, *i;
+	bool have4 = false, have6 = false;
+	size_t n = 0;
+
+	if (!d->cfg->listen_mesh || d->snap == NULL || !d->have_self_key)
+		return 0;
+	self = snapshot_lookup_host_key(d->snap, d->self_key);
+	if (self == NULL || getifaddrs(&ifa) < 0)
+		return 0;
+	for (i = ifa; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET &&
+		    memcmp(&((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, self->ipv4, 4) == 0)
+			have4 = true;
+		if (i->ifa_addr->sa_family == AF_INET6 &&
+		    memcmp(&((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, self->ipv6, 16) ==
+			    0)
+			have6 = true;
+	}
+	freeifaddrs(ifa);
+	memset(out, 0, 2 * sizeof(out[0]));
+	if (have4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out[n++];
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(MESH_DNS_PORT);
+		memcpy(&sin->sin_addr, self->ipv4, 4);
+	}
+	if (have6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out[n++];
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(MESH_DNS_PORT);
+		memcpy(&sin6->sin6_addr, self->ipv6, 16);
+	}
+	/* A mesh address the administrator configured already is not added twice. */
+	for (size_t k = 0; k < n;) {
+		bool configured = false;
+
+		for (size_t c = 0; c < d->cfg->n_listen; c++)
+			configured |= sockaddr_equal(&out[k], &d->cfg->listen[c]);
+		if (configured)
+			out[k] = out[--n];
+		else
+			k++;
+	}
+	return n;
 }
 
 /* Every configured listener must be bound: a DNS server that says it runs while its
@@ -118,7 +213,9 @@ static int daemon_check_listeners(struct daemon *d)
 		if (l[i].error != 0) {
 			log_warnx("cannot listen on %s (%s): %s", addr, l[i].tcp ? "tcp" : "udp",
 				  strerror(l[i].error));
-			r = -l[i].error;
+			/* A mesh address comes and goes with the interface: not fatal. */
+			if (!daemon_is_mesh_listener(d, &l[i].addr))
+				r = -l[i].error;
 		} else {
 			log_info("listening on %s (%s)", addr, l[i].tcp ? "tcp" : "udp");
 		}
@@ -154,6 +251,30 @@ static int daemon_publish(struct daemon *d, uint64_t now)
 	return 0;
 }
 
+/* Listens on this host's mesh addresses once an interface holds them, and stops when
+ * they go away (listen-mesh). Only the difference is rebound. */
+static void daemon_update_mesh_listeners(struct daemon *d)
+{
+	struct sockaddr_storage now[2];
+	struct resolver_config rc;
+	size_t n = daemon_mesh_addresses(d, now), i;
+	bool same = n == d->n_mesh_listen;
+
+	for (i = 0; same && i < n; i++)
+		same = sockaddr_equal(&now[i], &d->mesh_listen[i]);
+	if (same || d->resolver == NULL)
+		return;
+	memcpy(d->mesh_listen, now, sizeof(now));
+	d->n_mesh_listen = n;
+	resolver_config_from(d, d->cfg, &rc);
+	if (resolver_reconfigure(d->resolver, &rc) < 0) {
+		log_warnx("cannot change the DNS listeners for this host's mesh addresses");
+		return;
+	}
+	log_info("this host's mesh addresses: now listening on %zu of them", n);
+	daemon_check_listeners(d);
+}
+
 static void on_watch(evutil_socket_t fd, short events, void *arg)
 {
 	struct daemon *d = arg;
@@ -170,6 +291,10 @@ static void on_watch(evutil_socket_t fd, short events, void *arg)
 	}
 	if (changed || now >= d->last_refresh + REFRESH_INTERVAL_S)
 		daemon_publish(d, now);
+	if (changed || ++d->watch_ticks >= MESH_ADDR_TICKS) {
+		d->watch_ticks = 0;
+		daemon_update_mesh_listeners(d);
+	}
 }
 
 static void on_terminate(evutil_socket_t sig, short events, void *arg)
@@ -197,7 +322,7 @@ static int daemon_reload(struct daemon *d)
 	if (strcmp(cfg->state, d->cfg->state) != 0 || strcmp(cfg->control, d->cfg->control) != 0)
 		log_warnx("reload: a new state directory or control socket takes effect only at "
 			  "restart");
-	resolver_config_from(cfg, &rc);
+	resolver_config_from(d, cfg, &rc);
 	r = resolver_reconfigure(d->resolver, &rc);
 	if (r == 0)
 		r = control_set_group(d->control, cfg->control_group);
@@ -362,7 +487,8 @@ int main(int argc, char *argv[])
 		log_warnx("cannot create the event loop");
 		goto out;
 	}
-	resolver_config_from(d.cfg, &rc);
+	d.n_mesh_listen = daemon_mesh_addresses(&d, d.mesh_listen);
+	resolver_config_from(&d, d.cfg, &rc);
 	r = resolver_new(d.base, &rc, &d.resolver);
 	if (r < 0) {
 		log_warnx("cannot start the resolver: %s", strerror(-r));
