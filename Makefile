@@ -65,6 +65,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 LIB_COMMON := $(BUILD)/libcommon.a
 LIB_REGISTRY := $(BUILD)/libregistry.a
 LIB_RESOLVER := $(BUILD)/libresolver.a
+LIB_WG := $(BUILD)/libwg.a
 
 MESHNAME := $(BUILD)/meshname
 MESHNAMED := $(BUILD)/meshnamed
@@ -75,7 +76,9 @@ UNIT_DAEMON_SRC := $(wildcard tests/unit/daemon/test_*.c)
 UNIT_DAEMON := $(patsubst tests/unit/daemon/%.c,$(BUILD)/tests/unit/daemon/%,$(UNIT_DAEMON_SRC))
 UNIT_RESOLVER_SRC := $(wildcard tests/unit/resolver/test_*.c)
 UNIT_RESOLVER := $(patsubst tests/unit/resolver/%.c,$(BUILD)/tests/unit/resolver/%,$(UNIT_RESOLVER_SRC))
-UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON) $(UNIT_RESOLVER)
+UNIT_WG_SRC := $(wildcard tests/unit/wg/test_*.c)
+UNIT_WG := $(patsubst tests/unit/wg/%.c,$(BUILD)/tests/unit/wg/%,$(UNIT_WG_SRC))
+UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON) $(UNIT_RESOLVER) $(UNIT_WG)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
@@ -91,6 +94,8 @@ $(LIB_COMMON): $(call obj,$(COMMON_SRC))
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(LIB_REGISTRY): $(call obj,$(REGISTRY_SRC))
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+$(LIB_WG): $(call obj,$(WG_SRC))
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(LIB_RESOLVER): $(call obj,$(RESOLVER_SRC))
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
@@ -104,6 +109,10 @@ $(MESHNAMED): $(call obj,$(DAEMON_SRC) $(RESOLVER_SRC) $(WG_SRC)) $(LIB_REGISTRY
 $(BUILD)/tests/unit/registry/%: $(BUILD)/tests/unit/registry/%.o $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 # The resolver's tests also need the registry: the snapshot lives there.
+# The WireGuard module's tests link libwg and the registry (the peer manager reads the
+# snapshot), nothing of DNS.
+$(BUILD)/tests/unit/wg/%: $(BUILD)/tests/unit/wg/%.o $(LIB_WG) $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 $(BUILD)/tests/unit/resolver/%: $(BUILD)/tests/unit/resolver/%.o $(LIB_RESOLVER) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 # The daemon's tests link the config parser and the control socket (which reads the
