@@ -151,9 +151,12 @@ bench:
 	$(Q)BUILD=$(BUILD) bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(MESHNAME) $(DESTDIR)$(BINDIR)/meshname
-	install -m 0644 man/meshname.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0755 $(MESHNAMED) $(DESTDIR)$(SBINDIR)/meshnamed
+	install -m 0644 man/meshname.8 man/meshnamed.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/meshnamed.conf.5 $(DESTDIR)$(MANDIR)/man5/
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

@@ -76,11 +76,12 @@ int cmd_record(struct cli *c, int argc, char **argv);
 int cmd_endpoint(struct cli *c, int argc, char **argv);
 int cmd_export(struct cli *c, int argc, char **argv);
 int cmd_import(struct cli *c, int argc, char **argv);
+int cmd_reload(struct cli *c, int argc, char **argv);
 
 extern const char cli_help_init[], cli_help_add[], cli_help_join[], cli_help_ls[],
 	cli_help_show[], cli_help_status[], cli_help_hosts[], cli_help_export_zone[],
 	cli_help_revoke[], cli_help_renew[], cli_help_record[], cli_help_endpoint[],
-	cli_help_export[], cli_help_import[];
+	cli_help_export[], cli_help_import[], cli_help_reload[];
 
 /* --- util.c ------------------------------------------------------------------- */
 

@@ -33,6 +33,8 @@ static const struct cli_command commands[] = {
 	  cli_help_export_zone },
 	{ "export", cmd_export, "Write every record to a bundle file", cli_help_export },
 	{ "import", cmd_import, "Verify and store the records of a bundle", cli_help_import },
+	{ "reload", cmd_reload, "Make the running meshnamed read its configuration again",
+	  cli_help_reload },
 };
 
 static void

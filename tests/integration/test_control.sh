@@ -157,7 +157,19 @@ echo "ttl forever" >>"$tmp/a.conf"
 reply=$(ask "$sock" reload)
 check "a reload with a broken line says which line, and the daemon keeps answering" \
 	"grep -q 'reload failed, the running configuration stays: .*a.conf:[0-9]*: ttl' <<<\"\$reply\" && wait_for_daemon '$sock'"
+out=$("${M[@]}" reload 2>&1)
+rc=$?
+check "meshname reload reports the broken line too, and exits 1" \
+	"[ $rc -eq 1 ] && grep -q '^meshname: reload failed, the running configuration stays: .*a.conf:[0-9]*: ttl' <<<\"\$out\""
 cp "$tmp/a.conf.good" "$tmp/a.conf"
+out=$("${M[@]}" reload 2>&1)
+rc=$?
+check "meshname reload of a good file says so and exits 0" \
+	"[ $rc -eq 0 ] && [ \"\$out\" = 'meshnamed reloaded its configuration' ]"
+out=$("${NOBODY[@]}" "${M[@]}" reload 2>&1)
+rc=$?
+check "meshname reload as nobody is refused with exit 1" \
+	"[ $rc -eq 1 ] && grep -q 'permission denied' <<<\"\$out\""
 reply=$(ask "$sock" 'frobnicate now')
 check "an unknown request is one JSON error" \
 	"[ \"\$reply\" = '{\"error\":\"unknown request \\\"frobnicate\\\"\"}' ]"
