@@ -482,8 +482,10 @@ value() { # SCENARIO-PREFIX SERVER FIELD
 	printf '%s\n' "${rows[@]}" | awk -F'|' -v s="$1" -v n="$2" -v f="$3" \
 		'index($1, s) == 1 && $2 == n { print $f; exit }'
 }
+# verdict MEASURED LIMIT OP: "ok", or "over by N%" (how far past the limit).
 verdict() { awk -v a="$1" -v b="$2" -v op="$3" 'BEGIN {
-	ok = op == "<" ? a < b : a <= b; print ok ? "ok" : "over" }'; }
+	ok = op == "<" ? a < b : a <= b
+	if (ok) print "ok"; else printf "over by %.0f%%\n", (b > 0 ? 100 * (a - b) / b : 0) }'; }
 echo
 sat="answers, $hosts hosts, saturated" fixed="answers, $hosts hosts, $rate q/s"
 m=$(value "$sat" meshnamed 4) u=$(value "$sat" unbound 4)

@@ -39,5 +39,5 @@ echo "== registry_bench (signing the records first takes a while; it is not time
 
 # dns_bench pins its servers and dnsperf to CPUs of its own: it is not run under prefix.
 echo
-echo "== dns_bench (meshnamed side by side with unbound, knot and dnsmasq; about 4 minutes)"
+echo "== dns_bench (meshnamed side by side with unbound, knot and dnsmasq; about 3 minutes)"
 BUILD=$BUILD "$(dirname "$0")/dns_bench.sh"
