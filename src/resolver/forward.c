@@ -717,7 +717,8 @@ static void upstreams_load(struct forwarder *f, const struct resolver_config *cf
 
 			(void)upstream_add(&f->ups, (const struct sockaddr *)ss, len);
 		}
-	} else {
+	} else if (cfg->forward) {
+		/* With `forward no` nothing is ever sent upstream: no resolv.conf to read. */
 		const char *paths[2] = { RESOLVCONF_RESOLVED_PATH, RESOLVCONF_ETC_PATH };
 		size_t n_paths = 2, used = 0;
 		int e;
