@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The stub resolver as a user sees it (issue 3): real meshnamed processes on loopback,
 # a registry made by the meshname CLI, two real upstream servers (unbound) serving
-# example.test, a hostile fake upstream, and dig / kdig / python3 as clients over UDP
+# example.test, a hostile fake upstream, and dig / kdig / drill / python3 as clients over UDP
 # and TCP. Every answer rule, forwarding, cache, failover, serve-stale, spoofed answers,
 # TCP pipelining, registry changes without restart, SIGHUP, and that /etc/resolv.conf
 # and /etc/hosts stay untouched. Traffic goes to 127.0.0.0/8 only; everything started
@@ -43,7 +43,7 @@ trap cleanup EXIT
 # Prerequisites: missing ones fail the suite (a skipped test is not a passed one).
 missing=()
 for bin in "$MESHNAME" "$MESHNAMED"; do [ -x "$bin" ] || missing+=("$bin"); done
-for cmd in dig kdig unbound python3 sha256sum; do
+for cmd in dig kdig drill unbound python3 sha256sum; do
 	command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -228,6 +228,11 @@ check "the same answer over TCP is whole (20 TXT records)" \
 	"has \"\$out\" 'ANSWER: 20,' && ! has \"\$out\" ' tc'"
 out=$(kdig @"$OURS" -p "$OUR_PORT" +tcp +timeout=3 +retry=0 admin.mesh A 2>&1)
 check "kdig over TCP gets the A record" "has \"\$out\" '10\\.77\\.0\\.1'"
+out=$(drill -p "$OUR_PORT" admin.mesh A @"$OURS" 2>&1)
+check "drill over UDP gets the A record, authoritative" \
+	"has \"\$out\" 'admin\\.mesh\\.[[:space:]]+30[[:space:]]+IN[[:space:]]+A[[:space:]]+10\\.77\\.0\\.1' && has \"\$out\" 'flags: qr aa'"
+out=$(drill -t -p "$OUR_PORT" nothere.mesh A @"$OURS" 2>&1)
+check "drill over TCP sees NXDOMAIN for a name nobody holds" "has \"\$out\" 'rcode: NXDOMAIN'"
 out=$(dig @::1 -p "$OUR_PORT" +time=3 +tries=1 +short admin.mesh A 2>&1)
 check "the IPv6 listener [::1] answers over UDP" "[ '$out' = 10.77.0.1 ]"
 out=$(dig @::1 -p "$OUR_PORT" +time=3 +tries=1 +short +tcp admin.mesh AAAA 2>&1)
