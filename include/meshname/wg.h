@@ -27,7 +27,7 @@ enum wg_peer_flags {
 	WG_PEER_REMOVE = 1u << 0,             /* set: remove this peer */
 	WG_PEER_REPLACE_ALLOWEDIPS = 1u << 1, /* set: allowed IPs replace the old list */
 	WG_PEER_HAS_ENDPOINT = 1u << 2,       /* get and set: endpoint is meaningful */
-	WG_PEER_HAS_KEEPALIVE = 1u << 3,      /* set: persistent_keepalive is meaningful */
+	WG_PEER_HAS_KEEPALIVE = 1u << 3,      /* get and set: persistent_keepalive is meaningful */
 	WG_PEER_UPDATE_ONLY = 1u << 4,        /* set: do not create the peer if absent */
 };
 
@@ -64,7 +64,10 @@ struct wg_device {
  * is the caller's. NULL is a no-op. */
 void wg_device_clear(struct wg_device *dev);
 
-/* Appends a zeroed peer (or an allowed IP to a peer); returns it, NULL when out of memory. */
+/* Appends a zeroed peer (or an allowed IP to a peer); returns it, NULL when out of memory.
+ * Adding a peer may move the array: earlier wg_peer pointers are then stale. An allowed
+ * IP is stored with its host bits cleared (as wireguard-go and the kernel keep it);
+ * NULL also for a family other than AF_INET/AF_INET6 or a cidr too long for it. */
 struct wg_peer *wg_device_add_peer(struct wg_device *dev, const uint8_t key[WG_KEY_LEN]);
 struct wg_allowedip *wg_peer_add_allowedip(struct wg_peer *peer, uint8_t family,
 					   const uint8_t *addr, uint8_t cidr);
