@@ -27,6 +27,7 @@ TEST_PKGS=(
 	ldnsutils         # drill
 	unbound           # the resolver test's upstream servers (see BENCH_PKGS on its service)
 	python3           # the resolver test's fake upstream and TCP client
+	wireguard-go wireguard-tools socat # test_uapi.sh: a real userspace WireGuard (no recommends)
 )
 # unbound, knot and dnsmasq start a daemon on port 53 from their postinst (invoke-rc.d)
 # when nothing stops them; the install below runs under a policy-rc.d that forbids service
