@@ -47,8 +47,8 @@ static void emit(struct out *o, const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(o->p != NULL ? o->p + o->len : NULL, o->p != NULL ? o->cap - o->len : 0,
-		      fmt, ap);
+	n = vsnprintf(o->p != NULL ? o->p + o->len : NULL, o->p != NULL ? o->cap - o->len : 0, fmt,
+		      ap);
 	va_end(ap);
 	if (n > 0)
 		o->len += (size_t)n;
@@ -124,7 +124,8 @@ static int emit_set(struct out *o, const struct wg_device *dev)
 		 * update_only, next, takes the creation back. */
 		if (peer->flags & WG_PEER_UPDATE_ONLY)
 			emit(o, "update_only=true\n");
-		if ((peer->flags & WG_PEER_HAS_ENDPOINT) && (r = emit_endpoint(o, &peer->endpoint)) < 0)
+		if ((peer->flags & WG_PEER_HAS_ENDPOINT) &&
+		    (r = emit_endpoint(o, &peer->endpoint)) < 0)
 			return r;
 		if (peer->flags & WG_PEER_HAS_KEEPALIVE)
 			emit(o, "persistent_keepalive_interval=%u\n", peer->persistent_keepalive);
@@ -141,7 +142,7 @@ static int emit_set(struct out *o, const struct wg_device *dev)
 
 int wg_uapi_format_set(const struct wg_device *dev, char **out, size_t *len)
 {
-	struct out o = {0};
+	struct out o = { 0 };
 	int r;
 
 	*out = NULL;
@@ -481,7 +482,7 @@ static int grow_secret(char **buf, size_t *cap, size_t len)
  */
 static int connect_uapi(const char *dir, const char *ifname, int64_t deadline)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd, r;
 
 	if ((r = wg_uapi_path(dir, ifname, sun.sun_path, sizeof(sun.sun_path))) < 0)
@@ -490,7 +491,7 @@ static int connect_uapi(const char *dir, const char *ifname, int64_t deadline)
 	if (fd < 0)
 		return -errno;
 	while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		struct timespec pause = {0, 5 * 1000 * 1000};
+		struct timespec pause = { 0, 5 * 1000 * 1000 };
 
 		if (errno == EINTR)
 			continue;
@@ -541,7 +542,7 @@ static int exchange(const char *dir, const char *ifname, int timeout_ms, const c
 	if ((fd = connect_uapi(dir, ifname, deadline)) < 0)
 		return fd;
 	while (!eof && !reply_complete(*reply, *reply_len, &end)) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int64_t left = deadline - now_ms();
 		ssize_t n;
 

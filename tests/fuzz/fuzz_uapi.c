@@ -43,7 +43,7 @@ static char *as_get_reply(const struct wg_device *dev, size_t *len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct wg_device zero;
-	struct wg_device dev = {0}, again = {0};
+	struct wg_device dev = { 0 }, again = { 0 };
 	char *text, *text_again;
 	size_t len, len_again;
 	int r;

@@ -39,6 +39,7 @@
  * 198.51.100.1/32,2001:db8::1/128 endpoint 192.0.2.1:51820 persistent-keepalive 25
  * peer P2 allowed-ips 198.51.100.5/24 endpoint [2001:db8::2]:4000 peer P3`.
  */
+/* clang-format off */
 static const char captured_get[] =
 	"private_key=" PRIV_HEX "\n"
 	"listen_port=51820\n"
@@ -74,6 +75,7 @@ static const char captured_get[] =
 	"persistent_keepalive_interval=0\n"
 	"errno=0\n"
 	"\n";
+/* clang-format on */
 
 /* The same wireguard-go's answers to sets it refused (a /33, listen_port=70000, an
  * allowed_ip before any public_key): errno negative, then the empty line. */
@@ -186,7 +188,7 @@ static void add_ip(struct wg_peer *peer, const char *ip, uint8_t cidr)
 
 static void wireguard_go_reply_is_read_whole(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	const struct wg_peer *p;
 
 	(void)state;
@@ -227,7 +229,7 @@ static void wireguard_go_reply_is_read_whole(void **state)
 
 static void handshake_time_and_byte_counters_are_read_to_their_limits(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 
 	(void)state;
 	assert_int_equal(parse_get("public_key=" PEER1_HEX "\n"
@@ -247,7 +249,7 @@ static void handshake_time_and_byte_counters_are_read_to_their_limits(void **sta
 
 static void a_device_without_key_or_peers_is_an_empty_device(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 
 	(void)state;
 	dev.flags = WG_DEVICE_HAS_FWMARK; /* whatever was there is cleared first */
@@ -259,7 +261,7 @@ static void a_device_without_key_or_peers_is_an_empty_device(void **state)
 
 static void a_negative_errno_in_the_reply_is_returned_and_the_device_left_empty(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 
 	(void)state;
 	assert_int_equal(parse_get("errno=-22\n\n", &dev), -EINVAL);
@@ -274,7 +276,7 @@ static void a_negative_errno_in_the_reply_is_returned_and_the_device_left_empty(
 
 static void unknown_keys_are_ignored_on_device_and_peer(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 
 	(void)state;
 	assert_int_equal(parse_get("listen_port=7\n"
@@ -293,7 +295,7 @@ static void unknown_keys_are_ignored_on_device_and_peer(void **state)
 
 static void allowed_ip_with_host_bits_is_accepted_and_kept_as_the_prefix(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 
 	(void)state;
 	assert_int_equal(parse_get("public_key=" PEER1_HEX "\n"
@@ -311,7 +313,7 @@ static void allowed_ip_with_host_bits_is_accepted_and_kept_as_the_prefix(void **
 
 static void scoped_ipv6_endpoint_keeps_its_zone(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	const struct sockaddr_in6 *sin6;
 
 	(void)state;
@@ -404,7 +406,7 @@ static void malformed_replies_are_refused_and_leave_nothing(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
-		struct wg_device dev = {0};
+		struct wg_device dev = { 0 };
 		int r = parse_get(malformed[i], &dev);
 
 		if (r != -EBADMSG)
@@ -416,7 +418,7 @@ static void malformed_replies_are_refused_and_leave_nothing(void **state)
 static void a_line_longer_than_the_limit_is_refused(void **state)
 {
 	char text[600];
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 
 	(void)state;
 	/* An unknown key would be ignored, but not one this long. */
@@ -431,7 +433,7 @@ static void a_line_longer_than_the_limit_is_refused(void **state)
 static void a_nul_byte_in_a_line_is_refused(void **state)
 {
 	static const char text[] = "future=a\0b\nerrno=0\n\n";
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 
 	(void)state;
 	assert_int_equal(wg_uapi_parse_get(text, sizeof(text) - 1, &dev), -EBADMSG);
@@ -439,7 +441,7 @@ static void a_nul_byte_in_a_line_is_refused(void **state)
 
 static void the_parser_stops_at_len(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 
 	(void)state;
 	/* The full text would parse; one byte short of it must not. */
@@ -455,7 +457,8 @@ static void set_replies_give_zero_or_the_negative_errno(void **state)
 {
 	(void)state;
 	assert_int_equal(wg_uapi_parse_set_reply(captured_set_ok, strlen(captured_set_ok)), 0);
-	assert_int_equal(wg_uapi_parse_set_reply(captured_set_refused, strlen(captured_set_refused)),
+	assert_int_equal(wg_uapi_parse_set_reply(captured_set_refused,
+						 strlen(captured_set_refused)),
 			 -EINVAL);
 	assert_int_equal(wg_uapi_parse_set_reply("errno=22\n\n", 10), -EINVAL);
 	assert_int_equal(wg_uapi_parse_set_reply("", 0), -EBADMSG);
@@ -481,7 +484,7 @@ static void format(const struct wg_device *dev, const char *want)
 
 static void set_request_carries_every_field_in_protocol_order(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct wg_peer *p;
 
 	(void)state;
@@ -517,7 +520,7 @@ static void set_request_carries_every_field_in_protocol_order(void **state)
 
 static void set_request_has_only_what_the_flags_say(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct wg_peer *p;
 
 	(void)state;
@@ -537,7 +540,7 @@ static void set_request_has_only_what_the_flags_say(void **state)
 
 static void a_removed_peer_is_only_its_key_and_remove(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct wg_peer *p;
 
 	(void)state;
@@ -559,7 +562,7 @@ static void a_removed_peer_is_only_its_key_and_remove(void **state)
 
 static void update_only_comes_right_after_the_key_and_replace_before_the_ips(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct wg_peer *p;
 
 	(void)state;
@@ -588,7 +591,7 @@ static void update_only_comes_right_after_the_key_and_replace_before_the_ips(voi
 
 static void a_device_that_cannot_be_written_is_refused(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct wg_peer *p;
 	char *text = (char *)1;
 	size_t len = 1;
@@ -615,7 +618,7 @@ static void a_device_that_cannot_be_written_is_refused(void **state)
  */
 static void a_formatted_device_parses_back_to_the_same_device(void **state)
 {
-	struct wg_device dev = {0}, back = {0};
+	struct wg_device dev = { 0 }, back = { 0 };
 	struct wg_peer *p;
 	char *text, *reply;
 	size_t len, reply_len;
@@ -662,9 +665,9 @@ static void a_formatted_device_parses_back_to_the_same_device(void **state)
 
 static void allowed_ips_outside_their_family_are_refused(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct wg_peer *p;
-	uint8_t addr[16] = {192, 0, 2, 255};
+	uint8_t addr[16] = { 192, 0, 2, 255 };
 
 	(void)state;
 	p = add_peer(&dev, PEER1_HEX);
@@ -681,13 +684,13 @@ static void allowed_ips_outside_their_family_are_refused(void **state)
 
 static void thousands_of_peers_can_be_added_and_cleared(void **state)
 {
-	struct wg_device dev = {0};
-	uint8_t key[WG_KEY_LEN] = {0};
+	struct wg_device dev = { 0 };
+	uint8_t key[WG_KEY_LEN] = { 0 };
 
 	(void)state;
 	for (unsigned i = 0; i < 5000; i++) {
 		struct wg_peer *p;
-		uint8_t a[4] = {10, (uint8_t)(i >> 8), (uint8_t)i, 1};
+		uint8_t a[4] = { 10, (uint8_t)(i >> 8), (uint8_t)i, 1 };
 
 		memcpy(key, &i, sizeof(i));
 		p = wg_device_add_peer(&dev, key);
@@ -696,7 +699,7 @@ static void thousands_of_peers_can_be_added_and_cleared(void **state)
 	}
 	assert_int_equal(dev.n_peers, 5000);
 	assert_int_equal(dev.peers[4999].allowedips[0].addr[2], 4999 & 0xff);
-	memcpy(key, &(unsigned){1234}, sizeof(unsigned));
+	memcpy(key, &(unsigned){ 1234 }, sizeof(unsigned));
 	assert_memory_equal(dev.peers[1234].public_key, key, WG_KEY_LEN);
 	dev.flags = WG_DEVICE_HAS_PRIVATE_KEY;
 	memset(dev.private_key, 0xaa, WG_KEY_LEN);
@@ -773,7 +776,7 @@ static void *fake_run(void *arg)
 			if (write(fd, f->reply + off, n) < 0)
 				break;
 			if (f->chunk < len)
-				nanosleep(&(struct timespec){0, 1000000}, NULL);
+				nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 		}
 	} else if (f->mode == FAKE_FLOOD) {
 		memset(drain, 'x', sizeof(drain));
@@ -791,7 +794,7 @@ static void *fake_run(void *arg)
 static void fake_start(struct fake *f, const char *ifname, enum fake_mode mode, const char *reply,
 		       size_t chunk)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
 	memset(f, 0, sizeof(*f));
 	f->mode = mode;
@@ -830,7 +833,7 @@ static int teardown_dir(void **state)
 
 static void get_sends_get_and_reads_the_device_while_the_connection_stays_open(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct fake f;
 
 	(void)state;
@@ -847,7 +850,7 @@ static void get_sends_get_and_reads_the_device_while_the_connection_stays_open(v
 
 static void a_reply_in_small_pieces_is_put_back_together(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct fake f;
 
 	(void)state;
@@ -867,7 +870,7 @@ static void a_reply_in_small_pieces_is_put_back_together(void **state)
 
 static void what_follows_the_end_of_the_reply_is_not_read_as_part_of_it(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct fake f;
 
 	(void)state;
@@ -880,7 +883,7 @@ static void what_follows_the_end_of_the_reply_is_not_read_as_part_of_it(void **s
 
 static void set_sends_the_request_and_returns_the_refusal(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct wg_peer *p;
 	struct fake f;
 
@@ -903,8 +906,8 @@ static void set_sends_the_request_and_returns_the_refusal(void **state)
 
 static void a_missing_socket_is_enoent_and_a_stale_one_econnrefused(void **state)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct wg_device dev = {0};
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct wg_device dev = { 0 };
 	int fd;
 
 	(void)state;
@@ -922,7 +925,7 @@ static void a_missing_socket_is_enoent_and_a_stale_one_econnrefused(void **state
 
 static void a_silent_implementation_times_out_in_time(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct timespec t0, t1;
 	struct fake f;
 	long ms;
@@ -939,7 +942,7 @@ static void a_silent_implementation_times_out_in_time(void **state)
 
 static void a_hang_up_without_reply_or_with_half_a_reply_is_an_error(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct fake f;
 
 	(void)state;
@@ -954,7 +957,7 @@ static void a_hang_up_without_reply_or_with_half_a_reply_is_an_error(void **stat
 
 static void an_endless_reply_stops_at_the_size_cap(void **state)
 {
-	struct wg_device dev = {0};
+	struct wg_device dev = { 0 };
 	struct fake f;
 
 	(void)state;
@@ -969,7 +972,8 @@ int main(void)
 		cmocka_unit_test(wireguard_go_reply_is_read_whole),
 		cmocka_unit_test(handshake_time_and_byte_counters_are_read_to_their_limits),
 		cmocka_unit_test(a_device_without_key_or_peers_is_an_empty_device),
-		cmocka_unit_test(a_negative_errno_in_the_reply_is_returned_and_the_device_left_empty),
+		cmocka_unit_test(
+			a_negative_errno_in_the_reply_is_returned_and_the_device_left_empty),
 		cmocka_unit_test(unknown_keys_are_ignored_on_device_and_peer),
 		cmocka_unit_test(allowed_ip_with_host_bits_is_accepted_and_kept_as_the_prefix),
 		cmocka_unit_test(scoped_ipv6_endpoint_keeps_its_zone),
@@ -989,7 +993,8 @@ int main(void)
 		cmocka_unit_test(socket_path_is_dir_slash_name_dot_sock),
 	};
 	const struct CMUnitTest client[] = {
-		cmocka_unit_test(get_sends_get_and_reads_the_device_while_the_connection_stays_open),
+		cmocka_unit_test(
+			get_sends_get_and_reads_the_device_while_the_connection_stays_open),
 		cmocka_unit_test(a_reply_in_small_pieces_is_put_back_together),
 		cmocka_unit_test(what_follows_the_end_of_the_reply_is_not_read_as_part_of_it),
 		cmocka_unit_test(set_sends_the_request_and_returns_the_refusal),
