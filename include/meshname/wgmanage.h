@@ -142,6 +142,7 @@ struct wg_ep_state {
 	uint8_t previous_kind;
 	int64_t judge_from;   /* a path is judged on the sending time since this */
 	uint64_t judge_tx;    /* tx_bytes at judge_from */
+	bool set_pending;     /* the last update asked for a set */
 	size_t n_cands;
 	struct wg_ep_cand cands[REC_MAX_ENDPOINTS];
 };
@@ -165,17 +166,21 @@ void wg_ep_init(struct wg_ep_state *st);
  * LAN > IPV6 > PUBLIC > REFLEXIVE, the record's order within a kind.
  *
  * Rules, in order:
- *  - roaming: when the device shows another endpoint than in_use and a handshake newer
- *    than our choice is fresh, the peer reached us from there: adopt it (kind: the
- *    candidate's if it is one, else LAN if on-link, IPV6 for IPv6, else REFLEXIVE, an
- *    observed address), never set ours back. The same adopts a working endpoint at start.
+ *  - roaming: when the device showed our endpoint and now shows another one while the
+ *    handshake is fresh, the peer's packets came from there: adopt it (kind: that of a
+ *    candidate with its address, else LAN if on-link, IPV6 for IPv6, else REFLEXIVE, an
+ *    observed address), never set ours back, and back off the path left and every
+ *    better-ranked candidate. (An endpoint set by hand looks the same and is respected.)
+ *    While a set we asked for is not on the device yet (deferred), it is asked again.
+ *    At start, a device endpoint with a fresh handshake is adopted the same way.
  *  - trying: a handshake newer than the switch keeps the candidate; WG_EP_TRIAL seconds of
  *    sending without one revert to the previous endpoint and back the candidate off
  *    (WG_EP_BACKOFF_MIN doubling to WG_EP_BACKOFF_MAX);
  *  - steady with a fresh handshake: a usable candidate of a strictly better kind that is
  *    not backed off is tried at once;
  *  - nothing works (no fresh handshake and WG_EP_DEAD seconds of sending in steady, or
- *    WG_EP_TRIAL seconds in search): search moves to the next candidate in rank order.
+ *    WG_EP_TRIAL seconds in search): search moves to the next candidate in rank order,
+ *    back-off or not, but backs off the one it leaves (for the trials that follow).
  * A path is judged only while the device sends to the peer (tx_bytes grows): an idle peer
  * has no handshakes and that proves nothing, so its endpoint stays.
  *

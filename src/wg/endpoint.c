@@ -388,11 +388,31 @@ static void step(struct wg_ep_state *st, const struct wg_local_net *local, int64
 		return;
 	}
 
-	/* Roaming: the peer authenticated from elsewhere after our choice; follow it. */
-	if (dev != NULL && fresh && hs > st->since && !wg_sockaddr_equal(dev, &st->in_use)) {
-		/* The path we chose was left: do not go straight back to it. */
+	/*
+	 * Roaming: the device had our endpoint (no set of ours is still pending, e.g. deferred
+	 * by the reconcile cap) and now shows another one while the session is fresh: the
+	 * peer's packets came from there (WireGuard follows any authenticated packet, a
+	 * handshake is not needed). Follow it, and do not pull the peer back to the path it
+	 * left nor to anything better-ranked before their back-off ends.
+	 */
+	if (dev != NULL && fresh && !st->set_pending && !wg_sockaddr_equal(dev, &st->in_use)) {
+		uint8_t kind = classify(st, local, dev);
+		size_t i;
+
 		back_off(st, &st->in_use, now);
-		switch_to(st, dev, classify(st, local, dev), WG_EP_STEADY, now, tx);
+		for (i = 0; i < st->n_cands; i++) {
+			if (st->cands[i].kind < kind && !wg_sockaddr_equal(&st->cands[i].addr, &st->in_use))
+				back_off(st, &st->cands[i].addr, now);
+		}
+		switch_to(st, dev, kind, WG_EP_STEADY, now, tx);
+		return;
+	}
+
+	/* Our set is not on the device yet (the reconcile cap deferred it, or it failed): the
+	 * switch has not happened, so its clock has not started. */
+	if (st->set_pending && (dev == NULL || !wg_sockaddr_equal(dev, &st->in_use))) {
+		st->since = now;
+		judge_restart(st, now, tx);
 		return;
 	}
 
@@ -415,8 +435,10 @@ static void step(struct wg_ep_state *st, const struct wg_local_net *local, int64
 			st->phase = WG_EP_STEADY;
 			judge_restart(st, now, tx);
 		} else if (path_failing(st, now, tx, WG_EP_TRIAL)) {
-			/* Nothing works anyway, so back-off does not apply: every candidate
-			 * gets its turn. */
+			/* Nothing works anyway, so back-off does not hold the search back:
+			 * every candidate gets its turn. It is recorded all the same, so that
+			 * once one works the others are not tried again at once. */
+			back_off(st, &st->in_use, now);
 			c = next_candidate(st);
 			if (c != NULL)
 				switch_to(st, &c->addr, c->kind, WG_EP_SEARCH, now, tx);
@@ -428,6 +450,7 @@ static void step(struct wg_ep_state *st, const struct wg_local_net *local, int64
 		if (fresh) {
 			judge_restart(st, now, tx);
 		} else if (path_failing(st, now, tx, WG_EP_DEAD)) {
+			back_off(st, &st->in_use, now);
 			c = next_candidate(st);
 			if (c != NULL && !wg_sockaddr_equal(&c->addr, &st->in_use))
 				switch_to(st, &c->addr, c->kind, WG_EP_SEARCH, now, tx);
@@ -458,7 +481,7 @@ bool wg_ep_update(struct wg_ep_state *st, const struct rec_endpoint *cands, size
 	refresh_candidates(st, cands, n, local);
 	step(st, local, now, seen);
 	*want = st->in_use;
-	if (!sockaddr_set(want))
-		return false;
-	return !sockaddr_set(seen->endpoint) || !wg_sockaddr_equal(want, seen->endpoint);
+	st->set_pending = sockaddr_set(want) && (!sockaddr_set(seen->endpoint) ||
+						 !wg_sockaddr_equal(want, seen->endpoint));
+	return st->set_pending;
 }
