@@ -127,7 +127,8 @@ bool wg_local_has_global_ipv6(const struct wg_local_net *local)
 		return false;
 	for (i = 0; i < local->n; i++) {
 		/* 2000::/3, the global unicast space (RFC 4291 section 2.4). */
-		if (local->prefixes[i].family == AF_INET6 && (local->prefixes[i].addr[0] & 0xe0) == 0x20)
+		if (local->prefixes[i].family == AF_INET6 &&
+		    (local->prefixes[i].addr[0] & 0xe0) == 0x20)
 			return true;
 	}
 	return false;
@@ -401,7 +402,8 @@ static void step(struct wg_ep_state *st, const struct wg_local_net *local, int64
 
 		back_off(st, &st->in_use, now);
 		for (i = 0; i < st->n_cands; i++) {
-			if (st->cands[i].kind < kind && !wg_sockaddr_equal(&st->cands[i].addr, &st->in_use))
+			if (st->cands[i].kind < kind &&
+			    !wg_sockaddr_equal(&st->cands[i].addr, &st->in_use))
 				back_off(st, &st->cands[i].addr, now);
 		}
 		switch_to(st, dev, kind, WG_EP_STEADY, now, tx);

@@ -34,11 +34,6 @@ static bool alloc_should_fail(void)
 	return --fail_alloc_after == 0;
 }
 
-static void *mem_malloc(size_t size)
-{
-	return alloc_should_fail() ? NULL : malloc(size);
-}
-
 static void *mem_calloc(size_t n, size_t size)
 {
 	return alloc_should_fail() ? NULL : calloc(n, size);
@@ -49,8 +44,8 @@ static struct wg_peer *add_peer(struct wg_device *dev, const uint8_t key[WG_KEY_
 	return alloc_should_fail() ? NULL : wg_device_add_peer(dev, key);
 }
 
-static struct wg_allowedip *add_allowedip(struct wg_peer *peer, uint8_t family,
-					  const uint8_t *addr, uint8_t cidr)
+static struct wg_allowedip *add_allowedip(struct wg_peer *peer, uint8_t family, const uint8_t *addr,
+					  uint8_t cidr)
 {
 	return alloc_should_fail() ? NULL : wg_peer_add_allowedip(peer, family, addr, cidr);
 }
@@ -118,6 +113,7 @@ out:
 
 /* A peer with its allowed IPs normalized (masked, sorted, unique) in a shared array. */
 struct peer_view {
+	uint64_t key_head; /* the key's first 8 bytes, big-endian: most comparisons end here */
 	const struct wg_peer *peer;
 	size_t index; /* in its device */
 	size_t ip_first, ip_count;
@@ -131,37 +127,18 @@ struct action {
 	unsigned what; /* ACTION_CHANGE: WG_PEER_HAS_ENDPOINT|HAS_KEEPALIVE|REPLACE_ALLOWEDIPS */
 };
 
-/* An allowed IP of a desired peer, for the duplicate check. */
-struct owned_ip {
-	struct wg_allowedip ip;
-	size_t peer; /* index in desired */
-};
-
 static int allowedip_cmp(const struct wg_allowedip *a, const struct wg_allowedip *b)
 {
 	/* Only uint8_t members: no padding, so the bytes are the value. */
 	return memcmp(a, b, sizeof(*a));
 }
 
-static int allowedip_qsort_cmp(const void *a, const void *b)
-{
-	return allowedip_cmp(a, b);
-}
-
-static int owned_ip_cmp(const void *a, const void *b)
-{
-	const struct owned_ip *x = a, *y = b;
-	int c = allowedip_cmp(&x->ip, &y->ip);
-
-	if (c != 0)
-		return c;
-	return x->peer < y->peer ? -1 : x->peer > y->peer;
-}
-
 static int view_key_cmp(const void *a, const void *b)
 {
 	const struct peer_view *x = a, *y = b;
 
+	if (x->key_head != y->key_head)
+		return x->key_head < y->key_head ? -1 : 1;
 	return memcmp(x->peer->public_key, y->peer->public_key, WG_KEY_LEN);
 }
 
@@ -228,14 +205,23 @@ static int make_views(const struct wg_device *dev, bool strict, struct peer_view
 			}
 			at++;
 		}
-		if (at - first > 1)
-			qsort(ips + first, at - first, sizeof(*ips), allowedip_qsort_cmp);
+		/* Insertion sort: a peer has a handful of allowed IPs (two from the registry). */
+		for (j = first + 1; j < at; j++) {
+			struct wg_allowedip ip = ips[j];
+
+			for (k = j; k > first && allowedip_cmp(&ips[k - 1], &ip) > 0; k--)
+				ips[k] = ips[k - 1];
+			ips[k] = ip;
+		}
 		/* Unique within the run: a set. */
 		for (k = first, j = first; j < at; j++) {
 			if (k == first || allowedip_cmp(&ips[k - 1], &ips[j]) != 0)
 				ips[k++] = ips[j];
 		}
 		at = k;
+		views[i].key_head = 0;
+		for (k = 0; k < 8; k++)
+			views[i].key_head = views[i].key_head << 8 | p->public_key[k];
 		views[i].peer = p;
 		views[i].index = i;
 		views[i].ip_first = first;
@@ -255,43 +241,77 @@ out:
 	return rc;
 }
 
-/* -EADDRINUSE if two desired peers hold the same allowed IP (res says which). */
+static uint64_t allowedip_hash(const struct wg_allowedip *ip)
+{
+	/* FNV-1a over the normalized bytes: addresses of one mesh differ in few bits. */
+	const uint8_t *b = (const uint8_t *)ip;
+	uint64_t h = 0xcbf29ce484222325u;
+	size_t i;
+
+	for (i = 0; i < sizeof(*ip); i++)
+		h = (h ^ b[i]) * 0x100000001b3u;
+	return h ^ (h >> 29);
+}
+
+/*
+ * -EADDRINUSE if two desired peers hold the same allowed IP; res names the IP and the two
+ * peers, the earlier one in desired's order first. One open-addressing hash set (load at
+ * most 1/2, linear probing) over every allowed IP: linear in their number.
+ */
 static int check_unique_ips(const struct wg_device *desired, const struct peer_view *views,
 			    const struct wg_allowedip *ips, struct wg_reconcile_result *res)
 {
-	struct owned_ip *owned;
-	size_t i, j, n = 0;
+	struct slot {
+		const struct wg_allowedip *ip; /* NULL: empty */
+		size_t peer;                   /* index in desired */
+	} *slots = NULL;
+	const struct peer_view **by_index = NULL;
+	size_t i, j, n = 0, size = 4, mask;
 	int rc = 0;
 
 	for (i = 0; i < desired->n_peers; i++)
 		n += views[i].ip_count;
 	if (n < 2)
 		return 0;
-	owned = mem_malloc(n * sizeof(*owned));
-	if (owned == NULL)
-		return -ENOMEM;
-	n = 0;
-	for (i = 0; i < desired->n_peers; i++) {
-		for (j = 0; j < views[i].ip_count; j++) {
-			owned[n].ip = ips[views[i].ip_first + j];
-			owned[n].peer = views[i].index;
-			n++;
-		}
+	while (size < 2 * n)
+		size *= 2;
+	slots = mem_calloc(size, sizeof(*slots));
+	/* In desired's order (views are sorted by key), so the report names the first
+	 * claimant first. */
+	by_index = slots != NULL ? mem_calloc(desired->n_peers, sizeof(*by_index)) : NULL;
+	if (by_index == NULL) {
+		rc = -ENOMEM;
+		goto out;
 	}
-	qsort(owned, n, sizeof(*owned), owned_ip_cmp);
-	for (i = 1; i < n; i++) {
-		/* Each peer's run is unique, so equal neighbours belong to two peers. */
-		if (allowedip_cmp(&owned[i - 1].ip, &owned[i].ip) == 0) {
-			res->conflict_ip = owned[i].ip;
-			memcpy(res->conflict_key[0], desired->peers[owned[i - 1].peer].public_key,
+	mask = size - 1;
+	for (i = 0; i < desired->n_peers; i++)
+		by_index[views[i].index] = &views[i];
+	for (i = 0; i < desired->n_peers && rc == 0; i++) {
+		const struct peer_view *v = by_index[i];
+
+		for (j = 0; j < v->ip_count; j++) {
+			const struct wg_allowedip *ip = &ips[v->ip_first + j];
+			size_t at = (size_t)allowedip_hash(ip) & mask;
+
+			while (slots[at].ip != NULL && allowedip_cmp(slots[at].ip, ip) != 0)
+				at = (at + 1) & mask;
+			if (slots[at].ip == NULL) {
+				slots[at].ip = ip;
+				slots[at].peer = i;
+				continue;
+			}
+			/* A peer's own list is a set: an equal entry is another peer's. */
+			res->conflict_ip = *ip;
+			memcpy(res->conflict_key[0], desired->peers[slots[at].peer].public_key,
 			       WG_KEY_LEN);
-			memcpy(res->conflict_key[1], desired->peers[owned[i].peer].public_key,
-			       WG_KEY_LEN);
+			memcpy(res->conflict_key[1], desired->peers[i].public_key, WG_KEY_LEN);
 			rc = -EADDRINUSE;
 			break;
 		}
 	}
-	free(owned);
+out:
+	free(by_index);
+	free(slots);
 	return rc;
 }
 

@@ -30,9 +30,9 @@ static const struct rec_endpoint reflexive = { EP_REFLEXIVE, 4, { 198, 51, 100, 
 
 /* This host: 192.168.1.10/24, and optionally a global IPv6 (2001:db8:1::10/64). */
 static const struct wg_local_prefix prefix_lan = { AF_INET, 24, { 192, 168, 1, 10 } };
-static const struct wg_local_prefix prefix_v6 = {
-	AF_INET6, 64, { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 0x10 }
-};
+static const struct wg_local_prefix prefix_v6 = { AF_INET6,
+						  64,
+						  { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 0x10 } };
 static const struct wg_local_prefix prefix_ula = { AF_INET6, 64, { 0xfd, 0x12, [15] = 0x10 } };
 static const struct wg_local_prefix prefix_linklocal = { AF_INET6, 64, { 0xfe, 0x80, [15] = 1 } };
 
@@ -222,11 +222,11 @@ static void ipv6_only_with_a_global_ipv6_of_our_own(void **state)
 static void search_visits_every_usable_candidate_in_rank_order_and_wraps(void **state)
 {
 	/* Listed worst first; public_b before public_a: that order holds within PUBLIC. */
-	const struct rec_endpoint cands[] = { reflexive, public_b, public_a, ipv6, lan,
-					      lan_off_link };
+	const struct rec_endpoint cands[] = {
+		reflexive, public_b, public_a, ipv6, lan, lan_off_link
+	};
 	const struct wg_local_prefix local[] = { prefix_lan, prefix_v6 };
-	const struct rec_endpoint *order[] = { &lan, &ipv6, &public_b, &public_a, &reflexive,
-					       &lan };
+	const struct rec_endpoint *order[] = { &lan, &ipv6, &public_b, &public_a, &reflexive, &lan };
 	const char *kinds[] = { "lan", "ipv6", "public", "public", "reflexive", "lan" };
 	struct sim s;
 	size_t i;
@@ -754,8 +754,10 @@ int main(void)
 		cmocka_unit_test(search_visits_every_usable_candidate_in_rank_order_and_wraps),
 		cmocka_unit_test(an_address_listed_twice_counts_at_its_best_kind),
 		cmocka_unit_test(unusable_records_give_no_endpoint_and_leave_the_device_alone),
-		cmocka_unit_test(time_from_a_better_endpoint_appearing_to_its_use_is_at_most_10_seconds),
-		cmocka_unit_test(a_better_candidate_that_never_handshakes_is_reverted_and_backed_off),
+		cmocka_unit_test(
+			time_from_a_better_endpoint_appearing_to_its_use_is_at_most_10_seconds),
+		cmocka_unit_test(
+			a_better_candidate_that_never_handshakes_is_reverted_and_backed_off),
 		cmocka_unit_test(back_off_is_capped),
 		cmocka_unit_test(fresh_handshakes_keep_the_current_endpoint_over_worse_ones),
 		cmocka_unit_test(a_trial_success_resets_the_back_off),

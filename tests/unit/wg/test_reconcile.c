@@ -201,8 +201,8 @@ static void apply(struct wg_device *dev, const struct wg_device *changes)
 		}
 		if (ch != NULL && (ch->flags & WG_PEER_HAS_KEEPALIVE) != 0)
 			p->persistent_keepalive = ch->persistent_keepalive;
-		const struct wg_peer *ips = ch != NULL && (ch->flags & WG_PEER_REPLACE_ALLOWEDIPS) ?
-						    ch : old;
+		const struct wg_peer *ips =
+			ch != NULL && (ch->flags & WG_PEER_REPLACE_ALLOWEDIPS) ? ch : old;
 		for (j = 0; j < ips->n_allowedips; j++)
 			assert_non_null(wg_peer_add_allowedip(p, ips->allowedips[j].family,
 							      ips->allowedips[j].addr,
@@ -282,7 +282,8 @@ static void desired_state_has_every_host_but_self_with_its_mesh_addresses(void *
 		assert_int_equal(p->n_allowedips, 2);
 		assert_int_equal(p->allowedips[0].family, AF_INET);
 		assert_int_equal(p->allowedips[0].cidr, 32);
-		assert_memory_equal(p->allowedips[0].addr, ((uint8_t[]){ 100, 64, 0, (uint8_t)i }), 4);
+		assert_memory_equal(p->allowedips[0].addr, ((uint8_t[]){ 100, 64, 0, (uint8_t)i }),
+				    4);
 		assert_int_equal(p->allowedips[1].family, AF_INET6);
 		assert_int_equal(p->allowedips[1].cidr, 128);
 		assert_int_equal(p->allowedips[1].addr[0], 0xfd);
@@ -479,8 +480,8 @@ static void new_host_is_added_with_its_allowed_ips_endpoint_and_keepalive(void *
 	assert_int_equal(res.n_added, 1);
 	p = find_peer(&changes, 3);
 	assert_non_null(p);
-	assert_int_equal(p->flags, WG_PEER_REPLACE_ALLOWEDIPS | WG_PEER_HAS_ENDPOINT |
-					   WG_PEER_HAS_KEEPALIVE);
+	assert_int_equal(p->flags,
+			 WG_PEER_REPLACE_ALLOWEDIPS | WG_PEER_HAS_ENDPOINT | WG_PEER_HAS_KEEPALIVE);
 	assert_int_equal(p->persistent_keepalive, WG_KEEPALIVE_NAT);
 	set_endpoint_v4(&want, 0xcb007103u, 51820);
 	assert_true(wg_sockaddr_equal(&p->endpoint, &want));
@@ -536,8 +537,7 @@ static void allowed_ip_order_and_repeats_do_not_matter_but_a_different_set_does(
 	assert_non_null(wg_peer_add_allowedip(p, AF_INET, (uint8_t[]){ 10, 9, 0, 0 }, 16));
 	reconcile_ok(&dev, &desired, 0, &changes, &res);
 	assert_int_equal(changes.n_peers, 1);
-	assert_int_equal(changes.peers[0].flags,
-			 WG_PEER_UPDATE_ONLY | WG_PEER_REPLACE_ALLOWEDIPS);
+	assert_int_equal(changes.peers[0].flags, WG_PEER_UPDATE_ONLY | WG_PEER_REPLACE_ALLOWEDIPS);
 	assert_int_equal(changes.peers[0].n_allowedips, 2);
 	assert_int_equal(changes.peers[0].allowedips[0].cidr, 32);
 	assert_int_equal(changes.peers[0].allowedips[1].cidr, 128);
@@ -601,8 +601,8 @@ static void duplicate_allowed_ip_across_two_desired_peers_is_refused(void **stat
 	desired_of(s, endpoint_by_number, &desired);
 	memset(&dev, 0, sizeof(dev));
 	/* Host 4 claims host 2's IPv6 (as a /128 written with other host bits: none). */
-	memcpy(find_peer(&desired, 4)->allowedips[1].addr, find_peer(&desired, 2)->allowedips[1].addr,
-	       16);
+	memcpy(find_peer(&desired, 4)->allowedips[1].addr,
+	       find_peer(&desired, 2)->allowedips[1].addr, 16);
 	memset(&changes, 0, sizeof(changes));
 	assert_int_equal(wg_reconcile(&dev, &desired, 0, &changes, &res), -EADDRINUSE);
 	assert_int_equal(changes.n_peers, 0);
@@ -613,21 +613,49 @@ static void duplicate_allowed_ip_across_two_desired_peers_is_refused(void **stat
 	assert_int_equal(res.conflict_ip.addr[15], 2);
 	wg_key_of(2, k2);
 	wg_key_of(4, k4);
-	assert_true((memcmp(res.conflict_key[0], k2, WG_KEY_LEN) == 0 &&
-		     memcmp(res.conflict_key[1], k4, WG_KEY_LEN) == 0) ||
-		    (memcmp(res.conflict_key[0], k4, WG_KEY_LEN) == 0 &&
-		     memcmp(res.conflict_key[1], k2, WG_KEY_LEN) == 0));
+	/* The first claimant in desired's order first. */
+	assert_memory_equal(res.conflict_key[0], k2, WG_KEY_LEN);
+	assert_memory_equal(res.conflict_key[1], k4, WG_KEY_LEN);
 
 	/* A shorter prefix that merely covers another peer's address is legal WireGuard
 	 * (longest match wins), so it is not a duplicate. */
-	memcpy(find_peer(&desired, 4)->allowedips[1].addr, find_peer(&desired, 3)->allowedips[1].addr,
-	       16);
+	memcpy(find_peer(&desired, 4)->allowedips[1].addr,
+	       find_peer(&desired, 3)->allowedips[1].addr, 16);
 	find_peer(&desired, 4)->allowedips[1].addr[15] = 4;
 	find_peer(&desired, 4)->allowedips[0].cidr = 24;
 	find_peer(&desired, 4)->allowedips[0].addr[3] = 0;
 	reconcile_ok(&dev, &desired, 0, &changes, &res);
 	assert_int_equal(res.n_added, 4);
 	wg_device_clear(&changes);
+	wg_device_clear(&desired);
+	snapshot_unref(s);
+}
+
+static void a_duplicate_among_1000_peers_is_found_and_named(void **state)
+{
+	struct snapshot *s = make_snapshot(1001, &ep_public, 1);
+	struct wg_device desired, dev, changes;
+	struct wg_reconcile_result res;
+	uint8_t k7[WG_KEY_LEN], k999[WG_KEY_LEN];
+
+	(void)state;
+	desired_of(s, NULL, &desired);
+	memset(&dev, 0, sizeof(dev));
+	memset(&changes, 0, sizeof(changes));
+	reconcile_ok(&dev, &desired, 0, &changes, &res);
+	assert_int_equal(res.n_added, 1000);
+	wg_device_clear(&changes);
+	memcpy(find_peer(&desired, 999)->allowedips[0].addr,
+	       find_peer(&desired, 7)->allowedips[0].addr, 4);
+	assert_int_equal(wg_reconcile(&dev, &desired, 0, &changes, &res), -EADDRINUSE);
+	assert_int_equal(changes.n_peers, 0);
+	assert_int_equal(res.conflict_ip.family, AF_INET);
+	assert_memory_equal(res.conflict_ip.addr, ((uint8_t[]){ 100, 64, 0, 7 }), 4);
+	wg_key_of(7, k7);
+	wg_key_of(999, k999);
+	/* "host7" comes before "host999" in the snapshot's name order. */
+	assert_memory_equal(res.conflict_key[0], k7, WG_KEY_LEN);
+	assert_memory_equal(res.conflict_key[1], k999, WG_KEY_LEN);
 	wg_device_clear(&desired);
 	snapshot_unref(s);
 }
@@ -772,9 +800,9 @@ static void every_allocation_failure_is_reported_and_leaks_nothing(void **state)
 		assert_null(changes.peers);
 		assert_int_equal(res.n_removed + res.n_added + res.n_changed, 0);
 	}
-	/* views and IPs of both sides, the duplicate check, actions; then 3 peers and the
-	 * added one's 2 allowed IPs. */
-	assert_int_equal(n, 12);
+	/* views and IPs of both sides, the duplicate check's two tables, actions; then 3
+	 * peers and the added one's 2 allowed IPs. */
+	assert_int_equal(n, 13);
 	assert_int_equal(changes.n_peers, 3);
 	wg_device_clear(&changes);
 	wg_device_clear(&dev);
@@ -794,9 +822,11 @@ int main(void)
 		cmocka_unit_test(removed_host_gets_peer_remove_and_nothing_else),
 		cmocka_unit_test(new_host_is_added_with_its_allowed_ips_endpoint_and_keepalive),
 		cmocka_unit_test(new_peer_without_endpoint_or_keepalive_sets_neither),
-		cmocka_unit_test(allowed_ip_order_and_repeats_do_not_matter_but_a_different_set_does),
+		cmocka_unit_test(
+			allowed_ip_order_and_repeats_do_not_matter_but_a_different_set_does),
 		cmocka_unit_test(device_endpoint_is_left_alone_when_none_is_wanted),
 		cmocka_unit_test(duplicate_allowed_ip_across_two_desired_peers_is_refused),
+		cmocka_unit_test(a_duplicate_among_1000_peers_is_found_and_named),
 		cmocka_unit_test(a_key_twice_or_a_bad_allowed_ip_in_desired_is_refused),
 		cmocka_unit_test(the_cap_spreads_1000_new_peers_over_four_calls),
 		cmocka_unit_test(removals_are_never_deferred_and_changes_come_before_additions),
