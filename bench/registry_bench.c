@@ -37,11 +37,11 @@ struct row {
 static struct row rows[MAX_ROWS];
 static size_t n_rows;
 
-static void add_row(const char *figure, const char *target, const char *verdict,
-		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void add_row(const char *figure, const char *target, const char *verdict, const char *fmt,
+		    ...) __attribute__((format(printf, 4, 5)));
 
-static void add_row(const char *figure, const char *target, const char *verdict,
-		    const char *fmt, ...)
+static void add_row(const char *figure, const char *target, const char *verdict, const char *fmt,
+		    ...)
 {
 	struct row *r;
 	va_list ap;
@@ -162,14 +162,19 @@ static void host_make(struct bench_host *bh, uint32_t i, const struct rec_root *
 	h->endpoints_seq = 9;
 	h->endpoints_expires = 1700000000 + 86400;
 	h->listen_port = 51820;
-	bh->endpoints[0] = (struct rec_endpoint){ .kind = EP_LAN, .family = 4,
-						  .addr = { 192, 168, (uint8_t)(i >> 8), (uint8_t)i },
-						  .port = 51820 };
-	bh->endpoints[1] = (struct rec_endpoint){ .kind = EP_IPV6, .family = 6,
-						  .addr = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0,
-							    0, 0, 0, (uint8_t)(i >> 8), (uint8_t)i },
-						  .port = 51820 };
-	bh->endpoints[2] = (struct rec_endpoint){ .kind = EP_PUBLIC, .family = 4,
+	bh->endpoints[0] =
+		(struct rec_endpoint){ .kind = EP_LAN,
+				       .family = 4,
+				       .addr = { 192, 168, (uint8_t)(i >> 8), (uint8_t)i },
+				       .port = 51820 };
+	bh->endpoints[1] =
+		(struct rec_endpoint){ .kind = EP_IPV6,
+				       .family = 6,
+				       .addr = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+						 0, (uint8_t)(i >> 8), (uint8_t)i },
+				       .port = 51820 };
+	bh->endpoints[2] = (struct rec_endpoint){ .kind = EP_PUBLIC,
+						  .family = 4,
 						  .addr = { 203, 0, 113, (uint8_t)i },
 						  .port = (uint16_t)(40000 + i % 20000) };
 	h->n_endpoints = (uint8_t)(1 + i % 3);
@@ -192,8 +197,8 @@ static void root_make(struct rec_root *root)
 	randombytes_buf(root->admins[0], REC_KEY_SIZE);
 }
 
-static int snapshot_build(const struct rec_root *root, const struct bench_host *hosts,
-			  size_t n, struct snapshot **out)
+static int snapshot_build(const struct rec_root *root, const struct bench_host *hosts, size_t n,
+			  struct snapshot **out)
 {
 	static const uint8_t mesh_id[REC_ID_SIZE];
 	struct snapshot_builder *b;
@@ -431,7 +436,7 @@ static int records_make(const struct options *o, const struct rec_root *root,
 			const uint8_t mesh_id[REC_ID_SIZE], const uint8_t *admin_sk, uint64_t now,
 			struct record_set *set)
 {
-	uint8_t (*host_sk)[REC_SECRET_SIZE] = NULL;
+	uint8_t(*host_sk)[REC_SECRET_SIZE] = NULL;
 	struct bench_host bh;
 	struct rec r;
 	uint32_t i, hosts = o->hosts < o->records ? o->hosts : o->records;
@@ -676,10 +681,11 @@ static int bench_ingest(const struct options *o)
 		 snapshot_host_count(s));
 	add_row(figure, "<= 50 ms", ms <= 50 ? "ok" : "over", "%.2f ms", ms);
 	add_rss_row("registry_snapshot");
-	if (snapshot_host_count(s) != counts.hosts || counts.hosts != (o->hosts < o->records ?
-									   o->hosts : o->records))
-		fprintf(stderr, "registry_bench: expected %u active hosts, counts say %llu, "
-				"the snapshot has %zu\n",
+	if (snapshot_host_count(s) != counts.hosts ||
+	    counts.hosts != (o->hosts < o->records ? o->hosts : o->records))
+		fprintf(stderr,
+			"registry_bench: expected %u active hosts, counts say %llu, "
+			"the snapshot has %zu\n",
 			o->hosts, (unsigned long long)counts.hosts, snapshot_host_count(s));
 	if (rejected > 0)
 		err = -EBADMSG;

@@ -45,10 +45,10 @@
 struct snapshot;
 
 #define DNS_HEADER_SIZE 12
-#define DNS_UDP_MIN 512     /* the smallest response limit, and the limit without EDNS */
-#define DNS_TCP_MAX 65535   /* a TCP message is at most this long (2-byte framing) */
-#define DNS_NAME_MAX 255    /* wire format, root label included */
-#define DNS_MAX_CHAIN 8     /* CNAME links followed in one answer */
+#define DNS_UDP_MIN 512      /* the smallest response limit, and the limit without EDNS */
+#define DNS_TCP_MAX 65535    /* a TCP message is at most this long (2-byte framing) */
+#define DNS_NAME_MAX 255     /* wire format, root label included */
+#define DNS_MAX_CHAIN 8      /* CNAME links followed in one answer */
 #define DNS_RCODE_BADVERS 16 /* RFC 6891: extended rcode 1 in the OPT, 0 in the header */
 
 #define DNS_DEFAULT_TTL 30
@@ -75,12 +75,12 @@ enum dns_disposition {
 /* What dns_query_parse found; offsets and lengths are into the query. */
 struct dns_query {
 	uint16_t id;
-	uint16_t flags;        /* the header's flag word as received */
+	uint16_t flags; /* the header's flag word as received */
 	uint16_t qtype;
 	uint16_t qclass;
-	size_t qname_len;      /* wire length, root label included; at DNS_HEADER_SIZE */
-	size_t question_len;   /* qname_len + 4, or 0 if the question could not be parsed */
-	bool edns;             /* exactly one well-formed OPT */
+	size_t qname_len;    /* wire length, root label included; at DNS_HEADER_SIZE */
+	size_t question_len; /* qname_len + 4, or 0 if the question could not be parsed */
+	bool edns;           /* exactly one well-formed OPT */
 	uint8_t edns_version;
 	bool edns_do;
 	uint16_t edns_payload; /* as the client sent it (0 without EDNS) */
@@ -111,9 +111,9 @@ bool dns_name_in_zones(const struct snapshot *s, const uint8_t *name, size_t len
  * query (valid unless DNS_DROP), so that the forwarder need not parse it again.
  * Returns a non-negative enum dns_disposition, or -EINVAL if out_size < DNS_UDP_MIN.
  */
-int dns_answer(const struct snapshot *s, const struct dns_config *cfg,
-	       enum dns_transport transport, const uint8_t *query, size_t qlen, uint8_t *out,
-	       size_t out_size, size_t *out_len, struct dns_query *q);
+int dns_answer(const struct snapshot *s, const struct dns_config *cfg, enum dns_transport transport,
+	       const uint8_t *query, size_t qlen, uint8_t *out, size_t out_size, size_t *out_len,
+	       struct dns_query *q);
 
 /*
  * Writes a response carrying only rcode (e.g. SERVFAIL when every upstream failed,
@@ -121,8 +121,7 @@ int dns_answer(const struct snapshot *s, const struct dns_config *cfg,
  * question echoed, our OPT if the query had one. Not authoritative (AA clear).
  * Returns 0 or -EINVAL (out_size < DNS_UDP_MIN, or rcode > 15).
  */
-int dns_answer_rcode(const struct dns_config *cfg, const struct dns_query *q,
-		     const uint8_t *query, uint8_t rcode, uint8_t *out, size_t out_size,
-		     size_t *out_len);
+int dns_answer_rcode(const struct dns_config *cfg, const struct dns_query *q, const uint8_t *query,
+		     uint8_t rcode, uint8_t *out, size_t out_size, size_t *out_len);
 
 #endif

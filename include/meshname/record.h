@@ -81,14 +81,14 @@ struct rec_groups {
 };
 
 struct rec_root {
-	char name[REC_NAME_MAX + 1];  /* mesh name, one label */
-	char zone[REC_ZONE_MAX + 1];  /* lowercase, no final dot, e.g. "mesh" */
-	uint8_t ipv4[4];              /* network address of the IPv4 prefix */
-	uint8_t ipv4_len;             /* 8..30 */
-	uint8_t ipv6[16];             /* ULA /48, low 80 bits zero */
-	uint32_t max_cert_lifetime;   /* seconds */
-	uint8_t threshold;            /* admin signatures needed; only 1 is supported */
-	uint8_t n_admins;             /* 1..REC_MAX_ADMINS */
+	char name[REC_NAME_MAX + 1]; /* mesh name, one label */
+	char zone[REC_ZONE_MAX + 1]; /* lowercase, no final dot, e.g. "mesh" */
+	uint8_t ipv4[4];             /* network address of the IPv4 prefix */
+	uint8_t ipv4_len;            /* 8..30 */
+	uint8_t ipv6[16];            /* ULA /48, low 80 bits zero */
+	uint32_t max_cert_lifetime;  /* seconds */
+	uint8_t threshold;           /* admin signatures needed; only 1 is supported */
+	uint8_t n_admins;            /* 1..REC_MAX_ADMINS */
 	uint8_t admins[REC_MAX_ADMINS][REC_KEY_SIZE]; /* sorted, unique */
 };
 #define REC_IPV6_PREFIX_LEN 48
@@ -129,12 +129,12 @@ struct rec_revoke {
 };
 
 struct rec_record {
-	uint8_t op;                      /* enum rec_record_op */
-	char owner[REC_OWNER_MAX + 1];   /* relative to the zone, lowercase; "" = apex */
-	uint16_t rrtype;                 /* A, AAAA, CNAME, TXT, SRV, MX */
+	uint8_t op;                    /* enum rec_record_op */
+	char owner[REC_OWNER_MAX + 1]; /* relative to the zone, lowercase; "" = apex */
+	uint16_t rrtype;               /* A, AAAA, CNAME, TXT, SRV, MX */
 	uint32_t ttl;
 	uint16_t rdlen;
-	uint8_t rdata[REC_RDATA_MAX];    /* DNS wire format, names uncompressed, lowercase */
+	uint8_t rdata[REC_RDATA_MAX]; /* DNS wire format, names uncompressed, lowercase */
 };
 
 struct rec_renew {

@@ -118,8 +118,8 @@ int registry_foreach(struct registry *reg, registry_record_fn fn, void *arg);
 struct registry_counts {
 	uint64_t records; /* stored */
 	uint64_t pending;
-	uint64_t hosts;   /* active */
-	uint64_t rrs;     /* active custom records */
+	uint64_t hosts; /* active */
+	uint64_t rrs;   /* active custom records */
 	uint64_t alerts;
 };
 int registry_counts(struct registry *reg, struct registry_counts *c);

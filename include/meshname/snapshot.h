@@ -17,7 +17,7 @@ struct snapshot_builder;
 
 /* One active host: the winning CERT and its newest ENDPOINTS. */
 struct snapshot_host {
-	const char *name;                 /* lowercase label */
+	const char *name; /* lowercase label */
 	uint8_t ipv4[4];
 	uint8_t ipv6[16];
 	uint8_t host_key[REC_KEY_SIZE];
@@ -27,8 +27,8 @@ struct snapshot_host {
 	uint64_t not_before;
 	uint64_t not_after;
 	uint8_t n_groups;
-	const char *const *groups;        /* n_groups lowercase labels, sorted */
-	uint64_t endpoints_seq;           /* 0: no ENDPOINTS record */
+	const char *const *groups; /* n_groups lowercase labels, sorted */
+	uint64_t endpoints_seq;    /* 0: no ENDPOINTS record */
 	uint64_t endpoints_expires;
 	uint16_t listen_port;
 	uint8_t n_endpoints;

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 
 #define WG_KEY_LEN 32
-#define WG_IFNAME_MAX 16           /* IFNAMSIZ, with the NUL */
+#define WG_IFNAME_MAX 16             /* IFNAMSIZ, with the NUL */
 #define WG_UAPI_DIR "/run/wireguard" /* where userspace implementations put IFACE.sock */
 
 struct wg_allowedip {
@@ -39,7 +39,7 @@ struct wg_peer {
 	int64_t last_handshake_sec;       /* get only: unix time, 0 = never */
 	uint64_t rx_bytes, tx_bytes;      /* get only */
 	size_t n_allowedips;
-	struct wg_allowedip *allowedips;  /* owned by the device */
+	struct wg_allowedip *allowedips; /* owned by the device */
 };
 
 enum wg_device_flags {
@@ -51,7 +51,7 @@ enum wg_device_flags {
 
 struct wg_device {
 	char name[WG_IFNAME_MAX];
-	unsigned flags; /* enum wg_device_flags */
+	unsigned flags;                  /* enum wg_device_flags */
 	uint8_t private_key[WG_KEY_LEN]; /* wiped by wg_device_free */
 	uint8_t public_key[WG_KEY_LEN];  /* get only */
 	uint16_t listen_port;

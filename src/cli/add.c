@@ -52,8 +52,7 @@ struct add_opts {
 };
 
 /* The checks both ways share: name free, address inside the prefix and free. */
-static int
-check_host(struct cli *c, const struct add_opts *o, uint8_t ipv4[4])
+static int check_host(struct cli *c, const struct add_opts *o, uint8_t ipv4[4])
 {
 	char p4[32];
 	int rc;
@@ -64,7 +63,8 @@ check_host(struct cli *c, const struct add_opts *o, uint8_t ipv4[4])
 	if (o->ipv4 == NULL) {
 		rc = registry_alloc_ipv4(c->reg, c->now, ipv4);
 		if (rc == -ENOSPC)
-			return cli_fail("every IPv4 address of the mesh is in use: revoke a host first");
+			return cli_fail(
+				"every IPv4 address of the mesh is in use: revoke a host first");
 		if (rc < 0)
 			return cli_fail("cannot allocate an IPv4 address: %s", strerror(-rc));
 		return CLI_OK;
@@ -78,13 +78,13 @@ check_host(struct cli *c, const struct add_opts *o, uint8_t ipv4[4])
 	}
 	if (registry_ipv4_taken(c->reg, c->now, ipv4))
 		return cli_fail("%s is already in use in this mesh (or retired by a revocation): "
-				"choose another or leave --ipv4 out", o->ipv4);
+				"choose another or leave --ipv4 out",
+				o->ipv4);
 	return CLI_OK;
 }
 
 /* This host's own CERT, raw, so that the new host knows one peer; none is fine. */
-static void
-own_cert(struct cli *c, uint8_t *raw, size_t *len)
+static void own_cert(struct cli *c, uint8_t *raw, size_t *len)
 {
 	uint8_t pk[REC_KEY_SIZE];
 	struct rec cert;
@@ -94,8 +94,8 @@ own_cert(struct cli *c, uint8_t *raw, size_t *len)
 		*len = 0;
 }
 
-static int
-add_invite(struct cli *c, const struct add_opts *o, const uint8_t admin_sk[REC_SECRET_SIZE])
+static int add_invite(struct cli *c, const struct add_opts *o,
+		      const uint8_t admin_sk[REC_SECRET_SIZE])
 {
 	uint8_t adm_pk[REC_KEY_SIZE], adm_sk[REC_SECRET_SIZE];
 	uint8_t admit_raw[REC_MAX_SIZE], inviter[REC_MAX_SIZE];
@@ -122,8 +122,8 @@ add_invite(struct cli *c, const struct add_opts *o, const uint8_t admin_sk[REC_S
 		goto out;
 	own_cert(c, inviter, &inviter_len);
 	/* libsodium's secret key is seed || public key: the invite carries the seed. */
-	invite = cli_invite_encode(adm_sk, c->root_raw, c->root_len, admit_raw, admit_len,
-				   inviter, inviter_len);
+	invite = cli_invite_encode(adm_sk, c->root_raw, c->root_len, admit_raw, admit_len, inviter,
+				   inviter_len);
 	if (invite == NULL) {
 		cli_fail("cannot encode the invite: it would be too large");
 		goto out;
@@ -140,8 +140,9 @@ add_invite(struct cli *c, const struct add_opts *o, const uint8_t admin_sk[REC_S
 		       c->root.u.root.zone, a4, o->output, date);
 	} else {
 		printf("%s\n", invite);
-		fprintf(stderr, "meshname: invite for %s.%s (%s), usable once until %s: run "
-				"meshname join INVITE on that host\n",
+		fprintf(stderr,
+			"meshname: invite for %s.%s (%s), usable once until %s: run "
+			"meshname join INVITE on that host\n",
 			o->host, c->root.u.root.zone, a4, date);
 	}
 	ret = CLI_OK;
@@ -154,8 +155,8 @@ out:
 	return ret;
 }
 
-static int
-add_request(struct cli *c, const struct add_opts *o, const uint8_t admin_sk[REC_SECRET_SIZE])
+static int add_request(struct cli *c, const struct add_opts *o,
+		       const uint8_t admin_sk[REC_SECRET_SIZE])
 {
 	static const char *const prefixes[] = { CLI_REQUEST_PREFIX, NULL };
 	uint8_t cert_raw[REC_MAX_SIZE], admin_cert[REC_MAX_SIZE];
@@ -168,17 +169,20 @@ add_request(struct cli *c, const struct add_opts *o, const uint8_t admin_sk[REC_
 	text = cli_read_arg(o->request, prefixes);
 	if (text == NULL)
 		return cli_fail("this is not a valid join request (and no file %s can be read): "
-				"copy the whole mn1-request: line", o->request);
+				"copy the whole mn1-request: line",
+				o->request);
 	rc = cli_request_decode(text, &req);
 	free(text);
 	if (rc == -EKEYREJECTED)
 		return cli_fail("this join request's signature does not verify: ask the host for "
 				"a new request");
 	if (rc < 0)
-		return cli_fail("this is not a valid join request: copy the whole mn1-request: line");
+		return cli_fail(
+			"this is not a valid join request: copy the whole mn1-request: line");
 	if (strcmp(req.name, o->host) != 0)
 		return cli_fail("this request asks for the name %s, not %s: run meshname add %s "
-				"--request ...", req.name, o->host, req.name);
+				"--request ...",
+				req.name, o->host, req.name);
 	if (registry_is_revoked(c->reg, req.host_key) || registry_is_revoked(c->reg, req.wg_key))
 		return cli_fail("this request's keys were revoked: the host must make new keys in "
 				"a fresh state directory");
@@ -206,14 +210,15 @@ add_request(struct cli *c, const struct add_opts *o, const uint8_t admin_sk[REC_
 		return cli_fail("cannot encode the certificate");
 	cli_ipv4_str(cert.u.cert.ipv4, a4);
 	printf("%s\n", out);
-	fprintf(stderr, "meshname: signed a certificate for %s.%s (%s): run meshname join CERT "
-			"on that host\n", o->host, c->root.u.root.zone, a4);
+	fprintf(stderr,
+		"meshname: signed a certificate for %s.%s (%s): run meshname join CERT "
+		"on that host\n",
+		o->host, c->root.u.root.zone, a4);
 	free(out);
 	return CLI_OK;
 }
 
-int
-cmd_add(struct cli *c, int argc, char **argv)
+int cmd_add(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ipv4", required_argument, NULL, '4' },
@@ -240,8 +245,10 @@ cmd_add(struct cli *c, int argc, char **argv)
 				return cli_usage("add", "a host can be in at most %d groups",
 						 REC_MAX_GROUPS);
 			if (rc < 0)
-				return cli_usage("add", "'%s' is not a valid group name: use 1 to 63 "
-						 "of a-z, 0-9 and -", optarg);
+				return cli_usage("add",
+						 "'%s' is not a valid group name: use 1 to 63 "
+						 "of a-z, 0-9 and -",
+						 optarg);
 			break;
 		case 'e':
 			if (cli_parse_u64(optarg, 1, 36500, &days) < 0)
@@ -261,8 +268,10 @@ cmd_add(struct cli *c, int argc, char **argv)
 		return cli_usage("add", "add takes one host name");
 	o.host = argv[optind];
 	if (!rec_label_valid(o.host))
-		return cli_usage("add", "'%s' is not a valid host name: use 1 to 63 of a-z, 0-9 "
-				 "and -", o.host);
+		return cli_usage("add",
+				 "'%s' is not a valid host name: use 1 to 63 of a-z, 0-9 "
+				 "and -",
+				 o.host);
 	if (o.request != NULL && o.output != NULL)
 		return cli_usage("add", "-o writes invites only, not certificates");
 	cli_groups_sort(&o.groups);
@@ -283,7 +292,8 @@ cmd_add(struct cli *c, int argc, char **argv)
 			unsigned long long max = c->root.u.root.max_cert_lifetime / CLI_DAY;
 
 			ret = cli_fail("this mesh allows certificates of at most %llu days: use "
-				       "--expires %llu or less", max, max);
+				       "--expires %llu or less",
+				       max, max);
 			goto out;
 		}
 		o.lifetime = c->root.u.root.max_cert_lifetime;

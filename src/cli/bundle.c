@@ -45,8 +45,7 @@ struct export_state {
 	int err;
 };
 
-static int
-export_one(void *arg, const uint8_t *buf, size_t len)
+static int export_one(void *arg, const uint8_t *buf, size_t len)
 {
 	struct export_state *e = arg;
 	char *line;
@@ -64,8 +63,7 @@ export_one(void *arg, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-int
-cmd_export(struct cli *c, int argc, char **argv)
+int cmd_export(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -83,7 +81,8 @@ cmd_export(struct cli *c, int argc, char **argv)
 		output = optarg;
 	}
 	if (optind != argc)
-		return cli_usage("export", "export takes no arguments (write to a file with -o FILE)");
+		return cli_usage("export",
+				 "export takes no arguments (write to a file with -o FILE)");
 	ret = cli_open(c);
 	if (ret != CLI_OK)
 		return ret;
@@ -133,8 +132,7 @@ struct import_counts {
 	size_t n_pending, size_pending;
 };
 
-static int
-remember_pending(struct import_counts *n, const uint8_t *buf, size_t len)
+static int remember_pending(struct import_counts *n, const uint8_t *buf, size_t len)
 {
 	if (n->n_pending == n->size_pending) {
 		size_t size = n->size_pending == 0 ? 16 : 2 * n->size_pending;
@@ -151,8 +149,7 @@ remember_pending(struct import_counts *n, const uint8_t *buf, size_t len)
 
 /* A record parked early in the batch is accepted when its authorizer comes later in
  * the same batch: count it as new, not as pending. */
-static int
-settle_pending(void *arg, const uint8_t *buf, size_t len)
+static int settle_pending(void *arg, const uint8_t *buf, size_t len)
 {
 	struct import_counts *n = arg;
 	uint8_t id[REC_ID_SIZE];
@@ -168,9 +165,8 @@ settle_pending(void *arg, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-static void
-reject(struct import_counts *n, const char *file, unsigned line, const uint8_t *buf,
-       size_t len, const char *why)
+static void reject(struct import_counts *n, const char *file, unsigned line, const uint8_t *buf,
+		   size_t len, const char *why)
 {
 	const char *type = len > 4 ? rec_type_name(buf[4]) : NULL;
 
@@ -180,8 +176,7 @@ reject(struct import_counts *n, const char *file, unsigned line, const uint8_t *
 }
 
 /* Ingests the records after the header; returns 0 or a storage error. */
-static int
-import_lines(struct cli *c, const char *file, char *lines, struct import_counts *n)
+static int import_lines(struct cli *c, const char *file, char *lines, struct import_counts *n)
 {
 	size_t text_len = strlen(lines), max_lines = 1, count = 0, used = 0, i;
 	struct registry_item *items = NULL;
@@ -216,8 +211,9 @@ import_lines(struct cli *c, const char *file, char *lines, struct import_counts 
 			line[--len] = '\0';
 		if (len == 0)
 			continue;
-		got = len > 4 * (REC_MAX_SIZE + 4) / 3 ? -1
-						       : cli_b64_decode(line, buf, REC_MAX_SIZE + 4);
+		got = len > 4 * (REC_MAX_SIZE + 4) / 3 ?
+			      -1 :
+			      cli_b64_decode(line, buf, REC_MAX_SIZE + 4);
 		if (got < 0) {
 			reject(n, file, lineno, NULL, 0, "not base64, or longer than a record");
 			continue;
@@ -256,8 +252,7 @@ out:
 	return rc;
 }
 
-int
-cmd_import(struct cli *c, int argc, char **argv)
+int cmd_import(struct cli *c, int argc, char **argv)
 {
 	uint8_t id[REC_ID_SIZE];
 	struct import_counts n;
@@ -290,7 +285,8 @@ cmd_import(struct cli *c, int argc, char **argv)
 		goto out;
 	if (memcmp(id, c->mesh_id, REC_ID_SIZE) != 0) {
 		ret = cli_fail("%s is a bundle of another mesh, not of '%s': import it on that "
-			       "mesh's hosts", file, c->root.u.root.name);
+			       "mesh's hosts",
+			       file, c->root.u.root.name);
 		goto out;
 	}
 	/* One transaction: the view is rematerialized once, and a storage failure
@@ -312,8 +308,8 @@ cmd_import(struct cli *c, int argc, char **argv)
 		ret = cli_fail("cannot read the registry back: %s", strerror(-rc));
 		goto out;
 	}
-	printf("%u new, %u already known, %u pending, %u rejected\n", n.added, n.known,
-	       n.pending, n.rejected);
+	printf("%u new, %u already known, %u pending, %u rejected\n", n.added, n.known, n.pending,
+	       n.rejected);
 	ret = n.rejected > 0 ? CLI_FAIL : CLI_OK;
 out:
 	free(n.pending_ids);

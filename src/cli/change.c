@@ -42,14 +42,14 @@ struct by_name {
 	bool found;
 };
 
-static int
-by_name_cb(void *arg, const uint8_t *buf, size_t len)
+static int by_name_cb(void *arg, const uint8_t *buf, size_t len)
 {
 	struct by_name *b = arg;
 	struct rec r;
 
 	if (rec_decode(buf, len, &r) < 0 || r.type != REC_CERT ||
-	    strcmp(r.u.cert.name, b->name) != 0 || registry_is_revoked(b->c->reg, r.u.cert.host_key))
+	    strcmp(r.u.cert.name, b->name) != 0 ||
+	    registry_is_revoked(b->c->reg, r.u.cert.host_key))
 		return 0;
 	if (!b->found || r.seq > b->cert->seq ||
 	    (r.seq == b->cert->seq && r.issued_at > b->cert->issued_at)) {
@@ -61,8 +61,7 @@ by_name_cb(void *arg, const uint8_t *buf, size_t len)
 
 /* Finds HOST among the active hosts, or else among the stored, unrevoked certificates
  * (an expired host can still be renewed or revoked). */
-static int
-find_host(struct cli *c, const char *name, struct rec *cert)
+static int find_host(struct cli *c, const char *name, struct rec *cert)
 {
 	struct by_name b = { c, name, cert, false };
 	struct snapshot *s = NULL;
@@ -82,16 +81,14 @@ find_host(struct cli *c, const char *name, struct rec *cert)
 	return CLI_OK;
 }
 
-static bool
-is_self(struct cli *c, const struct rec *cert)
+static bool is_self(struct cli *c, const struct rec *cert)
 {
 	uint8_t pk[REC_KEY_SIZE];
 
 	return cli_host_pk(c, pk) == 0 && memcmp(pk, cert->u.cert.host_key, REC_KEY_SIZE) == 0;
 }
 
-int
-cmd_revoke(struct cli *c, int argc, char **argv)
+int cmd_revoke(struct cli *c, int argc, char **argv)
 {
 	uint8_t sk[REC_SECRET_SIZE];
 	struct rec cert, r;
@@ -134,8 +131,7 @@ out:
 	return ret;
 }
 
-int
-cmd_renew(struct cli *c, int argc, char **argv)
+int cmd_renew(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "expires", required_argument, NULL, 'e' },
@@ -166,7 +162,8 @@ cmd_renew(struct cli *c, int argc, char **argv)
 			unsigned long long max = c->root.u.root.max_cert_lifetime / CLI_DAY;
 
 			ret = cli_fail("this mesh allows certificates of at most %llu days: use "
-				       "--expires %llu or less", max, max);
+				       "--expires %llu or less",
+				       max, max);
 			goto out;
 		}
 		lifetime = c->root.u.root.max_cert_lifetime;

@@ -41,10 +41,10 @@
 #define CLI_REQUEST_CONTEXT "meshname-join-request-v1"
 
 struct cli {
-	const char *state; /* state directory */
-	const char *control; /* meshnamed's control socket */
-	uint64_t now;      /* read once per command (MESHNAME_NOW overrides, tests only) */
-	bool color;        /* stdout is a terminal and NO_COLOR is unset */
+	const char *state;        /* state directory */
+	const char *control;      /* meshnamed's control socket */
+	uint64_t now;             /* read once per command (MESHNAME_NOW overrides, tests only) */
+	bool color;               /* stdout is a terminal and NO_COLOR is unset */
 	const char *no_mesh_hint; /* what cli_open says to do when there is no mesh */
 	struct registry *reg;
 	struct rec root;
@@ -78,10 +78,10 @@ int cmd_export(struct cli *c, int argc, char **argv);
 int cmd_import(struct cli *c, int argc, char **argv);
 int cmd_reload(struct cli *c, int argc, char **argv);
 
-extern const char cli_help_init[], cli_help_add[], cli_help_join[], cli_help_ls[],
-	cli_help_show[], cli_help_status[], cli_help_hosts[], cli_help_export_zone[],
-	cli_help_revoke[], cli_help_renew[], cli_help_record[], cli_help_endpoint[],
-	cli_help_export[], cli_help_import[], cli_help_reload[];
+extern const char cli_help_init[], cli_help_add[], cli_help_join[], cli_help_ls[], cli_help_show[],
+	cli_help_status[], cli_help_hosts[], cli_help_export_zone[], cli_help_revoke[],
+	cli_help_renew[], cli_help_record[], cli_help_endpoint[], cli_help_export[],
+	cli_help_import[], cli_help_reload[];
 
 /* --- util.c ------------------------------------------------------------------- */
 
@@ -119,8 +119,8 @@ int cli_host_pk(struct cli *c, uint8_t pk[REC_KEY_SIZE]);
 
 /* Signs r with sk, ingests it, and on success copies it to out (when not NULL).
  * Prints a sentence on failure. Returns an exit code. */
-int cli_sign_ingest(struct cli *c, struct rec *r, const uint8_t sk[REC_SECRET_SIZE],
-		    uint8_t *out, size_t *out_len);
+int cli_sign_ingest(struct cli *c, struct rec *r, const uint8_t sk[REC_SECRET_SIZE], uint8_t *out,
+		    size_t *out_len);
 /* Ingests one raw record and prints why it was refused. Returns an exit code. */
 int cli_ingest(struct cli *c, const uint8_t *buf, size_t len, const char *what);
 
@@ -211,10 +211,10 @@ enum cli_json_type {
 /* A parsed JSON value; members of arrays and objects are chained through next. */
 struct cli_json {
 	enum cli_json_type type;
-	char *key;              /* member name inside an object, else NULL */
-	char *str;              /* CLI_JSON_STRING, decoded */
+	char *key; /* member name inside an object, else NULL */
+	char *str; /* CLI_JSON_STRING, decoded */
 	bool boolean;
-	bool is_u64;            /* a number that is an integer in [0, 2^64) */
+	bool is_u64; /* a number that is an integer in [0, 2^64) */
 	uint64_t u64;
 	struct cli_json *child; /* first member of an array or object */
 	struct cli_json *next;
@@ -235,7 +235,7 @@ bool cli_json_true(const struct cli_json *obj, const char *key);
 /* --- payload.c: invites, join requests and cert bundles (binary, then base64url) --- */
 
 struct cli_invite {
-	uint8_t seed[32]; /* the admission secret: wipe it */
+	uint8_t seed[32];                      /* the admission secret: wipe it */
 	const uint8_t *root, *admit, *inviter; /* point into the decoded buffer */
 	size_t root_len, admit_len, inviter_len;
 	uint8_t n_bootstrap;
@@ -265,8 +265,8 @@ struct cli_certmsg {
 	size_t root_len, cert_len, admin_cert_len;
 	uint8_t *buf;
 };
-char *cli_certmsg_encode(const uint8_t *root, size_t root_len, const uint8_t *cert,
-			 size_t cert_len, const uint8_t *admin_cert, size_t admin_cert_len);
+char *cli_certmsg_encode(const uint8_t *root, size_t root_len, const uint8_t *cert, size_t cert_len,
+			 const uint8_t *admin_cert, size_t admin_cert_len);
 int cli_certmsg_decode(const char *text, struct cli_certmsg *m);
 void cli_certmsg_free(struct cli_certmsg *m);
 

@@ -528,7 +528,8 @@ int cmd_reload(struct cli *c, int argc, char **argv)
 	rc = cli_control_request(c->control, "reload", &raw, &len);
 	if (rc == -ENOENT || rc == -ECONNREFUSED)
 		return cli_fail("meshnamed is not running on %s: start it, or give its socket "
-				"with --control", c->control);
+				"with --control",
+				c->control);
 	if (rc < 0)
 		return cli_fail("cannot ask meshnamed on %s: %s", c->control, strerror(-rc));
 	if (cli_json_parse(raw, len, &doc) < 0 || doc->type != CLI_JSON_OBJECT) {

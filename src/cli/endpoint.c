@@ -33,8 +33,7 @@ const char cli_help_endpoint[] =
 	"                       address, port)\n";
 
 /* The 20 bytes the record format sorts endpoints by (doc/records.md). */
-static void
-ep_wire(const struct rec_endpoint *e, uint8_t out[20])
+static void ep_wire(const struct rec_endpoint *e, uint8_t out[20])
 {
 	out[0] = e->kind;
 	out[1] = e->family;
@@ -43,8 +42,7 @@ ep_wire(const struct rec_endpoint *e, uint8_t out[20])
 	out[19] = (uint8_t)e->port;
 }
 
-static int
-ep_cmp(const void *a, const void *b)
+static int ep_cmp(const void *a, const void *b)
 {
 	uint8_t wa[20], wb[20];
 
@@ -53,15 +51,13 @@ ep_cmp(const void *a, const void *b)
 	return memcmp(wa, wb, sizeof(wa));
 }
 
-static bool
-same_address(const struct rec_endpoint *a, const struct rec_endpoint *b)
+static bool same_address(const struct rec_endpoint *a, const struct rec_endpoint *b)
 {
 	return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
 }
 
 /* This host as the snapshot has it; prints why not and returns an exit code. */
-static int
-this_host(struct cli *c, struct snapshot **s, const struct snapshot_host **h)
+static int this_host(struct cli *c, struct snapshot **s, const struct snapshot_host **h)
 {
 	uint8_t pk[REC_KEY_SIZE];
 	int rc;
@@ -79,8 +75,7 @@ this_host(struct cli *c, struct snapshot **s, const struct snapshot_host **h)
 	return CLI_OK;
 }
 
-static int
-endpoint_change(struct cli *c, bool add, int argc, char **argv)
+static int endpoint_change(struct cli *c, bool add, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "kind", required_argument, NULL, 'k' },
@@ -103,7 +98,8 @@ endpoint_change(struct cli *c, bool add, int argc, char **argv)
 		else if (ch == 'p' && add && cli_parse_u64(optarg, 1, 65535, &port) == 0)
 			continue;
 		else if (ch == 'p' && add)
-			return cli_usage("endpoint", "--listen-port must be a port from 1 to 65535");
+			return cli_usage("endpoint",
+					 "--listen-port must be a port from 1 to 65535");
 		else
 			return cli_bad_option("endpoint", argv);
 	}
@@ -153,9 +149,9 @@ endpoint_change(struct cli *c, bool add, int argc, char **argv)
 		r.u.endpoints.ep[r.u.endpoints.n++] = ep;
 	}
 	qsort(r.u.endpoints.ep, r.u.endpoints.n, sizeof(ep), ep_cmp);
-	r.u.endpoints.listen_port = (uint16_t)(port != 0 ? port
-					       : h->endpoints_seq != 0 ? h->listen_port
-								       : DEFAULT_LISTEN_PORT);
+	r.u.endpoints.listen_port = (uint16_t)(port != 0             ? port :
+					       h->endpoints_seq != 0 ? h->listen_port :
+								       DEFAULT_LISTEN_PORT);
 	r.type = REC_ENDPOINTS;
 	memcpy(r.mesh_id, c->mesh_id, REC_ID_SIZE);
 	r.seq = h->endpoints_seq + 1;
@@ -179,8 +175,7 @@ out:
 	return ret;
 }
 
-static int
-endpoint_ls(struct cli *c, int argc, char **argv)
+static int endpoint_ls(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -225,8 +220,8 @@ endpoint_ls(struct cli *c, int argc, char **argv)
 				cli_ipv4_str(e->addr, addr);
 			else
 				cli_ipv6_str(e->addr, addr);
-			printf("%s{\"kind\":\"%s\",\"address\":\"%s\",\"port\":%u}", i > 0 ? "," : "",
-			       cli_ep_kind_name(e->kind), addr, e->port);
+			printf("%s{\"kind\":\"%s\",\"address\":\"%s\",\"port\":%u}",
+			       i > 0 ? "," : "", cli_ep_kind_name(e->kind), addr, e->port);
 		} else {
 			cli_endpoint_str(e, text);
 			printf("%-47s  %s\n", text, cli_ep_kind_name(e->kind));
@@ -240,8 +235,7 @@ out:
 	return ret;
 }
 
-int
-cmd_endpoint(struct cli *c, int argc, char **argv)
+int cmd_endpoint(struct cli *c, int argc, char **argv)
 {
 	if (argc < 2)
 		return cli_usage("endpoint", "endpoint needs add, rm or ls");

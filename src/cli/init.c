@@ -39,8 +39,7 @@ const char cli_help_init[] =
 	"  --lifetime DAYS  the longest certificate the mesh accepts, 1 to 3650 days\n"
 	"                   (default: 365); this host's certificate gets that long\n";
 
-static int
-parse_prefix4(const char *s, struct rec_root *root)
+static int parse_prefix4(const char *s, struct rec_root *root)
 {
 	char addr[32];
 	const char *slash = strchr(s, '/');
@@ -62,8 +61,7 @@ parse_prefix4(const char *s, struct rec_root *root)
 	return 0;
 }
 
-static int
-parse_prefix6(const char *s, struct rec_root *root)
+static int parse_prefix6(const char *s, struct rec_root *root)
 {
 	char addr[64];
 	const char *slash = strchr(s, '/');
@@ -83,8 +81,7 @@ parse_prefix6(const char *s, struct rec_root *root)
 
 /* DESIGN.md section 3: a random /16 of the shared address space (RFC 6598), away from
  * the blocks Tailscale (100.100.0.0/16) and ChromeOS (100.115.92.0/23) use. */
-static void
-random_prefix4(struct rec_root *root)
+static void random_prefix4(struct rec_root *root)
 {
 	uint8_t second;
 
@@ -99,16 +96,14 @@ random_prefix4(struct rec_root *root)
 }
 
 /* RFC 4193 section 3.2: fd00::/8 and a random 40-bit global ID. */
-static void
-random_prefix6(struct rec_root *root)
+static void random_prefix6(struct rec_root *root)
 {
 	memset(root->ipv6, 0, sizeof(root->ipv6));
 	root->ipv6[0] = 0xfd;
 	randombytes_buf(root->ipv6 + 1, 5);
 }
 
-int
-cmd_init(struct cli *c, int argc, char **argv)
+int cmd_init(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
@@ -149,8 +144,10 @@ cmd_init(struct cli *c, int argc, char **argv)
 			break;
 		case 'l':
 			if (cli_parse_u64(optarg, 1, MAX_LIFETIME_DAYS, &days) < 0)
-				return cli_usage("init", "--lifetime must be a number of days from "
-						 "1 to %d", MAX_LIFETIME_DAYS);
+				return cli_usage("init",
+						 "--lifetime must be a number of days from "
+						 "1 to %d",
+						 MAX_LIFETIME_DAYS);
 			break;
 		default:
 			return cli_bad_option("init", argv);
@@ -159,31 +156,45 @@ cmd_init(struct cli *c, int argc, char **argv)
 	if (optind != argc)
 		return cli_usage("init", "init takes no arguments, only options");
 	if (!rec_label_valid(name))
-		return cli_usage("init", "'%s' is not a valid mesh name: use 1 to 63 of a-z, 0-9 "
-				 "and -", name);
+		return cli_usage("init",
+				 "'%s' is not a valid mesh name: use 1 to 63 of a-z, 0-9 "
+				 "and -",
+				 name);
 	if (!rec_domain_valid(zone, false) || strlen(zone) > REC_ZONE_MAX)
-		return cli_usage("init", "'%s' is not a valid zone: use lowercase labels joined by "
-				 "dots, like mesh or lan.example.org", zone);
+		return cli_usage("init",
+				 "'%s' is not a valid zone: use lowercase labels joined by "
+				 "dots, like mesh or lan.example.org",
+				 zone);
 	if (host[0] == '\0') {
 		if (cli_default_host_name(host, sizeof(host)) < 0 || !rec_label_valid(host))
-			return cli_usage("init", "this machine's hostname '%s' is not a valid host "
-					 "name: give one with --host NAME", host);
+			return cli_usage("init",
+					 "this machine's hostname '%s' is not a valid host "
+					 "name: give one with --host NAME",
+					 host);
 	} else if (!rec_label_valid(host)) {
-		return cli_usage("init", "'%s' is not a valid host name: use 1 to 63 of a-z, 0-9 "
-				 "and -", host);
+		return cli_usage("init",
+				 "'%s' is not a valid host name: use 1 to 63 of a-z, 0-9 "
+				 "and -",
+				 host);
 	}
 	if (ipv4 == NULL)
 		random_prefix4(&root.u.root);
 	else if ((rc = parse_prefix4(ipv4, &root.u.root)) < 0)
-		return cli_usage("init", rc == -EDOM ? "the IPv4 prefix %s has host bits set: give "
-				 "the network address" : "'%s' is not an IPv4 prefix like "
-				 "10.77.0.0/16 (length 8 to 30)", ipv4);
+		return cli_usage("init",
+				 rc == -EDOM ? "the IPv4 prefix %s has host bits set: give "
+					       "the network address" :
+					       "'%s' is not an IPv4 prefix like "
+					       "10.77.0.0/16 (length 8 to 30)",
+				 ipv4);
 	if (ipv6 == NULL)
 		random_prefix6(&root.u.root);
 	else if ((rc = parse_prefix6(ipv6, &root.u.root)) < 0)
-		return cli_usage("init", rc == -EDOM ? "the IPv6 prefix %s has bits set after the "
-				 "first 48: give the /48 network address" : "'%s' is not an IPv6 "
-				 "/48 like fd12:3456:789a::/48", ipv6);
+		return cli_usage("init",
+				 rc == -EDOM ? "the IPv6 prefix %s has bits set after the "
+					       "first 48: give the /48 network address" :
+					       "'%s' is not an IPv6 "
+					       "/48 like fd12:3456:789a::/48",
+				 ipv6);
 
 	ret = cli_open_fresh(c, "create a new mesh");
 	if (ret != CLI_OK)

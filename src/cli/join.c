@@ -41,8 +41,8 @@ const char cli_help_join[] =
 
 /* Structure, signature and mesh checks on what an invite or cert message carries, so
  * that nothing is written for a message that cannot work. */
-static bool
-valid_root(const uint8_t *buf, size_t len, struct rec *root, uint8_t mesh_id[REC_ID_SIZE])
+static bool valid_root(const uint8_t *buf, size_t len, struct rec *root,
+		       uint8_t mesh_id[REC_ID_SIZE])
 {
 	if (rec_decode(buf, len, root) < 0 || root->type != REC_ROOT || !rec_verify(buf, len))
 		return false;
@@ -50,16 +50,14 @@ valid_root(const uint8_t *buf, size_t len, struct rec *root, uint8_t mesh_id[REC
 	return true;
 }
 
-static bool
-valid_member(const uint8_t *buf, size_t len, uint8_t type, const uint8_t mesh_id[REC_ID_SIZE],
-	     struct rec *r)
+static bool valid_member(const uint8_t *buf, size_t len, uint8_t type,
+			 const uint8_t mesh_id[REC_ID_SIZE], struct rec *r)
 {
 	return rec_decode(buf, len, r) == 0 && r->type == type && rec_verify(buf, len) &&
 	       memcmp(r->mesh_id, mesh_id, REC_ID_SIZE) == 0;
 }
 
-static void
-print_joined(struct cli *c, const struct rec *cert)
+static void print_joined(struct cli *c, const struct rec *cert)
 {
 	char a4[16], a6[46], date[32];
 
@@ -74,9 +72,8 @@ print_joined(struct cli *c, const struct rec *cert)
 
 /* Creates the registry from root and stores the inviter's or admin host's CERT, which
  * may fail without harm (it only tells us about one peer). */
-static int
-start_registry(struct cli *c, const uint8_t *root, size_t root_len, const uint8_t *peer,
-	       size_t peer_len)
+static int start_registry(struct cli *c, const uint8_t *root, size_t root_len, const uint8_t *peer,
+			  size_t peer_len)
 {
 	enum ingest_result res;
 	int rc;
@@ -90,14 +87,15 @@ start_registry(struct cli *c, const uint8_t *root, size_t root_len, const uint8_
 	if (peer_len > 0) {
 		rc = registry_ingest(c->reg, peer, peer_len, c->now, &res);
 		if (rc < 0)
-			fprintf(stderr, "meshname: the peer certificate in this message was refused "
-					"(%s); going on without it\n", registry_strerror(rc));
+			fprintf(stderr,
+				"meshname: the peer certificate in this message was refused "
+				"(%s); going on without it\n",
+				registry_strerror(rc));
 	}
 	return CLI_OK;
 }
 
-static int
-join_invite(struct cli *c, const char *text)
+static int join_invite(struct cli *c, const char *text)
 {
 	uint8_t adm_pk[REC_KEY_SIZE], adm_sk[REC_SECRET_SIZE], mesh_id[REC_ID_SIZE];
 	uint8_t host_pk[REC_KEY_SIZE], wg_pk[REC_KEY_SIZE];
@@ -164,8 +162,7 @@ out:
 	return ret;
 }
 
-static int
-join_cert(struct cli *c, const char *text)
+static int join_cert(struct cli *c, const char *text)
 {
 	uint8_t mesh_id[REC_ID_SIZE], host_pk[REC_KEY_SIZE], wg_pk[REC_KEY_SIZE];
 	uint8_t wg_sk[REC_KEY_SIZE];
@@ -220,8 +217,7 @@ out:
 	return ret;
 }
 
-static int
-join_request(struct cli *c, const char *name)
+static int join_request(struct cli *c, const char *name)
 {
 	static const char hint[] = "meshname: give this line to an admin, who runs meshname add "
 				   "%s --request REQUEST; then run meshname join CERT here\n";
@@ -260,8 +256,7 @@ out:
 	return ret;
 }
 
-int
-cmd_join(struct cli *c, int argc, char **argv)
+int cmd_join(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "request", no_argument, NULL, 'r' },
@@ -291,8 +286,10 @@ cmd_join(struct cli *c, int argc, char **argv)
 		if (host[0] == '\0' && cli_default_host_name(host, sizeof(host)) < 0)
 			host[0] = '\0';
 		if (!rec_label_valid(host))
-			return cli_usage("join", "'%s' is not a valid host name: give one with "
-					 "--host NAME (1 to 63 of a-z, 0-9 and -)", host);
+			return cli_usage("join",
+					 "'%s' is not a valid host name: give one with "
+					 "--host NAME (1 to 63 of a-z, 0-9 and -)",
+					 host);
 		return join_request(c, host);
 	}
 	if (host[0] != '\0')
@@ -302,7 +299,8 @@ cmd_join(struct cli *c, int argc, char **argv)
 	text = cli_read_arg(argv[optind], prefixes);
 	if (text == NULL)
 		return cli_fail("this is not a valid invite (and no file %s can be read): copy the "
-				"whole mn1-invite: line", argv[optind]);
+				"whole mn1-invite: line",
+				argv[optind]);
 	if (strncmp(text, CLI_CERT_PREFIX, strlen(CLI_CERT_PREFIX)) == 0)
 		ret = join_cert(c, text);
 	else if (strncmp(text, CLI_INVITE_PREFIX, strlen(CLI_INVITE_PREFIX)) == 0)

@@ -60,11 +60,10 @@ const char cli_help_show[] =
 	"Options:\n"
 	"  --json   one JSON object, with the fields of `meshname ls --json`\n";
 
-const char cli_help_hosts[] =
-	"Usage: meshname hosts\n"
-	"\n"
-	"Prints hosts(5) lines for every active host, IPv4 and IPv6:\n"
-	"ADDRESS<TAB>NAME.ZONE NAME\n";
+const char cli_help_hosts[] = "Usage: meshname hosts\n"
+			      "\n"
+			      "Prints hosts(5) lines for every active host, IPv4 and IPv6:\n"
+			      "ADDRESS<TAB>NAME.ZONE NAME\n";
 
 const char cli_help_export_zone[] =
 	"Usage: meshname export-zone\n"
@@ -75,8 +74,7 @@ const char cli_help_export_zone[] =
 
 /* --- one host ------------------------------------------------------------------------ */
 
-static void
-json_host(const char *zone, const struct snapshot_host *h, bool self, FILE *f)
+static void json_host(const char *zone, const struct snapshot_host *h, bool self, FILE *f)
 {
 	char a4[16], a6[46], hk[45], wk[45], id[2 * REC_ID_SIZE + 1], date[32], ep[64];
 
@@ -89,8 +87,8 @@ json_host(const char *zone, const struct snapshot_host *h, bool self, FILE *f)
 	fputs("{\"name\":", f);
 	cli_json_str(f, h->name);
 	fprintf(f, ",\"fqdn\":\"%s.%s\",\"self\":%s", h->name, zone, self ? "true" : "false");
-	fprintf(f, ",\"ipv4\":\"%s\",\"ipv6\":\"%s\",\"host_key\":\"%s\",\"wg_key\":\"%s\"", a4,
-		a6, hk, wk);
+	fprintf(f, ",\"ipv4\":\"%s\",\"ipv6\":\"%s\",\"host_key\":\"%s\",\"wg_key\":\"%s\"", a4, a6,
+		hk, wk);
 	fputs(",\"groups\":[", f);
 	for (unsigned i = 0; i < h->n_groups; i++) {
 		if (i > 0)
@@ -119,8 +117,7 @@ json_host(const char *zone, const struct snapshot_host *h, bool self, FILE *f)
 	fputs("]}", f);
 }
 
-static char *
-endpoints_text(const struct snapshot_host *h)
+static char *endpoints_text(const struct snapshot_host *h)
 {
 	size_t size = (size_t)h->n_endpoints * 64 + 2, len = 0;
 	char *s = malloc(size), ep[64];
@@ -138,8 +135,8 @@ endpoints_text(const struct snapshot_host *h)
 }
 
 /* Opens the registry and takes a snapshot; returns an exit code. */
-static int
-open_snapshot(struct cli *c, struct snapshot **s, uint8_t self[REC_KEY_SIZE], bool *have_self)
+static int open_snapshot(struct cli *c, struct snapshot **s, uint8_t self[REC_KEY_SIZE],
+			 bool *have_self)
 {
 	int ret = cli_open(c), rc;
 
@@ -154,15 +151,13 @@ open_snapshot(struct cli *c, struct snapshot **s, uint8_t self[REC_KEY_SIZE], bo
 	return CLI_OK;
 }
 
-static bool
-is_self(const struct snapshot_host *h, const uint8_t self[REC_KEY_SIZE], bool have_self)
+static bool is_self(const struct snapshot_host *h, const uint8_t self[REC_KEY_SIZE], bool have_self)
 {
 	return have_self && memcmp(h->host_key, self, REC_KEY_SIZE) == 0;
 }
 
 /* Parses a lone --json; returns -1 on a usage error. */
-static int
-parse_json_flag(int argc, char **argv, bool *json, int *first_arg)
+static int parse_json_flag(int argc, char **argv, bool *json, int *first_arg)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -184,8 +179,7 @@ parse_json_flag(int argc, char **argv, bool *json, int *first_arg)
 
 /* True when a and b name the same directory (or, when either cannot be resolved, are
  * spelled the same). */
-static bool
-same_dir(const char *a, const char *b)
+static bool same_dir(const char *a, const char *b)
 {
 	char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
 	bool same = ra != NULL && rb != NULL ? strcmp(ra, rb) == 0 : strcmp(a, b) == 0;
@@ -201,9 +195,8 @@ same_dir(const char *a, const char *b)
  * has to do (why says why, for status: "not running", ...), or -1 after printing the
  * daemon's error.
  */
-static int
-ask_daemon(struct cli *c, const char *verb, char **raw, struct cli_json **doc, char *why,
-	   size_t why_size)
+static int ask_daemon(struct cli *c, const char *verb, char **raw, struct cli_json **doc, char *why,
+		      size_t why_size)
 {
 	size_t len;
 	const char *error, *state;
@@ -269,8 +262,7 @@ struct host_list {
 	struct rec_endpoint *endpoints;
 };
 
-static void
-host_list_free(struct host_list *l)
+static void host_list_free(struct host_list *l)
 {
 	free(l->hosts);
 	free(l->self);
@@ -279,8 +271,7 @@ host_list_free(struct host_list *l)
 	free(l->endpoints);
 }
 
-static int
-host_list_alloc(struct host_list *l, size_t n)
+static int host_list_alloc(struct host_list *l, size_t n)
 {
 	l->n = n;
 	l->hosts = calloc(n + 1, sizeof(*l->hosts));
@@ -288,9 +279,8 @@ host_list_alloc(struct host_list *l, size_t n)
 	return l->hosts != NULL && l->self != NULL ? 0 : -ENOMEM;
 }
 
-static int
-host_list_from_snapshot(struct host_list *l, const struct snapshot *s, const char *zone,
-			const uint8_t self[REC_KEY_SIZE], bool have_self)
+static int host_list_from_snapshot(struct host_list *l, const struct snapshot *s, const char *zone,
+				   const uint8_t self[REC_KEY_SIZE], bool have_self)
 {
 	l->zone = zone;
 	if (host_list_alloc(l, snapshot_host_count(s)) < 0)
@@ -302,8 +292,7 @@ host_list_from_snapshot(struct host_list *l, const struct snapshot *s, const cha
 	return 0;
 }
 
-static size_t
-json_count(const struct cli_json *v)
+static size_t json_count(const struct cli_json *v)
 {
 	size_t n = 0;
 
@@ -313,16 +302,14 @@ json_count(const struct cli_json *v)
 	return n;
 }
 
-static bool
-json_key(const struct cli_json *o, const char *key, uint8_t out[REC_KEY_SIZE])
+static bool json_key(const struct cli_json *o, const char *key, uint8_t out[REC_KEY_SIZE])
 {
 	const char *s = cli_json_text(o, key);
 
 	return s != NULL && cli_b64_decode(s, out, REC_KEY_SIZE) == REC_KEY_SIZE;
 }
 
-static int
-endpoint_from_json(const struct cli_json *o, struct rec_endpoint *ep)
+static int endpoint_from_json(const struct cli_json *o, struct rec_endpoint *ep)
 {
 	static const char *const kinds[] = { "lan", "ipv6", "public", "reflexive" };
 	const char *kind = cli_json_text(o, "kind"), *addr = cli_json_text(o, "address");
@@ -343,9 +330,8 @@ endpoint_from_json(const struct cli_json *o, struct rec_endpoint *ep)
 }
 
 /* One host object of the reply (the fields of `ls --json`) into h. */
-static int
-host_from_json(const struct cli_json *o, struct snapshot_host *h, const char **names,
-	       struct rec_endpoint *eps)
+static int host_from_json(const struct cli_json *o, struct snapshot_host *h, const char **names,
+			  struct rec_endpoint *eps)
 {
 	const struct cli_json *groups = cli_json_get(o, "groups");
 	const struct cli_json *endpoints = cli_json_get(o, "endpoints");
@@ -391,8 +377,7 @@ host_from_json(const struct cli_json *o, struct snapshot_host *h, const char **n
 	return 0;
 }
 
-static int
-host_list_from_json(struct host_list *l, const struct cli_json *doc)
+static int host_list_from_json(struct host_list *l, const struct cli_json *doc)
 {
 	const struct cli_json *hosts = cli_json_get(doc, "hosts"), *o;
 	size_t i = 0;
@@ -417,8 +402,7 @@ host_list_from_json(struct host_list *l, const struct cli_json *doc)
 	return 0;
 }
 
-static void
-print_hosts(const struct cli *c, const struct host_list *l, bool json)
+static void print_hosts(const struct cli *c, const struct host_list *l, bool json)
 {
 	size_t w_name = 4, w_v6 = 4, w_ep = 9;
 
@@ -467,8 +451,7 @@ print_hosts(const struct cli *c, const struct host_list *l, bool json)
 	}
 }
 
-int
-cmd_ls(struct cli *c, int argc, char **argv)
+int cmd_ls(struct cli *c, int argc, char **argv)
 {
 	uint8_t self[REC_KEY_SIZE];
 	struct snapshot *s = NULL;
@@ -491,8 +474,9 @@ cmd_ls(struct cli *c, int argc, char **argv)
 		int rc = host_list_from_json(&list, doc);
 
 		if (rc < 0) {
-			ret = cli_fail("meshnamed on %s sent a host list this meshname cannot read: %s",
-				       c->control, strerror(-rc));
+			ret = cli_fail(
+				"meshnamed on %s sent a host list this meshname cannot read: %s",
+				c->control, strerror(-rc));
 			goto out;
 		}
 	} else {
@@ -516,8 +500,7 @@ out:
 	return ret;
 }
 
-int
-cmd_show(struct cli *c, int argc, char **argv)
+int cmd_show(struct cli *c, int argc, char **argv)
 {
 	uint8_t self[REC_KEY_SIZE];
 	struct snapshot *s = NULL;
@@ -579,8 +562,7 @@ out:
 	return ret;
 }
 
-int
-cmd_hosts(struct cli *c, int argc, char **argv)
+int cmd_hosts(struct cli *c, int argc, char **argv)
 {
 	uint8_t self[REC_KEY_SIZE];
 	struct snapshot *s = NULL;
@@ -607,8 +589,7 @@ cmd_hosts(struct cli *c, int argc, char **argv)
 	return CLI_OK;
 }
 
-int
-cmd_export_zone(struct cli *c, int argc, char **argv)
+int cmd_export_zone(struct cli *c, int argc, char **argv)
 {
 	uint8_t self[REC_KEY_SIZE];
 	struct snapshot *s = NULL;
@@ -663,8 +644,7 @@ cmd_export_zone(struct cli *c, int argc, char **argv)
 
 /* --- status ---------------------------------------------------------------------- */
 
-static int
-print_alert(void *arg, uint64_t at, const char *message)
+static int print_alert(void *arg, uint64_t at, const char *message)
 {
 	bool json = *(bool *)arg;
 	char date[32];
@@ -685,8 +665,7 @@ struct json_alerts {
 	unsigned n;
 };
 
-static int
-json_alert(void *arg, uint64_t at, const char *message)
+static int json_alert(void *arg, uint64_t at, const char *message)
 {
 	struct json_alerts *ja = arg;
 
@@ -696,8 +675,7 @@ json_alert(void *arg, uint64_t at, const char *message)
 }
 
 /* The view from the local registry, when no daemon answers (why says why). */
-static int
-offline_status(struct cli *c, bool json, const char *why)
+static int offline_status(struct cli *c, bool json, const char *why)
 {
 	uint8_t self[REC_KEY_SIZE], raw[REC_MAX_SIZE];
 	struct registry_counts counts;
@@ -782,9 +760,9 @@ offline_status(struct cli *c, bool json, const char *why)
 	} else if (!have_cert) {
 		printf("this host:   no certificate in this registry\n");
 	} else {
-		const char *colour = strcmp(state_word, "valid") == 0      ? ""
-				     : strcmp(state_word, "expiring") == 0 ? cli_yellow(c)
-									   : cli_red(c);
+		const char *colour = strcmp(state_word, "valid") == 0    ? "" :
+				     strcmp(state_word, "expiring") == 0 ? cli_yellow(c) :
+									   cli_red(c);
 
 		printf("this host:   %s.%s  %s  %s%s\n", cert.u.cert.name, c->root.u.root.zone, a4,
 		       a6, admin ? "  (admin)" : "");
@@ -797,8 +775,9 @@ offline_status(struct cli *c, bool json, const char *why)
 		else
 			printf("certificate: %svalid until %s (%s)%s%s\n", colour, date, in,
 			       cli_reset(c),
-			       strcmp(state_word, "expiring") == 0 ? ": renew it soon (meshname renew)"
-								     : "");
+			       strcmp(state_word, "expiring") == 0 ?
+				       ": renew it soon (meshname renew)" :
+				       "");
 	}
 	printf("registry:    %llu hosts, %llu custom records, %llu records stored, %llu pending\n",
 	       (unsigned long long)counts.hosts, (unsigned long long)counts.rrs,
@@ -813,8 +792,7 @@ out:
 }
 
 /* The "status" reply of a running meshnamed (control_json_status in the daemon). */
-static int
-daemon_status(struct cli *c, const struct cli_json *doc)
+static int daemon_status(struct cli *c, const struct cli_json *doc)
 {
 	const struct cli_json *host = cli_json_get(doc, "host");
 	const struct cli_json *listeners = cli_json_get(doc, "listeners");
@@ -837,10 +815,12 @@ daemon_status(struct cli *c, const struct cli_json *doc)
 		       cli_json_text(doc, "mesh_id") != NULL ? cli_json_text(doc, "mesh_id") : "?");
 		printf("zone:        %s\n", zone);
 		printf("prefixes:    %s  %s\n",
-		       cli_json_text(doc, "ipv4_prefix") != NULL ? cli_json_text(doc, "ipv4_prefix")
-								 : "?",
-		       cli_json_text(doc, "ipv6_prefix") != NULL ? cli_json_text(doc, "ipv6_prefix")
-								 : "?");
+		       cli_json_text(doc, "ipv4_prefix") != NULL ?
+			       cli_json_text(doc, "ipv4_prefix") :
+			       "?",
+		       cli_json_text(doc, "ipv6_prefix") != NULL ?
+			       cli_json_text(doc, "ipv6_prefix") :
+			       "?");
 	} else {
 		printf("mesh:        none yet (the daemon has no registry snapshot)\n");
 	}
@@ -855,9 +835,9 @@ daemon_status(struct cli *c, const struct cli_json *doc)
 		printf("this host:   no active certificate in the daemon's registry (not admitted "
 		       "yet, or expired)\n");
 	} else {
-		const char *colour = strcmp(cert_state, "valid") == 0 ? ""
-				     : strcmp(cert_state, "expiring") == 0 ? cli_yellow(c)
-									   : cli_red(c);
+		const char *colour = strcmp(cert_state, "valid") == 0    ? "" :
+				     strcmp(cert_state, "expiring") == 0 ? cli_yellow(c) :
+									   cli_red(c);
 
 		printf("this host:   %s.%s  %s  %s\n", cli_json_text(host, "name"),
 		       zone != NULL ? zone : "?",
@@ -872,8 +852,9 @@ daemon_status(struct cli *c, const struct cli_json *doc)
 		} else {
 			printf("certificate: %svalid until %s (%s)%s%s\n", colour, date, in,
 			       cli_reset(c),
-			       strcmp(cert_state, "expiring") == 0 ? ": renew it soon (meshname renew)"
-								   : "");
+			       strcmp(cert_state, "expiring") == 0 ?
+				       ": renew it soon (meshname renew)" :
+				       "");
 		}
 	}
 	printf("registry:    ");
@@ -911,7 +892,8 @@ daemon_status(struct cli *c, const struct cli_json *doc)
 		}
 		printf("listeners:   %s\n", listeners->child == NULL ? "none" : "");
 		for (const struct cli_json *l = listeners->child; l != NULL; l = l->next) {
-			const char *a = cli_json_text(l, "address"), *proto = cli_json_text(l, "proto");
+			const char *a = cli_json_text(l, "address"),
+				   *proto = cli_json_text(l, "proto");
 			const char *error = cli_json_text(l, "error");
 
 			printf("  %-*s  %-3s  ", (int)w_addr, a != NULL ? a : "?",
@@ -935,16 +917,18 @@ daemon_status(struct cli *c, const struct cli_json *doc)
 		for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
 			v = 0;
 			cli_json_u64(resolver, counters[i][0], &v);
-			printf("%s%llu %s", i == 0 ? "" : i == 1 ? ": " : ", ", (unsigned long long)v,
-			       counters[i][1]);
+			printf("%s%llu %s",
+			       i == 0 ? "" :
+			       i == 1 ? ": " :
+					", ",
+			       (unsigned long long)v, counters[i][1]);
 		}
 		printf("\n");
 	}
 	return ret;
 }
 
-int
-cmd_status(struct cli *c, int argc, char **argv)
+int cmd_status(struct cli *c, int argc, char **argv)
 {
 	struct cli_json *doc = NULL;
 	char *raw = NULL, why[512];
@@ -967,9 +951,10 @@ cmd_status(struct cli *c, int argc, char **argv)
 		fputs(raw, stdout);
 		if (raw[strlen(raw) - 1] != '\n')
 			fputc('\n', stdout);
-		ret = cert != NULL && (strcmp(cert, "revoked") == 0 || strcmp(cert, "expired") == 0)
-			      ? CLI_FAIL
-			      : CLI_OK;
+		ret = cert != NULL && (strcmp(cert, "revoked") == 0 ||
+				       strcmp(cert, "expired") == 0) ?
+			      CLI_FAIL :
+			      CLI_OK;
 	} else {
 		ret = daemon_status(c, doc);
 	}

@@ -17,7 +17,8 @@
 #include "cli/cli.h"
 
 static const struct cli_command commands[] = {
-	{ "status", cmd_status, "Show this host, the mesh and alerts (the default)", cli_help_status },
+	{ "status", cmd_status, "Show this host, the mesh and alerts (the default)",
+	  cli_help_status },
 	{ "init", cmd_init, "Create a new mesh with this host as its first admin", cli_help_init },
 	{ "add", cmd_add, "Admit a host: print an invite, or sign a join request", cli_help_add },
 	{ "join", cmd_join, "Join a mesh with an invite, or make a join request", cli_help_join },
@@ -37,24 +38,24 @@ static const struct cli_command commands[] = {
 	  cli_help_reload },
 };
 
-static void
-usage(FILE *f)
+static void usage(FILE *f)
 {
-	fprintf(f, "Usage: meshname [--state DIR] [--control PATH] [COMMAND] [ARGS...]\n"
-		   "       meshname --help | --version\n"
-		   "\n"
-		   "Names for the hosts of a WireGuard mesh, from a signed registry that every host\n"
-		   "keeps. Without a command, meshname shows the status.\n"
-		   "\n"
-		   "Options:\n"
-		   "  --state DIR     state directory (default $MESHNAME_STATE, else "
-		   CLI_DEFAULT_STATE ")\n"
-		   "  --control PATH  meshnamed's control socket, asked by status and ls\n"
-		   "                  (default $MESHNAME_CONTROL, else " CLI_DEFAULT_CONTROL ")\n"
-		   "  -h, --help      this text; `meshname COMMAND --help` explains one command\n"
-		   "  --version       print the version\n"
-		   "\n"
-		   "Commands:\n");
+	fprintf(f,
+		"Usage: meshname [--state DIR] [--control PATH] [COMMAND] [ARGS...]\n"
+		"       meshname --help | --version\n"
+		"\n"
+		"Names for the hosts of a WireGuard mesh, from a signed registry that every host\n"
+		"keeps. Without a command, meshname shows the status.\n"
+		"\n"
+		"Options:\n"
+		"  --state DIR     state directory (default $MESHNAME_STATE, else " CLI_DEFAULT_STATE
+		")\n"
+		"  --control PATH  meshnamed's control socket, asked by status and ls\n"
+		"                  (default $MESHNAME_CONTROL, else " CLI_DEFAULT_CONTROL ")\n"
+		"  -h, --help      this text; `meshname COMMAND --help` explains one command\n"
+		"  --version       print the version\n"
+		"\n"
+		"Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-12s  %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n"
@@ -63,8 +64,7 @@ usage(FILE *f)
 }
 
 /* MESHNAME_NOW=unixtime fakes the clock; it exists for the test suite only. */
-static int
-read_clock(uint64_t *now)
+static int read_clock(uint64_t *now)
 {
 	const char *s = getenv("MESHNAME_NOW");
 	time_t t;
@@ -85,8 +85,7 @@ read_clock(uint64_t *now)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "state", required_argument, NULL, 's' },

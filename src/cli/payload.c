@@ -33,8 +33,7 @@ struct out {
 	bool overflow;
 };
 
-static void
-put(struct out *o, const void *src, size_t n)
+static void put(struct out *o, const void *src, size_t n)
 {
 	if (o->overflow || n > o->size - o->len) {
 		o->overflow = true;
@@ -44,14 +43,12 @@ put(struct out *o, const void *src, size_t n)
 	o->len += n;
 }
 
-static void
-put_u8(struct out *o, uint8_t v)
+static void put_u8(struct out *o, uint8_t v)
 {
 	put(o, &v, 1);
 }
 
-static void
-put_rec(struct out *o, const uint8_t *rec, size_t len)
+static void put_rec(struct out *o, const uint8_t *rec, size_t len)
 {
 	uint8_t l[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 
@@ -69,8 +66,7 @@ struct in {
 	bool bad;
 };
 
-static const uint8_t *
-get(struct in *i, size_t n)
+static const uint8_t *get(struct in *i, size_t n)
 {
 	const uint8_t *p;
 
@@ -83,16 +79,14 @@ get(struct in *i, size_t n)
 	return p;
 }
 
-static uint8_t
-get_u8(struct in *i)
+static uint8_t get_u8(struct in *i)
 {
 	const uint8_t *p = get(i, 1);
 
 	return p == NULL ? 0 : *p;
 }
 
-static const uint8_t *
-get_rec(struct in *i, size_t *len, bool may_be_empty)
+static const uint8_t *get_rec(struct in *i, size_t *len, bool may_be_empty)
 {
 	const uint8_t *l = get(i, 2);
 
@@ -107,8 +101,7 @@ get_rec(struct in *i, size_t *len, bool may_be_empty)
 }
 
 /* prefix + base64url(buf); caller frees and, for secrets, wipes. */
-static char *
-to_text(const char *prefix, const uint8_t *buf, size_t len)
+static char *to_text(const char *prefix, const uint8_t *buf, size_t len)
 {
 	char *b64 = cli_b64url_encode(buf, len), *s = NULL;
 	size_t n;
@@ -125,8 +118,7 @@ to_text(const char *prefix, const uint8_t *buf, size_t len)
 }
 
 /* Decodes the base64url after prefix into a malloc'd buffer. */
-static int
-from_text(const char *text, const char *prefix, uint8_t **buf, size_t *len)
+static int from_text(const char *text, const char *prefix, uint8_t **buf, size_t *len)
 {
 	size_t plen = strlen(prefix), size;
 	long n;
@@ -154,10 +146,9 @@ from_text(const char *text, const char *prefix, uint8_t **buf, size_t *len)
 
 /* ---- invite ------------------------------------------------------------------------ */
 
-char *
-cli_invite_encode(const uint8_t seed[32], const uint8_t *root, size_t root_len,
-		  const uint8_t *admit, size_t admit_len, const uint8_t *inviter,
-		  size_t inviter_len)
+char *cli_invite_encode(const uint8_t seed[32], const uint8_t *root, size_t root_len,
+			const uint8_t *admit, size_t admit_len, const uint8_t *inviter,
+			size_t inviter_len)
 {
 	uint8_t buf[INVITE_MAX];
 	struct out o = { buf, 0, sizeof(buf), false };
@@ -175,8 +166,7 @@ cli_invite_encode(const uint8_t seed[32], const uint8_t *root, size_t root_len,
 	return s;
 }
 
-int
-cli_invite_decode(const char *text, struct cli_invite *inv)
+int cli_invite_decode(const char *text, struct cli_invite *inv)
 {
 	struct in i;
 	const uint8_t *seed;
@@ -205,8 +195,7 @@ bad:
 	return -EBADMSG;
 }
 
-void
-cli_invite_free(struct cli_invite *inv)
+void cli_invite_free(struct cli_invite *inv)
 {
 	if (inv->buf != NULL) {
 		sodium_memzero(inv->buf, inv->buf_len);
@@ -218,8 +207,7 @@ cli_invite_free(struct cli_invite *inv)
 /* ---- request ----------------------------------------------------------------------- */
 
 /* CLI_REQUEST_CONTEXT || payload: what the proof of possession signs. */
-static void
-request_message(const uint8_t *payload, size_t len, uint8_t *msg, size_t *msg_len)
+static void request_message(const uint8_t *payload, size_t len, uint8_t *msg, size_t *msg_len)
 {
 	size_t clen = sizeof(CLI_REQUEST_CONTEXT) - 1;
 
@@ -228,8 +216,7 @@ request_message(const uint8_t *payload, size_t len, uint8_t *msg, size_t *msg_le
 	*msg_len = clen + len;
 }
 
-char *
-cli_request_encode(const struct cli_request *req, const uint8_t sk[REC_SECRET_SIZE])
+char *cli_request_encode(const struct cli_request *req, const uint8_t sk[REC_SECRET_SIZE])
 {
 	uint8_t buf[1 + 1 + REC_NAME_MAX + 2 * REC_KEY_SIZE + REC_SIG_SIZE];
 	uint8_t msg[sizeof(CLI_REQUEST_CONTEXT) + sizeof(buf)];
@@ -249,8 +236,7 @@ cli_request_encode(const struct cli_request *req, const uint8_t sk[REC_SECRET_SI
 	return to_text(CLI_REQUEST_PREFIX, buf, o.len);
 }
 
-int
-cli_request_decode(const char *text, struct cli_request *req)
+int cli_request_decode(const char *text, struct cli_request *req)
 {
 	uint8_t *buf, msg[sizeof(CLI_REQUEST_CONTEXT) + 256];
 	const uint8_t *name, *hk, *wk, *sig;
@@ -282,8 +268,7 @@ cli_request_decode(const char *text, struct cli_request *req)
 	memcpy(req->host_key, hk, REC_KEY_SIZE);
 	memcpy(req->wg_key, wk, REC_KEY_SIZE);
 	request_message(buf, signed_len, msg, &msg_len);
-	rc = crypto_sign_verify_detached(sig, msg, msg_len, req->host_key) == 0 ? 0
-										: -EKEYREJECTED;
+	rc = crypto_sign_verify_detached(sig, msg, msg_len, req->host_key) == 0 ? 0 : -EKEYREJECTED;
 out:
 	free(buf);
 	return rc;
@@ -291,9 +276,8 @@ out:
 
 /* ---- cert -------------------------------------------------------------------------- */
 
-char *
-cli_certmsg_encode(const uint8_t *root, size_t root_len, const uint8_t *cert, size_t cert_len,
-		   const uint8_t *admin_cert, size_t admin_cert_len)
+char *cli_certmsg_encode(const uint8_t *root, size_t root_len, const uint8_t *cert, size_t cert_len,
+			 const uint8_t *admin_cert, size_t admin_cert_len)
 {
 	uint8_t buf[1 + 3 * (2 + REC_MAX_SIZE)];
 	struct out o = { buf, 0, sizeof(buf), false };
@@ -305,8 +289,7 @@ cli_certmsg_encode(const uint8_t *root, size_t root_len, const uint8_t *cert, si
 	return o.overflow ? NULL : to_text(CLI_CERT_PREFIX, buf, o.len);
 }
 
-int
-cli_certmsg_decode(const char *text, struct cli_certmsg *m)
+int cli_certmsg_decode(const char *text, struct cli_certmsg *m)
 {
 	struct in i;
 	size_t len;
@@ -330,8 +313,7 @@ bad:
 	return -EBADMSG;
 }
 
-void
-cli_certmsg_free(struct cli_certmsg *m)
+void cli_certmsg_free(struct cli_certmsg *m)
 {
 	free(m->buf);
 	memset(m, 0, sizeof(*m));

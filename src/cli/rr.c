@@ -44,15 +44,13 @@ const char cli_help_record[] =
 
 static const char *const rr_types[] = { "A", "AAAA", "CNAME", "TXT", "SRV", "MX", NULL };
 
-static void
-fqdn_of(const char *zone, const char *owner, char *out, size_t size)
+static void fqdn_of(const char *zone, const char *owner, char *out, size_t size)
 {
 	snprintf(out, size, "%s%s%s", owner, *owner != '\0' ? "." : "", zone);
 }
 
 /* An ldns rr from the registry's form; NULL if ldns cannot read the rdata. */
-static ldns_rr *
-rr_from_wire(const char *zone, const struct snapshot_rr *r)
+static ldns_rr *rr_from_wire(const char *zone, const struct snapshot_rr *r)
 {
 	char fqdn[REC_OWNER_MAX + REC_ZONE_MAX + 3];
 	uint8_t buf[2 + REC_RDATA_MAX];
@@ -86,8 +84,7 @@ rr_from_wire(const char *zone, const struct snapshot_rr *r)
 	return rr;
 }
 
-char *
-cli_rr_str(const char *zone, const struct snapshot_rr *r)
+char *cli_rr_str(const char *zone, const struct snapshot_rr *r)
 {
 	ldns_rr *rr = rr_from_wire(zone, r);
 	char *s;
@@ -100,8 +97,7 @@ cli_rr_str(const char *zone, const struct snapshot_rr *r)
 }
 
 /* The rdata alone, fields separated by spaces. Caller frees. */
-static char *
-rdata_str(const char *zone, const struct snapshot_rr *r)
+static char *rdata_str(const char *zone, const struct snapshot_rr *r)
 {
 	ldns_rr *rr = rr_from_wire(zone, r);
 	ldns_buffer *b;
@@ -125,8 +121,7 @@ rdata_str(const char *zone, const struct snapshot_rr *r)
 
 /* NAME as the user wrote it into an owner relative to the zone; -EINVAL if it is not
  * a name under this zone. */
-static int
-parse_owner(const char *zone, const char *name, char out[REC_OWNER_MAX + 1])
+static int parse_owner(const char *zone, const char *name, char out[REC_OWNER_MAX + 1])
 {
 	char buf[512];
 	size_t n, zl = strlen(zone);
@@ -159,9 +154,8 @@ parse_owner(const char *zone, const char *name, char out[REC_OWNER_MAX + 1])
 }
 
 /* TYPE VALUE into canonical rdata (RFC 4034 section 6.2: lowercase names) with ldns. */
-static int
-parse_rdata(const char *zone, const char *owner, const char *type, const char *value,
-	    uint32_t ttl, struct rec_record *r)
+static int parse_rdata(const char *zone, const char *owner, const char *type, const char *value,
+		       uint32_t ttl, struct rec_record *r)
 {
 	char text[2048], fqdn[REC_OWNER_MAX + REC_ZONE_MAX + 3], origin_str[REC_ZONE_MAX + 2];
 	ldns_rdf *origin = NULL;
@@ -202,8 +196,7 @@ out:
 }
 
 /* True if owner is this host's name or under it. */
-static bool
-owner_is_under(const char *owner, const char *host)
+static bool owner_is_under(const char *owner, const char *host)
 {
 	size_t n = strlen(owner), h = strlen(host);
 
@@ -215,8 +208,7 @@ owner_is_under(const char *owner, const char *host)
  * gets a higher seq and wins. Seconds and microseconds must come from the same read:
  * mixing `now` (read at start, or faked by MESHNAME_NOW) with a later sub-second
  * reading can go backwards across a second boundary. */
-static uint64_t
-record_seq(const struct cli *c)
+static uint64_t record_seq(const struct cli *c)
 {
 	struct timespec ts;
 
@@ -227,8 +219,7 @@ record_seq(const struct cli *c)
 
 /* The signing key: admin.key if this machine holds one, else the host key when the
  * owner is under this host's own name. Returns an exit code. */
-static int
-record_signer(struct cli *c, const char *owner, uint8_t sk[REC_SECRET_SIZE])
+static int record_signer(struct cli *c, const char *owner, uint8_t sk[REC_SECRET_SIZE])
 {
 	uint8_t pk[REC_KEY_SIZE];
 	struct rec cert;
@@ -249,15 +240,13 @@ record_signer(struct cli *c, const char *owner, uint8_t sk[REC_SECRET_SIZE])
 	return CLI_OK;
 }
 
-static bool
-same_rr(const struct snapshot_rr *a, const struct rec_record *b)
+static bool same_rr(const struct snapshot_rr *a, const struct rec_record *b)
 {
-	return strcmp(a->owner, b->owner) == 0 && a->rrtype == b->rrtype &&
-	       a->rdlen == b->rdlen && memcmp(a->rdata, b->rdata, b->rdlen) == 0;
+	return strcmp(a->owner, b->owner) == 0 && a->rrtype == b->rrtype && a->rdlen == b->rdlen &&
+	       memcmp(a->rdata, b->rdata, b->rdlen) == 0;
 }
 
-static int
-record_change(struct cli *c, bool add, int argc, char **argv)
+static int record_change(struct cli *c, bool add, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ttl", required_argument, NULL, 't' },
@@ -291,16 +280,19 @@ record_change(struct cli *c, bool add, int argc, char **argv)
 	r.u.record.op = add ? REC_OP_ADD : REC_OP_DELETE;
 	r.u.record.ttl = (uint32_t)ttl;
 	if (parse_owner(c->root.u.root.zone, argv[optind], r.u.record.owner) < 0) {
-		ret = cli_usage("record", "'%s' is not a name under the zone %s: give it relative "
+		ret = cli_usage("record",
+				"'%s' is not a name under the zone %s: give it relative "
 				"to the zone, with the zone as suffix, or @ for the apex",
 				argv[optind], c->root.u.root.zone);
 		goto out;
 	}
-	rc = parse_rdata(c->root.u.root.zone, r.u.record.owner, argv[optind + 1],
-			 argv[optind + 2], (uint32_t)ttl, &r.u.record);
+	rc = parse_rdata(c->root.u.root.zone, r.u.record.owner, argv[optind + 1], argv[optind + 2],
+			 (uint32_t)ttl, &r.u.record);
 	if (rc == -EPROTONOSUPPORT) {
-		ret = cli_usage("record", "unsupported record type '%s': use A, AAAA, CNAME, TXT, "
-				"SRV or MX", argv[optind + 1]);
+		ret = cli_usage("record",
+				"unsupported record type '%s': use A, AAAA, CNAME, TXT, "
+				"SRV or MX",
+				argv[optind + 1]);
 		goto out;
 	}
 	if (rc < 0) {
@@ -350,8 +342,7 @@ out:
 	return ret;
 }
 
-static int
-record_ls(struct cli *c, int argc, char **argv)
+static int record_ls(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -425,8 +416,7 @@ out:
 	return ret;
 }
 
-int
-cmd_record(struct cli *c, int argc, char **argv)
+int cmd_record(struct cli *c, int argc, char **argv)
 {
 	if (argc < 2)
 		return cli_usage("record", "record needs add, rm or ls");

@@ -21,8 +21,7 @@
 #include "cli/cli.h"
 #include "meshname/keys.h"
 
-int
-cli_usage(const char *cmd, const char *fmt, ...)
+int cli_usage(const char *cmd, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -37,8 +36,7 @@ cli_usage(const char *cmd, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
-int
-cli_fail(const char *fmt, ...)
+int cli_fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -48,8 +46,7 @@ cli_fail(const char *fmt, ...)
 	return CLI_FAIL;
 }
 
-int
-cli_bad_option(const char *cmd, char **argv)
+int cli_bad_option(const char *cmd, char **argv)
 {
 	/* getopt has moved past the offending word (opterr is off: we say it once). */
 	const char *word = optind > 0 ? argv[optind - 1] : "?";
@@ -57,8 +54,7 @@ cli_bad_option(const char *cmd, char **argv)
 	return cli_usage(cmd, "unknown option, or an option without its value: '%s'", word);
 }
 
-bool
-cli_wants_help(int argc, char **argv)
+bool cli_wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
@@ -71,8 +67,7 @@ cli_wants_help(int argc, char **argv)
 
 /* ---- state directory and registry ------------------------------------------------ */
 
-static int
-db_path(const struct cli *c, const char *suffix, char *out, size_t size)
+static int db_path(const struct cli *c, const char *suffix, char *out, size_t size)
 {
 	int n = snprintf(out, size, "%s/%s%s", c->state, CLI_DB, suffix);
 
@@ -80,23 +75,24 @@ db_path(const struct cli *c, const char *suffix, char *out, size_t size)
 }
 
 /* One sentence for a state directory the command cannot use. */
-static int
-state_error(const struct cli *c, int e)
+static int state_error(const struct cli *c, int e)
 {
 	if (e == ENOENT)
 		return cli_fail("there is no mesh in %s: %s, or pick the state directory with "
-				"--state DIR", c->state,
-				c->no_mesh_hint != NULL ? c->no_mesh_hint
-							: "run meshname init or meshname join first");
+				"--state DIR",
+				c->state,
+				c->no_mesh_hint != NULL ?
+					c->no_mesh_hint :
+					"run meshname init or meshname join first");
 	if (e == EACCES || e == EPERM)
 		return cli_fail("cannot read the state directory %s (permission denied): run as "
-				"root or pick another directory with --state DIR", c->state);
+				"root or pick another directory with --state DIR",
+				c->state);
 	return cli_fail("cannot use the state directory %s (%s): pick another with --state DIR",
 			c->state, strerror(e));
 }
 
-int
-cli_load_root(struct cli *c)
+int cli_load_root(struct cli *c)
 {
 	size_t len = sizeof(c->root_raw);
 	int rc;
@@ -109,8 +105,7 @@ cli_load_root(struct cli *c)
 	return rc;
 }
 
-int
-cli_open(struct cli *c)
+int cli_open(struct cli *c)
 {
 	char path[4096];
 	struct stat st;
@@ -133,8 +128,8 @@ cli_open(struct cli *c)
 	if (rc < 0)
 		return rc == -EIO ? cli_fail("the registry %s is damaged: restore it from a backup "
 					     "or join the mesh again in a fresh state directory",
-					     path)
-				  : state_error(c, -rc);
+					     path) :
+				    state_error(c, -rc);
 	rc = cli_load_root(c);
 	if (rc == -ENOENT) {
 		registry_close(c->reg);
@@ -156,8 +151,7 @@ cli_open(struct cli *c)
 	return CLI_OK;
 }
 
-int
-cli_open_fresh(struct cli *c, const char *what)
+int cli_open_fresh(struct cli *c, const char *what)
 {
 	char path[4096];
 	struct rec root;
@@ -183,7 +177,8 @@ cli_open_fresh(struct cli *c, const char *what)
 		registry_close(c->reg);
 		c->reg = NULL;
 		return cli_fail("%s already belongs to the mesh '%s': to %s, use a fresh state "
-				"directory with --state DIR", c->state, root.u.root.name, what);
+				"directory with --state DIR",
+				c->state, root.u.root.name, what);
 	}
 	if (rc != -ENOENT) {
 		registry_close(c->reg);
@@ -193,8 +188,7 @@ cli_open_fresh(struct cli *c, const char *what)
 	return CLI_OK;
 }
 
-void
-cli_close(struct cli *c, bool discard)
+void cli_close(struct cli *c, bool discard)
 {
 	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
 	char path[4096];
@@ -210,8 +204,7 @@ cli_close(struct cli *c, bool discard)
 
 /* ---- keys ------------------------------------------------------------------------ */
 
-static bool
-is_admin_key(const struct rec_root *root, const uint8_t pk[REC_KEY_SIZE])
+static bool is_admin_key(const struct rec_root *root, const uint8_t pk[REC_KEY_SIZE])
 {
 	for (unsigned i = 0; i < root->n_admins; i++)
 		if (sodium_memcmp(root->admins[i], pk, REC_KEY_SIZE) == 0)
@@ -219,13 +212,13 @@ is_admin_key(const struct rec_root *root, const uint8_t pk[REC_KEY_SIZE])
 	return false;
 }
 
-int
-cli_load_admin(struct cli *c, uint8_t sk[REC_SECRET_SIZE])
+int cli_load_admin(struct cli *c, uint8_t sk[REC_SECRET_SIZE])
 {
 	int rc = keys_ed25519_load(c->state, KEYS_ADMIN, sk);
 
 	if (rc == -ENOENT)
-		return cli_fail("this machine holds no admin key: run this command on an admin host");
+		return cli_fail(
+			"this machine holds no admin key: run this command on an admin host");
 	if (rc == -EPERM)
 		return cli_fail("%s/%s is readable by others, so it is refused: chmod 600 it",
 				c->state, KEYS_ADMIN);
@@ -235,14 +228,13 @@ cli_load_admin(struct cli *c, uint8_t sk[REC_SECRET_SIZE])
 	if (!is_admin_key(&c->root.u.root, sk + 32)) {
 		sodium_memzero(sk, REC_SECRET_SIZE);
 		return cli_fail("the admin key in %s is not an admin of the mesh '%s': run this "
-				"command on an admin host of this mesh", c->state,
-				c->root.u.root.name);
+				"command on an admin host of this mesh",
+				c->state, c->root.u.root.name);
 	}
 	return CLI_OK;
 }
 
-bool
-cli_have_admin(struct cli *c)
+bool cli_have_admin(struct cli *c)
 {
 	uint8_t sk[REC_SECRET_SIZE];
 	bool ok;
@@ -254,8 +246,7 @@ cli_have_admin(struct cli *c)
 	return ok;
 }
 
-static int
-key_error(const struct cli *c, const char *file, int rc)
+static int key_error(const struct cli *c, const char *file, int rc)
 {
 	if (rc == -EPERM)
 		return cli_fail("%s/%s is readable by others, so it is refused: chmod 600 it",
@@ -263,8 +254,7 @@ key_error(const struct cli *c, const char *file, int rc)
 	return cli_fail("cannot make or read the key %s/%s: %s", c->state, file, strerror(-rc));
 }
 
-int
-cli_make_host_keys(struct cli *c, uint8_t host_pk[REC_KEY_SIZE], uint8_t wg_pk[REC_KEY_SIZE])
+int cli_make_host_keys(struct cli *c, uint8_t host_pk[REC_KEY_SIZE], uint8_t wg_pk[REC_KEY_SIZE])
 {
 	uint8_t wg_sk[REC_KEY_SIZE];
 	int rc;
@@ -284,8 +274,7 @@ cli_make_host_keys(struct cli *c, uint8_t host_pk[REC_KEY_SIZE], uint8_t wg_pk[R
 	return CLI_OK;
 }
 
-int
-cli_host_pk(struct cli *c, uint8_t pk[REC_KEY_SIZE])
+int cli_host_pk(struct cli *c, uint8_t pk[REC_KEY_SIZE])
 {
 	uint8_t sk[REC_SECRET_SIZE];
 	int rc = keys_ed25519_load(c->state, KEYS_HOST, sk);
@@ -297,8 +286,7 @@ cli_host_pk(struct cli *c, uint8_t pk[REC_KEY_SIZE])
 }
 
 /* This machine's hostname, lowercased, up to the first dot (not checked). */
-int
-cli_default_host_name(char *out, size_t size)
+int cli_default_host_name(char *out, size_t size)
 {
 	char buf[256];
 	char *dot;
@@ -318,8 +306,7 @@ cli_default_host_name(char *out, size_t size)
 
 /* ---- records ---------------------------------------------------------------------- */
 
-int
-cli_ingest(struct cli *c, const uint8_t *buf, size_t len, const char *what)
+int cli_ingest(struct cli *c, const uint8_t *buf, size_t len, const char *what)
 {
 	enum ingest_result res;
 	int rc = registry_ingest(c->reg, buf, len, c->now, &res);
@@ -332,9 +319,8 @@ cli_ingest(struct cli *c, const uint8_t *buf, size_t len, const char *what)
 	return CLI_OK;
 }
 
-int
-cli_sign_ingest(struct cli *c, struct rec *r, const uint8_t sk[REC_SECRET_SIZE], uint8_t *out,
-		size_t *out_len)
+int cli_sign_ingest(struct cli *c, struct rec *r, const uint8_t sk[REC_SECRET_SIZE], uint8_t *out,
+		    size_t *out_len)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	size_t len;
@@ -344,8 +330,8 @@ cli_sign_ingest(struct cli *c, struct rec *r, const uint8_t sk[REC_SECRET_SIZE],
 	rc = rec_sign(r, sk, buf, sizeof(buf), &len);
 	if (rc < 0)
 		return cli_fail("cannot sign the %s record: %s", rec_type_name(r->type),
-				rc == -EMSGSIZE ? "it would be larger than 1 KiB"
-						: "it breaks a rule of the record format");
+				rc == -EMSGSIZE ? "it would be larger than 1 KiB" :
+						  "it breaks a rule of the record format");
 	snprintf(what, sizeof(what), "the new %s", rec_type_name(r->type));
 	rc = cli_ingest(c, buf, len, what);
 	if (rc != CLI_OK)
@@ -365,8 +351,7 @@ struct find_cert {
 	bool found;
 };
 
-static int
-find_cert_cb(void *arg, const uint8_t *buf, size_t len)
+static int find_cert_cb(void *arg, const uint8_t *buf, size_t len)
 {
 	struct find_cert *fc = arg;
 	struct rec r;
@@ -387,9 +372,8 @@ find_cert_cb(void *arg, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-int
-cli_find_cert(struct cli *c, const uint8_t host_key[REC_KEY_SIZE], struct rec *cert,
-	      uint8_t *raw, size_t *raw_len)
+int cli_find_cert(struct cli *c, const uint8_t host_key[REC_KEY_SIZE], struct rec *cert,
+		  uint8_t *raw, size_t *raw_len)
 {
 	struct find_cert fc = { host_key, cert, raw, raw_len, false };
 	int rc = registry_foreach(c->reg, find_cert_cb, &fc);
@@ -399,8 +383,7 @@ cli_find_cert(struct cli *c, const uint8_t host_key[REC_KEY_SIZE], struct rec *c
 	return fc.found ? 0 : -ENOENT;
 }
 
-const struct snapshot_host *
-cli_lookup_host(const struct snapshot *s, const char *name)
+const struct snapshot_host *cli_lookup_host(const struct snapshot *s, const char *name)
 {
 	const struct snapshot_host *h = snapshot_lookup_name(s, name, strlen(name));
 
@@ -409,8 +392,7 @@ cli_lookup_host(const struct snapshot *s, const char *name)
 	return h;
 }
 
-int
-cli_groups_add(struct rec_groups *g, const char *name)
+int cli_groups_add(struct rec_groups *g, const char *name)
 {
 	if (!rec_label_valid(name))
 		return -EINVAL;
@@ -424,22 +406,19 @@ cli_groups_add(struct rec_groups *g, const char *name)
 	return 0;
 }
 
-static int
-cmp_group(const void *a, const void *b)
+static int cmp_group(const void *a, const void *b)
 {
 	return strcmp(a, b);
 }
 
-void
-cli_groups_sort(struct rec_groups *g)
+void cli_groups_sort(struct rec_groups *g)
 {
 	qsort(g->name, g->n, sizeof(g->name[0]), cmp_group);
 }
 
 /* ---- encodings -------------------------------------------------------------------- */
 
-static char *
-b64_encode(const uint8_t *buf, size_t len, int variant)
+static char *b64_encode(const uint8_t *buf, size_t len, int variant)
 {
 	size_t size = sodium_base64_encoded_len(len, variant);
 	char *s = malloc(size);
@@ -449,8 +428,7 @@ b64_encode(const uint8_t *buf, size_t len, int variant)
 	return s;
 }
 
-static long
-b64_decode(const char *s, uint8_t *out, size_t size, int variant)
+static long b64_decode(const char *s, uint8_t *out, size_t size, int variant)
 {
 	size_t len;
 	const char *end;
@@ -461,52 +439,44 @@ b64_decode(const char *s, uint8_t *out, size_t size, int variant)
 	return (long)len;
 }
 
-char *
-cli_b64url_encode(const uint8_t *buf, size_t len)
+char *cli_b64url_encode(const uint8_t *buf, size_t len)
 {
 	return b64_encode(buf, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-long
-cli_b64url_decode(const char *s, uint8_t *out, size_t size)
+long cli_b64url_decode(const char *s, uint8_t *out, size_t size)
 {
 	return b64_decode(s, out, size, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-char *
-cli_b64_encode(const uint8_t *buf, size_t len)
+char *cli_b64_encode(const uint8_t *buf, size_t len)
 {
 	return b64_encode(buf, len, sodium_base64_VARIANT_ORIGINAL);
 }
 
-long
-cli_b64_decode(const char *s, uint8_t *out, size_t size)
+long cli_b64_decode(const char *s, uint8_t *out, size_t size)
 {
 	return b64_decode(s, out, size, sodium_base64_VARIANT_ORIGINAL);
 }
 
-void
-cli_key_b64(const uint8_t key[REC_KEY_SIZE], char out[45])
+void cli_key_b64(const uint8_t key[REC_KEY_SIZE], char out[45])
 {
 	sodium_bin2base64(out, 45, key, REC_KEY_SIZE, sodium_base64_VARIANT_ORIGINAL);
 }
 
-void
-cli_hex(const uint8_t *buf, size_t len, char *out)
+void cli_hex(const uint8_t *buf, size_t len, char *out)
 {
 	sodium_bin2hex(out, 2 * len + 1, buf, len);
 }
 
-void
-cli_key_short(const uint8_t key[REC_KEY_SIZE], char out[17])
+void cli_key_short(const uint8_t key[REC_KEY_SIZE], char out[17])
 {
 	cli_hex(key, 8, out);
 }
 
 /* ---- files ------------------------------------------------------------------------ */
 
-char *
-cli_read_file(const char *path, size_t *len)
+char *cli_read_file(const char *path, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
 	char *buf = NULL;
@@ -563,8 +533,7 @@ fail:
 	return NULL;
 }
 
-char *
-cli_read_arg(const char *arg, const char *const *prefixes)
+char *cli_read_arg(const char *arg, const char *const *prefixes)
 {
 	char *s;
 	size_t n;
@@ -579,14 +548,13 @@ trim:
 	if (s == NULL)
 		return NULL;
 	n = strlen(s);
-	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' ||
-			 s[n - 1] == '\t'))
+	while (n > 0 &&
+	       (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
 		s[--n] = '\0';
 	return s;
 }
 
-int
-cli_write_file(const char *path, const char *text, mode_t mode)
+int cli_write_file(const char *path, const char *text, mode_t mode)
 {
 	char tmp[4096];
 	size_t len = strlen(text);
@@ -631,8 +599,7 @@ fail:
 
 /* ---- time ------------------------------------------------------------------------- */
 
-void
-cli_date(uint64_t t, char out[32])
+void cli_date(uint64_t t, char out[32])
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
@@ -641,8 +608,7 @@ cli_date(uint64_t t, char out[32])
 		snprintf(out, 32, "@%llu", (unsigned long long)t);
 }
 
-void
-cli_in_days(uint64_t now, uint64_t t, char out[32])
+void cli_in_days(uint64_t now, uint64_t t, char out[32])
 {
 	uint64_t days;
 
@@ -659,8 +625,7 @@ cli_in_days(uint64_t now, uint64_t t, char out[32])
 
 /* ---- addresses -------------------------------------------------------------------- */
 
-int
-cli_parse_ipv4(const char *s, uint8_t out[4])
+int cli_parse_ipv4(const char *s, uint8_t out[4])
 {
 	struct in_addr a;
 
@@ -670,14 +635,12 @@ cli_parse_ipv4(const char *s, uint8_t out[4])
 	return 0;
 }
 
-static uint32_t
-ipv4_u32(const uint8_t a[4])
+static uint32_t ipv4_u32(const uint8_t a[4])
 {
 	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
 }
 
-bool
-cli_ipv4_in_prefix(const struct rec_root *root, const uint8_t a[4])
+bool cli_ipv4_in_prefix(const struct rec_root *root, const uint8_t a[4])
 {
 	uint32_t mask = root->ipv4_len == 0 ? 0 : ~0u << (32 - root->ipv4_len);
 	uint32_t net = ipv4_u32(root->ipv4) & mask, x = ipv4_u32(a);
@@ -686,20 +649,17 @@ cli_ipv4_in_prefix(const struct rec_root *root, const uint8_t a[4])
 	return (x & mask) == net && x != net && x != (net | ~mask);
 }
 
-void
-cli_ipv4_str(const uint8_t a[4], char out[16])
+void cli_ipv4_str(const uint8_t a[4], char out[16])
 {
 	inet_ntop(AF_INET, a, out, 16);
 }
 
-void
-cli_ipv6_str(const uint8_t a[16], char out[46])
+void cli_ipv6_str(const uint8_t a[16], char out[46])
 {
 	inet_ntop(AF_INET6, a, out, 46);
 }
 
-void
-cli_prefix4_str(const struct rec_root *root, char out[32])
+void cli_prefix4_str(const struct rec_root *root, char out[32])
 {
 	char a[16];
 
@@ -707,8 +667,7 @@ cli_prefix4_str(const struct rec_root *root, char out[32])
 	snprintf(out, 32, "%s/%u", a, root->ipv4_len);
 }
 
-void
-cli_prefix6_str(const struct rec_root *root, char out[64])
+void cli_prefix6_str(const struct rec_root *root, char out[64])
 {
 	char a[46];
 
@@ -716,8 +675,7 @@ cli_prefix6_str(const struct rec_root *root, char out[64])
 	snprintf(out, 64, "%s/%u", a, REC_IPV6_PREFIX_LEN);
 }
 
-void
-cli_endpoint_str(const struct rec_endpoint *ep, char out[64])
+void cli_endpoint_str(const struct rec_endpoint *ep, char out[64])
 {
 	char a[46];
 
@@ -730,8 +688,7 @@ cli_endpoint_str(const struct rec_endpoint *ep, char out[64])
 	}
 }
 
-const char *
-cli_ep_kind_name(uint8_t kind)
+const char *cli_ep_kind_name(uint8_t kind)
 {
 	switch (kind) {
 	case EP_LAN:
@@ -747,8 +704,7 @@ cli_ep_kind_name(uint8_t kind)
 	}
 }
 
-int
-cli_parse_endpoint(const char *s, struct rec_endpoint *ep)
+int cli_parse_endpoint(const char *s, struct rec_endpoint *ep)
 {
 	char addr[64];
 	const char *colon;
@@ -784,8 +740,7 @@ cli_parse_endpoint(const char *s, struct rec_endpoint *ep)
 	return 0;
 }
 
-int
-cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -802,8 +757,7 @@ cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 /* ---- output ------------------------------------------------------------------------ */
 
-void
-cli_json_str(FILE *f, const char *s)
+void cli_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s != '\0'; s++) {
@@ -819,26 +773,22 @@ cli_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-const char *
-cli_bold(const struct cli *c)
+const char *cli_bold(const struct cli *c)
 {
 	return c->color ? "\033[1m" : "";
 }
 
-const char *
-cli_red(const struct cli *c)
+const char *cli_red(const struct cli *c)
 {
 	return c->color ? "\033[31m" : "";
 }
 
-const char *
-cli_yellow(const struct cli *c)
+const char *cli_yellow(const struct cli *c)
 {
 	return c->color ? "\033[33m" : "";
 }
 
-const char *
-cli_reset(const struct cli *c)
+const char *cli_reset(const struct cli *c)
 {
 	return c->color ? "\033[0m" : "";
 }

@@ -30,7 +30,7 @@
 #define CACHE_SIZE_MAX 10000000 /* bounds the resolver's memory */
 #define QUOTE_MAX 64            /* bytes of a user's word quoted in a message */
 #define CONTROL_PATH_MAX (sizeof(((struct sockaddr_un *)NULL)->sun_path))
-#define DNS_NAME_MAX 253        /* RFC 1035 2.3.4, as text without the final dot */
+#define DNS_NAME_MAX 253 /* RFC 1035 2.3.4, as text without the final dot */
 #define DNS_LABEL_MAX 63
 
 struct config_parser;
@@ -65,10 +65,10 @@ enum {
 
 struct config_parser {
 	char *filename;
-	struct config *cfg;     /* NULL once handed out by config_parser_finish */
-	unsigned long line;     /* number of the line being parsed, from 1 */
+	struct config *cfg;           /* NULL once handed out by config_parser_finish */
+	unsigned long line;           /* number of the line being parsed, from 1 */
 	unsigned long seen[KW_COUNT]; /* line a keyword first appeared on, 0 = never */
-	int error;              /* first error, sticky */
+	int error;                    /* first error, sticky */
 	char errmsg[CONFIG_ERROR_MAX];
 };
 
@@ -135,8 +135,8 @@ static bool parse_ulong(const char *s, unsigned long min, unsigned long max, uns
 	return true;
 }
 
-static int set_number(struct config_parser *p, const char *kw, const char *value,
-		      unsigned long min, unsigned long max, uint32_t *out)
+static int set_number(struct config_parser *p, const char *kw, const char *value, unsigned long min,
+		      unsigned long max, uint32_t *out)
 {
 	char q[QUOTE_MAX + 4];
 	unsigned long v;
@@ -169,8 +169,8 @@ static int set_string(struct config_parser *p, const char *kw, const char *value
 	return 0;
 }
 
-static int set_absolute_path(struct config_parser *p, const char *kw, const char *value,
-			     char *dst, size_t size)
+static int set_absolute_path(struct config_parser *p, const char *kw, const char *value, char *dst,
+			     size_t size)
 {
 	char q[QUOTE_MAX + 4];
 
@@ -387,7 +387,8 @@ static int kw_upstream(struct config_parser *p, const char *kw, char *value)
 	if (is_wildcard(&cfg->upstream[cfg->n_upstream - 1])) {
 		cfg->n_upstream--;
 		return fail_at(p, p->line, "upstream %s is a wildcard address, not a server",
-			       config_addr_str(&cfg->upstream[cfg->n_upstream], text, sizeof(text)));
+			       config_addr_str(&cfg->upstream[cfg->n_upstream], text,
+					       sizeof(text)));
 	}
 	return 0;
 }
@@ -507,7 +508,8 @@ static int kw_endpoint(struct config_parser *p, const char *kw, char *value)
 		goto bad;
 	}
 	for (size_t i = 0; i < cfg->n_endpoint; i++)
-		if (cfg->endpoint[i].port == ep.port && strcasecmp(cfg->endpoint[i].host, ep.host) == 0)
+		if (cfg->endpoint[i].port == ep.port &&
+		    strcasecmp(cfg->endpoint[i].host, ep.host) == 0)
 			return fail_at(p, p->line, "duplicate %s %s", kw, quote(q, written));
 	cfg->endpoint[cfg->n_endpoint++] = ep;
 	return 0;
@@ -725,8 +727,9 @@ int config_parser_finish(struct config_parser *p, struct config **out)
 	}
 	if (cfg->manage != CONFIG_MANAGE_YES) {
 		/* Both only mean something when meshnamed owns the interface. */
-		int kw = p->seen[KW_ON_EXIT] != 0 ? KW_ON_EXIT
-			 : p->seen[KW_USERSPACE] != 0 ? KW_USERSPACE : -1;
+		int kw = p->seen[KW_ON_EXIT] != 0   ? KW_ON_EXIT :
+			 p->seen[KW_USERSPACE] != 0 ? KW_USERSPACE :
+						      -1;
 
 		if (kw >= 0)
 			return fail_at(p, later(p, kw, KW_MANAGE),
@@ -851,10 +854,12 @@ void config_print(const struct config *cfg, FILE *fp)
 		fprintf(fp, "listen %s\n", config_addr_str(&cfg->listen[i], text, sizeof(text)));
 	fprintf(fp, "listen-mesh %s\n", yes_no(cfg->listen_mesh));
 	for (i = 0; i < cfg->n_upstream; i++)
-		fprintf(fp, "upstream %s\n", config_addr_str(&cfg->upstream[i], text, sizeof(text)));
+		fprintf(fp, "upstream %s\n",
+			config_addr_str(&cfg->upstream[i], text, sizeof(text)));
 	if (cfg->n_upstream == 0)
 		fprintf(fp, "# upstream: none, %s\n",
-			cfg->forward ? "the servers in resolv.conf are used" : "nothing is forwarded");
+			cfg->forward ? "the servers in resolv.conf are used" :
+				       "nothing is forwarded");
 	fprintf(fp, "forward %s\n", yes_no(cfg->forward));
 	fprintf(fp, "ttl %u\n", (unsigned)cfg->ttl);
 	fprintf(fp, "negative-ttl %u\n", (unsigned)cfg->negative_ttl);
@@ -865,7 +870,8 @@ void config_print(const struct config *cfg, FILE *fp)
 	/* Written as comments otherwise: the parser refuses them without manage yes. */
 	const char *hash = cfg->manage == CONFIG_MANAGE_YES ? "" : "# ";
 
-	fprintf(fp, "%son-exit %s\n", hash, cfg->on_exit == CONFIG_ON_EXIT_KEEP ? "keep" : "remove");
+	fprintf(fp, "%son-exit %s\n", hash,
+		cfg->on_exit == CONFIG_ON_EXIT_KEEP ? "keep" : "remove");
 	if (cfg->userspace[0] != '\0')
 		fprintf(fp, "%suserspace %s\n", hash, cfg->userspace);
 	else

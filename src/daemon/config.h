@@ -18,11 +18,11 @@
 #define CONFIG_DEFAULT_LISTEN "127.0.0.153" /* port 53 */
 #define CONFIG_DEFAULT_INTERFACE "mesh0"
 
-#define CONFIG_LINE_MAX 1024  /* bytes of one line, without its newline */
-#define CONFIG_PATH_MAX 1024  /* any value fits: a value is shorter than a line */
+#define CONFIG_LINE_MAX 1024 /* bytes of one line, without its newline */
+#define CONFIG_PATH_MAX 1024 /* any value fits: a value is shorter than a line */
 #define CONFIG_GROUP_MAX 256
-#define CONFIG_IFNAME_MAX 16  /* IFNAMSIZ, with the NUL */
-#define CONFIG_HOST_MAX 254   /* a 253-byte DNS name and its NUL */
+#define CONFIG_IFNAME_MAX 16 /* IFNAMSIZ, with the NUL */
+#define CONFIG_HOST_MAX 254  /* a 253-byte DNS name and its NUL */
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_UPSTREAM 16
 #define CONFIG_MAX_ENDPOINT 16
@@ -51,26 +51,26 @@ struct config_endpoint {
 struct config {
 	char state[CONFIG_PATH_MAX];
 	char control[CONFIG_PATH_MAX];
-	char control_group[CONFIG_GROUP_MAX];      /* name or gid, resolved by the daemon */
+	char control_group[CONFIG_GROUP_MAX]; /* name or gid, resolved by the daemon */
 
 	struct sockaddr_storage listen[CONFIG_MAX_LISTEN];
-	size_t n_listen;                           /* >= 1: the default when none is given */
-	bool listen_mesh;                          /* also listen on this host's mesh addresses */
+	size_t n_listen;  /* >= 1: the default when none is given */
+	bool listen_mesh; /* also listen on this host's mesh addresses */
 	struct sockaddr_storage upstream[CONFIG_MAX_UPSTREAM];
-	size_t n_upstream;                         /* 0: read resolv.conf */
+	size_t n_upstream; /* 0: read resolv.conf */
 	bool forward;
-	uint32_t ttl;                              /* seconds, positive answers */
-	uint32_t negative_ttl;                     /* seconds, NXDOMAIN/NODATA */
-	uint32_t cache_size;                       /* entries; 0 disables the cache */
+	uint32_t ttl;          /* seconds, positive answers */
+	uint32_t negative_ttl; /* seconds, NXDOMAIN/NODATA */
+	uint32_t cache_size;   /* entries; 0 disables the cache */
 	bool serve_stale;
 
 	char interface[CONFIG_IFNAME_MAX];
 	enum config_manage manage;
 	enum config_on_exit on_exit;
-	char userspace[CONFIG_PATH_MAX];           /* wireguard-go: absolute path or a name in $PATH */
+	char userspace[CONFIG_PATH_MAX]; /* wireguard-go: absolute path or a name in $PATH */
 	struct config_endpoint endpoint[CONFIG_MAX_ENDPOINT];
 	size_t n_endpoint;
-	uint16_t listen_port;                      /* WireGuard UDP port */
+	uint16_t listen_port; /* WireGuard UDP port */
 };
 
 struct config_parser;

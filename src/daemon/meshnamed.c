@@ -53,10 +53,10 @@ struct daemon {
 	struct sockaddr_storage mesh_listen[2];
 	size_t n_mesh_listen;
 	unsigned watch_ticks;
-	const char *config_path;  /* NULL: the default path, optional */
+	const char *config_path;    /* NULL: the default path, optional */
 	const char *state_override; /* -s or $MESHNAME_STATE: wins over `state` */
 	struct registry *reg;
-	struct snapshot *snap;    /* the current one; the resolver holds its own reference */
+	struct snapshot *snap; /* the current one; the resolver holds its own reference */
 	struct resolver *resolver;
 	uint64_t last_refresh;
 	struct event *ev_watch;
@@ -161,11 +161,12 @@ static size_t daemon_mesh_addresses(const struct daemon *d, struct sockaddr_stor
 		if (i->ifa_addr == NULL)
 			continue;
 		if (i->ifa_addr->sa_family == AF_INET &&
-		    memcmp(&((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, self->ipv4, 4) == 0)
+		    memcmp(&((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, self->ipv4, 4) ==
+			    0)
 			have4 = true;
 		if (i->ifa_addr->sa_family == AF_INET6 &&
-		    memcmp(&((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, self->ipv6, 16) ==
-			    0)
+		    memcmp(&((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, self->ipv6,
+			   16) == 0)
 			have6 = true;
 	}
 	freeifaddrs(ifa);
@@ -245,8 +246,8 @@ static int daemon_publish(struct daemon *d, uint64_t now)
 	d->snap = snap;
 	if (d->resolver != NULL)
 		resolver_set_snapshot(d->resolver, snap);
-	log_info("mesh %s (zone %s): %zu active hosts, generation %llu",
-		 snapshot_root(snap)->name, snapshot_zone(snap), snapshot_host_count(snap),
+	log_info("mesh %s (zone %s): %zu active hosts, generation %llu", snapshot_root(snap)->name,
+		 snapshot_zone(snap), snapshot_host_count(snap),
 		 (unsigned long long)snapshot_generation(snap));
 	return 0;
 }
@@ -361,7 +362,8 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 	(void)privileged;
 	if (strcmp(verb, "reload") == 0) {
 		if (daemon_reload(d) < 0) {
-			control_json_error(out, "reload failed, the running configuration stays: %s",
+			control_json_error(out,
+					   "reload failed, the running configuration stays: %s",
 					   d->reload_error);
 			return -EINVAL;
 		}
@@ -502,8 +504,7 @@ int main(int argc, char *argv[])
 
 	/* Before the control socket: a client that hangs up early must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
-	r = control_open(d.base, d.cfg->control, d.cfg->control_group, on_control, &d,
-			 &d.control);
+	r = control_open(d.base, d.cfg->control, d.cfg->control_group, on_control, &d, &d.control);
 	if (r < 0) {
 		log_warnx("cannot open the control socket %s: %s%s", d.cfg->control, strerror(-r),
 			  r == -EADDRINUSE ? " (another meshnamed runs on it)" : "");

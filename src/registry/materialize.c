@@ -31,8 +31,7 @@ struct sort_ctx {
 	enum cert_key key;
 };
 
-void
-mat_hex_prefix(const uint8_t *p, char out[17])
+void mat_hex_prefix(const uint8_t *p, char out[17])
 {
 	static const char digits[] = "0123456789abcdef";
 
@@ -43,8 +42,7 @@ mat_hex_prefix(const uint8_t *p, char out[17])
 	out[16] = '\0';
 }
 
-void
-mat_record_key(const struct rec_record *rr, uint8_t key[REC_ID_SIZE])
+void mat_record_key(const struct rec_record *rr, uint8_t key[REC_ID_SIZE])
 {
 	crypto_generichash_state st;
 	uint8_t owner_len = (uint8_t)strlen(rr->owner);
@@ -63,11 +61,9 @@ mat_record_key(const struct rec_record *rr, uint8_t key[REC_ID_SIZE])
 	crypto_generichash_final(&st, key, REC_ID_SIZE);
 }
 
-static void
-alert_add(struct alerts *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void alert_add(struct alerts *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void
-alert_add(struct alerts *a, const char *fmt, ...)
+static void alert_add(struct alerts *a, const char *fmt, ...)
 {
 	va_list ap;
 	char *s = NULL;
@@ -96,15 +92,13 @@ alert_add(struct alerts *a, const char *fmt, ...)
 	a->v[a->n++] = s;
 }
 
-static int
-cmp_str_ptr(const void *a, const void *b)
+static int cmp_str_ptr(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Highest serial, then later not-before, then lower id: < 0 if a ranks first. */
-static int
-cert_rank(const struct mat_cert *a, const struct mat_cert *b)
+static int cert_rank(const struct mat_cert *a, const struct mat_cert *b)
 {
 	if (a->serial != b->serial)
 		return a->serial > b->serial ? -1 : 1;
@@ -113,8 +107,7 @@ cert_rank(const struct mat_cert *a, const struct mat_cert *b)
 	return memcmp(a->id, b->id, REC_ID_SIZE);
 }
 
-static int
-cert_key_cmp(const struct mat_cert *a, const struct mat_cert *b, enum cert_key key)
+static int cert_key_cmp(const struct mat_cert *a, const struct mat_cert *b, enum cert_key key)
 {
 	switch (key) {
 	case CK_NAME:
@@ -131,8 +124,7 @@ cert_key_cmp(const struct mat_cert *a, const struct mat_cert *b, enum cert_key k
 	}
 }
 
-static int
-cmp_cert_by_key(const void *pa, const void *pb, void *arg)
+static int cmp_cert_by_key(const void *pa, const void *pb, void *arg)
 {
 	const struct sort_ctx *ctx = arg;
 	const struct mat_cert *a = &ctx->in->certs[*(const size_t *)pa];
@@ -143,8 +135,7 @@ cmp_cert_by_key(const void *pa, const void *pb, void *arg)
 }
 
 /* Admission-key CERTs by signer, then id: the first of each signer is its only one. */
-static int
-cmp_cert_by_signer(const void *pa, const void *pb, void *arg)
+static int cmp_cert_by_signer(const void *pa, const void *pb, void *arg)
 {
 	const struct mat_input *in = arg;
 	const struct mat_cert *a = &in->certs[*(const size_t *)pa];
@@ -154,16 +145,14 @@ cmp_cert_by_signer(const void *pa, const void *pb, void *arg)
 	return c != 0 ? c : memcmp(a->id, b->id, REC_ID_SIZE);
 }
 
-static int
-cmp_cert_by_name(const void *pa, const void *pb, void *arg)
+static int cmp_cert_by_name(const void *pa, const void *pb, void *arg)
 {
 	const struct mat_input *in = arg;
 
 	return strcmp(in->certs[*(const size_t *)pa].name, in->certs[*(const size_t *)pb].name);
 }
 
-static int
-cmp_cert_by_host_key(const void *pa, const void *pb, void *arg)
+static int cmp_cert_by_host_key(const void *pa, const void *pb, void *arg)
 {
 	const struct mat_input *in = arg;
 
@@ -172,8 +161,7 @@ cmp_cert_by_host_key(const void *pa, const void *pb, void *arg)
 }
 
 /* ENDPOINTS by host key, then highest seq, then lower id. */
-static int
-cmp_eps(const void *pa, const void *pb, void *arg)
+static int cmp_eps(const void *pa, const void *pb, void *arg)
 {
 	const struct mat_input *in = arg;
 	const struct mat_endpoints *a = &in->endpoints[*(const size_t *)pa];
@@ -188,8 +176,7 @@ cmp_eps(const void *pa, const void *pb, void *arg)
 }
 
 /* RECORDs by key, then highest seq, then lower id. */
-static int
-cmp_records(const void *pa, const void *pb, void *arg)
+static int cmp_records(const void *pa, const void *pb, void *arg)
 {
 	const struct mat_input *in = arg;
 	const struct mat_record *a = &in->records[*(const size_t *)pa];
@@ -204,8 +191,7 @@ cmp_records(const void *pa, const void *pb, void *arg)
 }
 
 /* (owner, rrtype, rdata) as sqlite orders TEXT and BLOB: bytes, then length. */
-static int
-cmp_rrs(const void *pa, const void *pb, void *arg)
+static int cmp_rrs(const void *pa, const void *pb, void *arg)
 {
 	const struct mat_input *in = arg;
 	const struct mat_record *a = &in->records[*(const size_t *)pa];
@@ -223,8 +209,7 @@ cmp_rrs(const void *pa, const void *pb, void *arg)
 	return a->rdlen == b->rdlen ? 0 : (a->rdlen < b->rdlen ? -1 : 1);
 }
 
-static void
-describe_key(const struct mat_cert *c, enum cert_key key, char *out, size_t size)
+static void describe_key(const struct mat_cert *c, enum cert_key key, char *out, size_t size)
 {
 	char hex[17], v6[INET6_ADDRSTRLEN];
 
@@ -258,8 +243,7 @@ describe_key(const struct mat_cert *c, enum cert_key key, char *out, size_t size
  * never candidates. Decided over every stored CERT, expired or not, so that the
  * answer does not depend on the clock as well as on the set.
  */
-static int
-admission_rule(const struct mat_input *in, bool *excluded, struct alerts *alerts)
+static int admission_rule(const struct mat_input *in, bool *excluded, struct alerts *alerts)
 {
 	size_t *v, n = 0;
 	char key_hex[17], win_hex[17], lose_hex[17];
@@ -292,9 +276,8 @@ admission_rule(const struct mat_input *in, bool *excluded, struct alerts *alerts
 }
 
 /* The five-key rule: a candidate is active only if it wins on every key. */
-static int
-five_key_rule(const struct mat_input *in, const size_t *cand, size_t n_cand, bool *lost,
-	      struct alerts *alerts)
+static int five_key_rule(const struct mat_input *in, const size_t *cand, size_t n_cand, bool *lost,
+			 struct alerts *alerts)
 {
 	struct sort_ctx ctx = { .in = in };
 	size_t *v;
@@ -333,16 +316,14 @@ five_key_rule(const struct mat_input *in, const size_t *cand, size_t n_cand, boo
 	return 0;
 }
 
-static void
-note_expiry(uint64_t *until, uint64_t now, uint64_t expires_at)
+static void note_expiry(uint64_t *until, uint64_t now, uint64_t expires_at)
 {
 	if (expires_at > now && expires_at < *until)
 		*until = expires_at;
 }
 
 /* Index of the first element of sorted v (by cmp on host key) equal to key, or n. */
-static size_t
-find_eps(const struct mat_input *in, const size_t *v, size_t n, const uint8_t *key)
+static size_t find_eps(const struct mat_input *in, const size_t *v, size_t n, const uint8_t *key)
 {
 	size_t lo = 0, hi = n;
 
@@ -360,8 +341,8 @@ find_eps(const struct mat_input *in, const size_t *v, size_t n, const uint8_t *k
 }
 
 /* The active host whose host key is key, from by_key sorted by host key, or NULL. */
-static const struct mat_cert *
-find_host(const struct mat_input *in, const size_t *by_key, size_t n, const uint8_t *key)
+static const struct mat_cert *find_host(const struct mat_input *in, const size_t *by_key, size_t n,
+					const uint8_t *key)
 {
 	size_t lo = 0, hi = n;
 
@@ -380,8 +361,7 @@ find_host(const struct mat_input *in, const size_t *by_key, size_t n, const uint
 }
 
 /* A host may publish records at its own name and below it. */
-static bool
-owner_under(const char *owner, const char *name)
+static bool owner_under(const char *owner, const char *name)
 {
 	size_t lo = strlen(owner), ln = strlen(name);
 
@@ -390,8 +370,8 @@ owner_under(const char *owner, const char *name)
 	return lo > ln + 1 && owner[lo - ln - 1] == '.' && strcmp(owner + lo - ln, name) == 0;
 }
 
-static int
-choose_endpoints(const struct mat_input *in, struct mat_output *out, struct alerts *alerts)
+static int choose_endpoints(const struct mat_input *in, struct mat_output *out,
+			    struct alerts *alerts)
 {
 	size_t *v, n = 0;
 	char key_hex[17], win_hex[17], lose_hex[17];
@@ -431,8 +411,7 @@ choose_endpoints(const struct mat_input *in, struct mat_output *out, struct aler
 	return 0;
 }
 
-static int
-choose_records(const struct mat_input *in, struct mat_output *out)
+static int choose_records(const struct mat_input *in, struct mat_output *out)
 {
 	size_t *v = NULL, *by_key = NULL, n = 0;
 	int r = -ENOMEM;
@@ -474,8 +453,7 @@ out:
 }
 
 /* Sorts the alerts and drops repeats, so the output does not depend on input order. */
-static void
-alerts_finish(struct alerts *a, struct mat_output *out)
+static void alerts_finish(struct alerts *a, struct mat_output *out)
 {
 	size_t n = 0;
 
@@ -494,8 +472,7 @@ alerts_finish(struct alerts *a, struct mat_output *out)
 	a->n = a->cap = 0;
 }
 
-int
-mat_compute(const struct mat_input *in, struct mat_output *out)
+int mat_compute(const struct mat_input *in, struct mat_output *out)
 {
 	struct alerts alerts = { 0 };
 	bool *excluded = NULL, *lost = NULL;
@@ -550,8 +527,7 @@ out:
 	return r;
 }
 
-void
-mat_output_free(struct mat_output *out)
+void mat_output_free(struct mat_output *out)
 {
 	free(out->hosts);
 	free(out->host_eps);
@@ -562,8 +538,7 @@ mat_output_free(struct mat_output *out)
 	memset(out, 0, sizeof(*out));
 }
 
-void
-mat_input_free(struct mat_input *in)
+void mat_input_free(struct mat_input *in)
 {
 	for (size_t i = 0; i < in->n_certs; i++)
 		free(in->certs[i].groups);

@@ -48,7 +48,7 @@ struct mat_record {
 	uint64_t seq;
 	uint64_t expires_at;
 	uint8_t op;
-	char *owner;    /* owned by the input */
+	char *owner; /* owned by the input */
 	uint16_t rrtype;
 	uint32_t ttl;
 	uint16_t rdlen;
@@ -67,13 +67,13 @@ struct mat_input {
 
 struct mat_output {
 	size_t n_hosts;
-	size_t *hosts;         /* indexes into certs, in name order */
-	ptrdiff_t *host_eps;   /* per host: index into endpoints, or -1 */
+	size_t *hosts;       /* indexes into certs, in name order */
+	ptrdiff_t *host_eps; /* per host: index into endpoints, or -1 */
 	size_t n_rrs;
-	size_t *rrs;           /* indexes into records, in (owner, rrtype, rdata) order */
+	size_t *rrs; /* indexes into records, in (owner, rrtype, rdata) order */
 	size_t n_alerts;
-	char **alerts;         /* sentences, sorted, unique */
-	uint64_t valid_until;  /* the first expiry after now that may change the result;
+	char **alerts;        /* sentences, sorted, unique */
+	uint64_t valid_until; /* the first expiry after now that may change the result;
 	                        * UINT64_MAX if none */
 };
 

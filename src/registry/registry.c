@@ -42,20 +42,17 @@ static int ingest_one(struct registry *reg, const uint8_t *buf, size_t len, uint
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
-static bool
-is_storage_error(int r)
+static bool is_storage_error(int r)
 {
 	return r == -ENOSPC || r == -EIO || r == -ENOMEM || r == -EBUSY || r == -EACCES;
 }
 
-static uint32_t
-ipv4_u32(const uint8_t a[4])
+static uint32_t ipv4_u32(const uint8_t a[4])
 {
 	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
 }
 
-static bool
-all_zero(const uint8_t *p, size_t n)
+static bool all_zero(const uint8_t *p, size_t n)
 {
 	uint8_t acc = 0;
 
@@ -65,8 +62,7 @@ all_zero(const uint8_t *p, size_t n)
 }
 
 /* Inside the mesh prefix and neither its network nor its broadcast address. */
-static bool
-ipv4_usable(const struct rec_root *root, const uint8_t a[4])
+static bool ipv4_usable(const struct rec_root *root, const uint8_t a[4])
 {
 	uint32_t host_mask = UINT32_MAX >> root->ipv4_len;
 	uint32_t net = ipv4_u32(root->ipv4), addr = ipv4_u32(a);
@@ -76,8 +72,7 @@ ipv4_usable(const struct rec_root *root, const uint8_t a[4])
 	return (addr & host_mask) != 0 && (addr & host_mask) != host_mask;
 }
 
-static bool
-is_admin(const struct registry *reg, const uint8_t key[REC_KEY_SIZE])
+static bool is_admin(const struct registry *reg, const uint8_t key[REC_KEY_SIZE])
 {
 	const struct rec_root *root = &reg->root.u.root;
 
@@ -88,8 +83,7 @@ is_admin(const struct registry *reg, const uint8_t key[REC_KEY_SIZE])
 }
 
 /* A single-row "SELECT 1 ..." with one blob parameter: 1 found, 0 not, < 0 error. */
-static int
-exists_blob(struct registry *reg, enum store_stmt which, const uint8_t *p, size_t n)
+static int exists_blob(struct registry *reg, enum store_stmt which, const uint8_t *p, size_t n)
 {
 	sqlite3_stmt *st = store_stmt(reg, which);
 	int rc, r;
@@ -104,14 +98,12 @@ exists_blob(struct registry *reg, enum store_stmt which, const uint8_t *p, size_
 	return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
 
-static int
-revoked(struct registry *reg, const uint8_t key[REC_KEY_SIZE])
+static int revoked(struct registry *reg, const uint8_t key[REC_KEY_SIZE])
 {
 	return exists_blob(reg, ST_REVOKED, key, REC_KEY_SIZE);
 }
 
-static void
-groups_join(const struct rec_groups *g, char *out, size_t size)
+static void groups_join(const struct rec_groups *g, char *out, size_t size)
 {
 	size_t used = 0;
 
@@ -125,8 +117,7 @@ groups_join(const struct rec_groups *g, char *out, size_t size)
 	}
 }
 
-static bool
-groups_equal(const struct rec_groups *a, const struct rec_groups *b)
+static bool groups_equal(const struct rec_groups *a, const struct rec_groups *b)
 {
 	if (a->n != b->n)
 		return false;
@@ -136,8 +127,7 @@ groups_equal(const struct rec_groups *a, const struct rec_groups *b)
 	return true;
 }
 
-static void
-endpoint_wire(const struct rec_endpoint *ep, uint8_t out[MAT_ENDPOINT_WIRE])
+static void endpoint_wire(const struct rec_endpoint *ep, uint8_t out[MAT_ENDPOINT_WIRE])
 {
 	out[0] = ep->kind;
 	out[1] = ep->family;
@@ -146,8 +136,7 @@ endpoint_wire(const struct rec_endpoint *ep, uint8_t out[MAT_ENDPOINT_WIRE])
 	out[19] = (uint8_t)ep->port;
 }
 
-static void
-endpoint_unwire(const uint8_t in[MAT_ENDPOINT_WIRE], struct rec_endpoint *ep)
+static void endpoint_unwire(const uint8_t in[MAT_ENDPOINT_WIRE], struct rec_endpoint *ep)
 {
 	ep->kind = in[0];
 	ep->family = in[1];
@@ -156,8 +145,7 @@ endpoint_unwire(const uint8_t in[MAT_ENDPOINT_WIRE], struct rec_endpoint *ep)
 }
 
 /* Splits "a,b,c" into v; -EIO if it does not fit (the table was not written by us). */
-static int
-groups_split(struct host_view *v, const char *text)
+static int groups_split(struct host_view *v, const char *text)
 {
 	const char *p = text;
 
@@ -181,8 +169,7 @@ groups_split(struct host_view *v, const char *text)
 
 /* ---- state hash: one serialization of the view, from memory or from the tables ----- */
 
-static void
-hash_u64(crypto_generichash_state *st, uint64_t v)
+static void hash_u64(crypto_generichash_state *st, uint64_t v)
 {
 	uint8_t b[8];
 
@@ -191,8 +178,7 @@ hash_u64(crypto_generichash_state *st, uint64_t v)
 	crypto_generichash_update(st, b, sizeof(b));
 }
 
-static void
-hash_str(crypto_generichash_state *st, const char *s)
+static void hash_str(crypto_generichash_state *st, const char *s)
 {
 	size_t n = strlen(s);
 
@@ -200,8 +186,7 @@ hash_str(crypto_generichash_state *st, const char *s)
 	crypto_generichash_update(st, (const uint8_t *)s, n);
 }
 
-static void
-hash_host(crypto_generichash_state *st, const struct snapshot_host *h)
+static void hash_host(crypto_generichash_state *st, const struct snapshot_host *h)
 {
 	uint8_t w[MAT_ENDPOINT_WIRE];
 
@@ -228,8 +213,7 @@ hash_host(crypto_generichash_state *st, const struct snapshot_host *h)
 	}
 }
 
-static void
-hash_rr(crypto_generichash_state *st, const struct snapshot_rr *rr)
+static void hash_rr(crypto_generichash_state *st, const struct snapshot_rr *rr)
 {
 	crypto_generichash_update(st, (const uint8_t *)"R", 1);
 	hash_str(st, rr->owner);
@@ -239,8 +223,7 @@ hash_rr(crypto_generichash_state *st, const struct snapshot_rr *rr)
 	crypto_generichash_update(st, rr->rdata, rr->rdlen);
 }
 
-static void
-hash_begin(crypto_generichash_state *st)
+static void hash_begin(crypto_generichash_state *st)
 {
 	crypto_generichash_init(st, NULL, 0, 32);
 	crypto_generichash_update(st, (const uint8_t *)STATE_HASH_CONTEXT,
@@ -249,8 +232,7 @@ hash_begin(crypto_generichash_state *st)
 
 /* ---- reading the view tables --------------------------------------------------------- */
 
-static int
-view_from_row(struct host_view *v, sqlite3_stmt *st)
+static int view_from_row(struct host_view *v, sqlite3_stmt *st)
 {
 	const unsigned char *name = sqlite3_column_text(st, 0);
 	const unsigned char *groups = sqlite3_column_text(st, 9);
@@ -294,8 +276,7 @@ view_from_row(struct host_view *v, sqlite3_stmt *st)
 	return 0;
 }
 
-static int
-rr_from_row(struct snapshot_rr *rr, sqlite3_stmt *st)
+static int rr_from_row(struct snapshot_rr *rr, sqlite3_stmt *st)
 {
 	const unsigned char *owner = sqlite3_column_text(st, 0);
 	int rdlen = sqlite3_column_bytes(st, 3);
@@ -316,8 +297,7 @@ typedef int (*host_row_fn)(void *arg, const struct snapshot_host *h);
 typedef int (*rr_row_fn)(void *arg, const struct snapshot_rr *rr);
 
 /* Calls host_fn for every host row (name order), then rr_fn for every rr row. */
-static int
-view_foreach(struct registry *reg, host_row_fn host_fn, rr_row_fn rr_fn, void *arg)
+static int view_foreach(struct registry *reg, host_row_fn host_fn, rr_row_fn rr_fn, void *arg)
 {
 	struct host_view v;
 	struct snapshot_rr rr;
@@ -351,22 +331,19 @@ out:
 	return r;
 }
 
-static int
-hash_host_cb(void *arg, const struct snapshot_host *h)
+static int hash_host_cb(void *arg, const struct snapshot_host *h)
 {
 	hash_host(arg, h);
 	return 0;
 }
 
-static int
-hash_rr_cb(void *arg, const struct snapshot_rr *rr)
+static int hash_rr_cb(void *arg, const struct snapshot_rr *rr)
 {
 	hash_rr(arg, rr);
 	return 0;
 }
 
-static int
-tables_hash(struct registry *reg, uint8_t out[32])
+static int tables_hash(struct registry *reg, uint8_t out[32])
 {
 	crypto_generichash_state st;
 	int r;
@@ -381,8 +358,8 @@ tables_hash(struct registry *reg, uint8_t out[32])
 
 /* ---- materialization ------------------------------------------------------------------ */
 
-static void
-view_from_mat(struct host_view *v, const struct mat_cert *c, const struct mat_endpoints *e)
+static void view_from_mat(struct host_view *v, const struct mat_cert *c,
+			  const struct mat_endpoints *e)
 {
 	memset(v, 0, sizeof(*v));
 	snprintf(v->name, sizeof(v->name), "%s", c->name);
@@ -408,8 +385,7 @@ view_from_mat(struct host_view *v, const struct mat_cert *c, const struct mat_en
 	v->h.endpoints = v->ep;
 }
 
-static void
-rr_from_mat(struct snapshot_rr *rr, const struct mat_record *m)
+static void rr_from_mat(struct snapshot_rr *rr, const struct mat_record *m)
 {
 	rr->owner = m->owner;
 	rr->rrtype = m->rrtype;
@@ -419,8 +395,7 @@ rr_from_mat(struct snapshot_rr *rr, const struct mat_record *m)
 }
 
 /* Grows *v (of *cap elements of size sz) so that one more fits. */
-static int
-grow(void **v, size_t *cap, size_t n, size_t sz)
+static int grow(void **v, size_t *cap, size_t n, size_t sz)
 {
 	void *p;
 	size_t ncap;
@@ -437,9 +412,8 @@ grow(void **v, size_t *cap, size_t n, size_t sz)
 	return 0;
 }
 
-static int
-load_one(struct registry *reg, struct mat_input *in, size_t caps[3], const uint8_t *id,
-	 const uint8_t *raw, size_t len)
+static int load_one(struct registry *reg, struct mat_input *in, size_t caps[3], const uint8_t *id,
+		    const uint8_t *raw, size_t len)
 {
 	struct rec r;
 	char groups[REC_MAX_GROUPS * (REC_NAME_MAX + 1) + 1];
@@ -509,8 +483,7 @@ load_one(struct registry *reg, struct mat_input *in, size_t caps[3], const uint8
 	return 0;
 }
 
-static int
-load_input(struct registry *reg, uint64_t now, struct mat_input *in)
+static int load_input(struct registry *reg, uint64_t now, struct mat_input *in)
 {
 	static const uint8_t types[] = { REC_CERT, REC_ENDPOINTS, REC_RECORD };
 	size_t caps[3] = { 0, 0, 0 };
@@ -545,8 +518,7 @@ load_input(struct registry *reg, uint64_t now, struct mat_input *in)
 	return r;
 }
 
-static int
-insert_host(struct registry *reg, const struct snapshot_host *h)
+static int insert_host(struct registry *reg, const struct snapshot_host *h)
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_HOST_INSERT);
 	char groups[REC_MAX_GROUPS * (REC_NAME_MAX + 1) + 1];
@@ -598,8 +570,8 @@ insert_host(struct registry *reg, const struct snapshot_host *h)
 	return r == -ENOSPC || r == -ENOMEM ? r : (r < 0 ? -EIO : 0);
 }
 
-static int
-insert_rr(struct registry *reg, const struct snapshot_rr *rr, const uint8_t id[REC_ID_SIZE])
+static int insert_rr(struct registry *reg, const struct snapshot_rr *rr,
+		     const uint8_t id[REC_ID_SIZE])
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_RR_INSERT);
 	int r;
@@ -618,8 +590,7 @@ insert_rr(struct registry *reg, const struct snapshot_rr *rr, const uint8_t id[R
 	return r == -ENOSPC || r == -ENOMEM ? r : (r < 0 ? -EIO : 0);
 }
 
-static int
-write_alerts(struct registry *reg, const struct mat_output *out, uint64_t now)
+static int write_alerts(struct registry *reg, const struct mat_output *out, uint64_t now)
 {
 	for (size_t i = 0; i < out->n_alerts; i++) {
 		sqlite3_stmt *st = store_stmt(reg, ST_ALERT_INSERT);
@@ -635,8 +606,7 @@ write_alerts(struct registry *reg, const struct mat_output *out, uint64_t now)
 	return 0;
 }
 
-static void
-output_hash(const struct mat_input *in, const struct mat_output *out, uint8_t hash[32])
+static void output_hash(const struct mat_input *in, const struct mat_output *out, uint8_t hash[32])
 {
 	crypto_generichash_state st;
 	struct host_view v;
@@ -659,8 +629,7 @@ output_hash(const struct mat_input *in, const struct mat_output *out, uint8_t ha
  * Recomputes the view at now and, if it changed, rewrites the host and rr tables and
  * bumps the generation. Runs inside the caller's transaction.
  */
-static int
-materialize(struct registry *reg, uint64_t now)
+static int materialize(struct registry *reg, uint64_t now)
 {
 	struct mat_input in;
 	struct mat_output out;
@@ -727,8 +696,7 @@ out:
 /* ---- transactions ------------------------------------------------------------------------ */
 
 /* After a rollback the in-memory view state may describe writes that are gone. */
-static void
-forget_view(struct registry *reg)
+static void forget_view(struct registry *reg)
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_META_GET);
 
@@ -740,14 +708,12 @@ forget_view(struct registry *reg)
 	reg->view_hash_known = false;
 }
 
-static int
-txn_begin(struct registry *reg)
+static int txn_begin(struct registry *reg)
 {
 	return store_run(store_stmt(reg, ST_BEGIN));
 }
 
-static void
-txn_rollback(struct registry *reg)
+static void txn_rollback(struct registry *reg)
 {
 	/* sqlite may already have rolled back on its own (SQLITE_FULL, IOERR). */
 	if (!sqlite3_get_autocommit(reg->db))
@@ -755,8 +721,7 @@ txn_rollback(struct registry *reg)
 	forget_view(reg);
 }
 
-static int
-txn_commit(struct registry *reg)
+static int txn_commit(struct registry *reg)
 {
 	int r = store_run(store_stmt(reg, ST_COMMIT));
 
@@ -768,8 +733,7 @@ txn_commit(struct registry *reg)
 /* ---- validation ------------------------------------------------------------------------- */
 
 /* Step 5, rules of the mesh: checks on the record alone against the ROOT. */
-static int
-check_mesh_rules(const struct registry *reg, const struct rec *r)
+static int check_mesh_rules(const struct registry *reg, const struct rec *r)
 {
 	const struct rec_root *root = &reg->root.u.root;
 	uint8_t ipv6[16];
@@ -804,8 +768,7 @@ check_mesh_rules(const struct registry *reg, const struct rec *r)
 }
 
 /* May this ADMIT (raw) authorize the CERT r, signed by its admission key? */
-static bool
-admit_covers(const uint8_t *raw, size_t len, const struct rec *r)
+static bool admit_covers(const uint8_t *raw, size_t len, const struct rec *r)
 {
 	struct rec a;
 
@@ -813,14 +776,12 @@ admit_covers(const uint8_t *raw, size_t len, const struct rec *r)
 		return false;
 	return strcmp(a.u.admit.name, r->u.cert.name) == 0 &&
 	       memcmp(a.u.admit.ipv4, r->u.cert.ipv4, 4) == 0 &&
-	       groups_equal(&a.u.admit.groups, &r->u.cert.groups) &&
-	       a.expires_at >= r->issued_at &&
+	       groups_equal(&a.u.admit.groups, &r->u.cert.groups) && a.expires_at >= r->issued_at &&
 	       a.u.admit.cert_lifetime >= r->expires_at - r->issued_at && r->seq == 1;
 }
 
 /* May a host whose stored CERT (raw) is this sign the RECORD r? */
-static bool
-cert_covers_owner(const uint8_t *raw, size_t len, const struct rec *r)
+static bool cert_covers_owner(const uint8_t *raw, size_t len, const struct rec *r)
 {
 	struct rec c;
 	size_t lo, ln;
@@ -841,9 +802,8 @@ typedef bool (*covers_fn)(const uint8_t *raw, size_t len, const struct rec *r);
  * Looks at the stored records of (type, key): 1 if one of them covers r, 0 if some
  * exist but none covers it, -ENOENT if there are none.
  */
-static int
-any_covers(struct registry *reg, uint8_t type, const uint8_t *key, size_t key_len,
-	   covers_fn covers, const struct rec *r)
+static int any_covers(struct registry *reg, uint8_t type, const uint8_t *key, size_t key_len,
+		      covers_fn covers, const struct rec *r)
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_REC_BY_KEY);
 	int rc, found = -ENOENT;
@@ -869,8 +829,8 @@ any_covers(struct registry *reg, uint8_t type, const uint8_t *key, size_t key_le
 }
 
 /* Step 5, the signer: 0 and *auth, or -EPERM, or a storage error. */
-static int
-authorize(struct registry *reg, const struct rec *r, enum auth *auth, uint8_t wait_key[32])
+static int authorize(struct registry *reg, const struct rec *r, enum auth *auth,
+		     uint8_t wait_key[32])
 {
 	const uint8_t *st_raw;
 	sqlite3_stmt *st;
@@ -906,7 +866,8 @@ authorize(struct registry *reg, const struct rec *r, enum auth *auth, uint8_t wa
 		if (rc < 0)
 			return rc;
 		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE || (rc == SQLITE_ROW && sqlite3_column_int(st, 0) != REC_CERT)) {
+		if (rc == SQLITE_DONE ||
+		    (rc == SQLITE_ROW && sqlite3_column_int(st, 0) != REC_CERT)) {
 			sqlite3_reset(st);
 			*auth = AUTH_PENDING;
 			memcpy(wait_key, r->u.renew.cert_id, REC_ID_SIZE);
@@ -936,8 +897,7 @@ authorize(struct registry *reg, const struct rec *r, enum auth *auth, uint8_t wa
 }
 
 /* Step 6: -EKEYREVOKED if a key this record stands on was revoked. */
-static int
-check_revoked(struct registry *reg, const struct rec *r)
+static int check_revoked(struct registry *reg, const struct rec *r)
 {
 	const uint8_t *keys[3] = { r->signer, NULL, NULL };
 	int rc;
@@ -964,8 +924,7 @@ check_revoked(struct registry *reg, const struct rec *r)
 }
 
 /* The conflict key of a record (see the record table in store.c). */
-static void
-conflict_key(const struct rec *r, const uint8_t id[REC_ID_SIZE], uint8_t key[32])
+static void conflict_key(const struct rec *r, const uint8_t id[REC_ID_SIZE], uint8_t key[32])
 {
 	switch (r->type) {
 	case REC_CERT:
@@ -997,11 +956,10 @@ conflict_key(const struct rec *r, const uint8_t id[REC_ID_SIZE], uint8_t key[32]
  * Step 7 for ENDPOINTS and RECORD: -ESTALE if a stored record of the same key beats
  * r. With delete set (after the signature checked out), deletes the ones r beats.
  */
-static int
-supersede(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID_SIZE],
-	  const uint8_t key[32], bool delete)
+static int supersede(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID_SIZE],
+		     const uint8_t key[32], bool delete)
 {
-	uint8_t (*ids)[REC_ID_SIZE] = NULL;
+	uint8_t(*ids)[REC_ID_SIZE] = NULL;
 	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
 	int rc, ret = 0;
@@ -1027,14 +985,15 @@ supersede(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID_SIZ
 			beats_r = seq > r->seq;
 			r_beats = seq < r->seq;
 		} else {
-			beats_r = seq > r->seq || (seq == r->seq && memcmp(sid, id, REC_ID_SIZE) < 0);
+			beats_r = seq > r->seq ||
+				  (seq == r->seq && memcmp(sid, id, REC_ID_SIZE) < 0);
 			r_beats = !beats_r;
 		}
 		if (beats_r) {
 			ret = -ESTALE;
 			goto out;
 		}
-		if (delete && r_beats) {
+		if (delete &&r_beats) {
 			if (grow((void **)&ids, &cap, n, sizeof(*ids)) < 0) {
 				ret = -ENOMEM;
 				goto out;
@@ -1060,8 +1019,7 @@ out:
 }
 
 /* Accepting a REVOKE: every right of the target goes, and the records that carry it. */
-static int
-purge(struct registry *reg, const uint8_t target[REC_KEY_SIZE])
+static int purge(struct registry *reg, const uint8_t target[REC_KEY_SIZE])
 {
 	sqlite3_stmt *st;
 	int r;
@@ -1088,9 +1046,8 @@ purge(struct registry *reg, const uint8_t target[REC_KEY_SIZE])
 	return r;
 }
 
-static int
-insert_record(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID_SIZE],
-	      const uint8_t key[32], const uint8_t *buf, size_t len)
+static int insert_record(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID_SIZE],
+			 const uint8_t key[32], const uint8_t *buf, size_t len)
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_REC_INSERT);
 	const uint8_t *ipv4 = NULL;
@@ -1132,9 +1089,8 @@ insert_record(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID
 	return rc;
 }
 
-static int
-park(struct registry *reg, const uint8_t id[REC_ID_SIZE], const uint8_t *buf, size_t len,
-     uint64_t now, const uint8_t wait_key[32])
+static int park(struct registry *reg, const uint8_t id[REC_ID_SIZE], const uint8_t *buf, size_t len,
+		uint64_t now, const uint8_t wait_key[32])
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_PENDING_INSERT);
 	int r;
@@ -1158,8 +1114,7 @@ park(struct registry *reg, const uint8_t id[REC_ID_SIZE], const uint8_t *buf, si
  * cert id) now that it arrived. Looking them up by key keeps this linear: a record is
  * only retried when the very thing it waits for was accepted.
  */
-static int
-retry_pending(struct registry *reg, const uint8_t key[32], uint64_t now)
+static int retry_pending(struct registry *reg, const uint8_t key[32], uint64_t now)
 {
 	struct waiting {
 		uint8_t id[REC_ID_SIZE];
@@ -1215,9 +1170,8 @@ out:
 }
 
 /* Stores an accepted record and applies what accepting it means. */
-static int
-accept_record(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID_SIZE],
-	      const uint8_t key[32], const uint8_t *buf, size_t len, uint64_t now)
+static int accept_record(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID_SIZE],
+			 const uint8_t key[32], const uint8_t *buf, size_t len, uint64_t now)
 {
 	int rc = 0;
 
@@ -1245,9 +1199,8 @@ accept_record(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID
 }
 
 /* Steps 1 to 8 of doc/records.md on one record; stores it if it passes. */
-static int
-ingest_one(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now, bool verified,
-	   enum ingest_result *res)
+static int ingest_one(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now,
+		      bool verified, enum ingest_result *res)
 {
 	struct rec r;
 	uint8_t id[REC_ID_SIZE], key[32], wait_key[32];
@@ -1257,8 +1210,7 @@ ingest_one(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now, b
 	/* 1. size, magic, version, type. */
 	if (len > REC_MAX_SIZE)
 		return -EMSGSIZE;
-	if (len < REC_HEADER_SIZE + REC_SIG_SIZE)
-	{
+	if (len < REC_HEADER_SIZE + REC_SIG_SIZE) {
 		rc = rec_decode(buf, len, &r);
 		return rc < 0 ? rc : -EBADMSG;
 	}
@@ -1341,8 +1293,7 @@ ingest_one(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now, b
 
 /* ---- the interface ------------------------------------------------------------------------ */
 
-int
-registry_open(const char *path, struct registry **out)
+int registry_open(const char *path, struct registry **out)
 {
 	struct registry *reg;
 	int r;
@@ -1360,8 +1311,7 @@ registry_open(const char *path, struct registry **out)
 	return 0;
 }
 
-void
-registry_close(struct registry *reg)
+void registry_close(struct registry *reg)
 {
 	if (reg == NULL)
 		return;
@@ -1371,8 +1321,7 @@ registry_close(struct registry *reg)
 	free(reg);
 }
 
-int
-registry_create(struct registry *reg, const uint8_t *root, size_t len, uint64_t now)
+int registry_create(struct registry *reg, const uint8_t *root, size_t len, uint64_t now)
 {
 	struct rec r;
 	uint8_t id[REC_ID_SIZE];
@@ -1434,8 +1383,7 @@ registry_create(struct registry *reg, const uint8_t *root, size_t len, uint64_t 
 	return rc;
 }
 
-int
-registry_root(struct registry *reg, struct rec *root, uint8_t mesh_id[REC_ID_SIZE])
+int registry_root(struct registry *reg, struct rec *root, uint8_t mesh_id[REC_ID_SIZE])
 {
 	if (!reg->has_root)
 		return -ENOENT;
@@ -1446,8 +1394,7 @@ registry_root(struct registry *reg, struct rec *root, uint8_t mesh_id[REC_ID_SIZ
 	return 0;
 }
 
-int
-registry_root_raw(struct registry *reg, uint8_t *buf, size_t *len)
+int registry_root_raw(struct registry *reg, uint8_t *buf, size_t *len)
 {
 	if (!reg->has_root)
 		return -ENOENT;
@@ -1460,9 +1407,8 @@ registry_root_raw(struct registry *reg, uint8_t *buf, size_t *len)
 
 /* One record inside a batch, in a savepoint so that a storage error undoes only it.
  * verified: the signature was already checked (registry_ingest_many). */
-static int
-ingest_in_batch(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now,
-		bool verified, enum ingest_result *res)
+static int ingest_in_batch(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now,
+			   bool verified, enum ingest_result *res)
 {
 	int r;
 
@@ -1487,9 +1433,8 @@ ingest_in_batch(struct registry *reg, const uint8_t *buf, size_t len, uint64_t n
 	return r;
 }
 
-int
-registry_ingest(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now,
-		enum ingest_result *res)
+int registry_ingest(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now,
+		    enum ingest_result *res)
 {
 	int r;
 
@@ -1522,8 +1467,7 @@ struct verify_job {
 	size_t from, to;
 };
 
-static void *
-verify_range(void *arg)
+static void *verify_range(void *arg)
 {
 	struct verify_job *j = arg;
 
@@ -1536,8 +1480,7 @@ verify_range(void *arg)
 
 /* Sets ok[i] for every item whose signature verifies, spreading the work over the
  * online cores. A thread that cannot be started leaves its share to this one. */
-static void
-verify_all(const struct registry_item *items, size_t n, bool *ok)
+static void verify_all(const struct registry_item *items, size_t n, bool *ok)
 {
 	struct verify_job job[VERIFY_MAX_THREADS];
 	pthread_t tid[VERIFY_MAX_THREADS];
@@ -1566,9 +1509,8 @@ verify_all(const struct registry_item *items, size_t n, bool *ok)
 	}
 }
 
-int
-registry_ingest_many(struct registry *reg, const struct registry_item *items, size_t n,
-		     uint64_t now, enum ingest_result *res, int *err)
+int registry_ingest_many(struct registry *reg, const struct registry_item *items, size_t n,
+			 uint64_t now, enum ingest_result *res, int *err)
 {
 	bool *ok = NULL, own_batch = !reg->in_batch;
 	int r = 0;
@@ -1605,8 +1547,7 @@ out:
 	return r;
 }
 
-const char *
-registry_strerror(int err)
+const char *registry_strerror(int err)
 {
 	switch (err < 0 ? -err : err) {
 	case 0:
@@ -1652,8 +1593,7 @@ registry_strerror(int err)
 	}
 }
 
-int
-registry_begin(struct registry *reg)
+int registry_begin(struct registry *reg)
 {
 	int r;
 
@@ -1667,8 +1607,7 @@ registry_begin(struct registry *reg)
 	return 0;
 }
 
-int
-registry_commit(struct registry *reg, uint64_t now)
+int registry_commit(struct registry *reg, uint64_t now)
 {
 	int r;
 
@@ -1686,8 +1625,7 @@ registry_commit(struct registry *reg, uint64_t now)
 	return r;
 }
 
-void
-registry_rollback(struct registry *reg)
+void registry_rollback(struct registry *reg)
 {
 	if (!reg->in_batch)
 		return;
@@ -1696,8 +1634,7 @@ registry_rollback(struct registry *reg)
 	txn_rollback(reg);
 }
 
-int
-registry_refresh(struct registry *reg, uint64_t now)
+int registry_refresh(struct registry *reg, uint64_t now)
 {
 	int r;
 
@@ -1722,20 +1659,17 @@ struct snap_ctx {
 	struct snapshot_builder *b;
 };
 
-static int
-snap_host_cb(void *arg, const struct snapshot_host *h)
+static int snap_host_cb(void *arg, const struct snapshot_host *h)
 {
 	return snapshot_builder_add_host(((struct snap_ctx *)arg)->b, h);
 }
 
-static int
-snap_rr_cb(void *arg, const struct snapshot_rr *rr)
+static int snap_rr_cb(void *arg, const struct snapshot_rr *rr)
 {
 	return snapshot_builder_add_rr(((struct snap_ctx *)arg)->b, rr);
 }
 
-int
-registry_changed(struct registry *reg, bool *changed)
+int registry_changed(struct registry *reg, bool *changed)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t version;
@@ -1760,8 +1694,7 @@ registry_changed(struct registry *reg, bool *changed)
 	return 0;
 }
 
-int
-registry_snapshot(struct registry *reg, struct snapshot **out)
+int registry_snapshot(struct registry *reg, struct snapshot **out)
 {
 	struct snap_ctx ctx;
 	int r;
@@ -1780,16 +1713,14 @@ registry_snapshot(struct registry *reg, struct snapshot **out)
 	return snapshot_builder_finish(ctx.b, out);
 }
 
-static int
-cmp_u32(const void *a, const void *b)
+static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
 }
 
-int
-registry_alloc_ipv4(struct registry *reg, uint64_t now, uint8_t out[4])
+int registry_alloc_ipv4(struct registry *reg, uint64_t now, uint8_t out[4])
 {
 	uint32_t *taken = NULL, net, host_mask, cand;
 	size_t n = 0, cap = 0;
@@ -1838,8 +1769,7 @@ out:
 	return r;
 }
 
-bool
-registry_ipv4_taken(struct registry *reg, uint64_t now, const uint8_t addr[4])
+bool registry_ipv4_taken(struct registry *reg, uint64_t now, const uint8_t addr[4])
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_ADDR_TAKEN);
 	bool taken;
@@ -1851,8 +1781,7 @@ registry_ipv4_taken(struct registry *reg, uint64_t now, const uint8_t addr[4])
 	return taken;
 }
 
-bool
-registry_name_taken(struct registry *reg, uint64_t now, const char *name)
+bool registry_name_taken(struct registry *reg, uint64_t now, const char *name)
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_NAME_TAKEN);
 	bool taken;
@@ -1864,14 +1793,12 @@ registry_name_taken(struct registry *reg, uint64_t now, const char *name)
 	return taken;
 }
 
-bool
-registry_is_revoked(struct registry *reg, const uint8_t key[REC_KEY_SIZE])
+bool registry_is_revoked(struct registry *reg, const uint8_t key[REC_KEY_SIZE])
 {
 	return revoked(reg, key) > 0;
 }
 
-int
-registry_foreach(struct registry *reg, registry_record_fn fn, void *arg)
+int registry_foreach(struct registry *reg, registry_record_fn fn, void *arg)
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_REC_ALL);
 	int rc, r = 0;
@@ -1894,8 +1821,7 @@ registry_foreach(struct registry *reg, registry_record_fn fn, void *arg)
 	return r;
 }
 
-static int
-count(struct registry *reg, enum store_stmt which, uint64_t *out)
+static int count(struct registry *reg, enum store_stmt which, uint64_t *out)
 {
 	sqlite3_stmt *st = store_stmt(reg, which);
 	int rc = sqlite3_step(st);
@@ -1906,8 +1832,7 @@ count(struct registry *reg, enum store_stmt which, uint64_t *out)
 	return rc == SQLITE_ROW ? 0 : store_errno(rc);
 }
 
-int
-registry_counts(struct registry *reg, struct registry_counts *c)
+int registry_counts(struct registry *reg, struct registry_counts *c)
 {
 	int r;
 
@@ -1924,8 +1849,7 @@ registry_counts(struct registry *reg, struct registry_counts *c)
 	return r;
 }
 
-int
-registry_foreach_alert(struct registry *reg, registry_alert_fn fn, void *arg)
+int registry_foreach_alert(struct registry *reg, registry_alert_fn fn, void *arg)
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_ALERT_ALL);
 	int rc, r = 0;
@@ -1944,8 +1868,7 @@ registry_foreach_alert(struct registry *reg, registry_alert_fn fn, void *arg)
 	return r;
 }
 
-int
-registry_state_hash(struct registry *reg, uint8_t out[32])
+int registry_state_hash(struct registry *reg, uint8_t out[32])
 {
 	return tables_hash(reg, out);
 }

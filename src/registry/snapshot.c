@@ -165,8 +165,7 @@ static void arena_free(struct arena *a)
 }
 
 /* A lowercase copy of s (min..max bytes) in the arena, or NULL and *err set. */
-static const char *arena_label(struct arena *a, const char *s, size_t min, size_t max,
-			       int *err)
+static const char *arena_label(struct arena *a, const char *s, size_t min, size_t max, int *err)
 {
 	size_t len, i;
 	char *copy;
@@ -385,8 +384,7 @@ int snapshot_builder_add_host(struct snapshot_builder *b, const struct snapshot_
 	size_t i;
 
 	if (h->n_groups > REC_MAX_GROUPS || h->n_endpoints > REC_MAX_ENDPOINTS ||
-	    (h->n_groups > 0 && h->groups == NULL) ||
-	    (h->n_endpoints > 0 && h->endpoints == NULL))
+	    (h->n_groups > 0 && h->groups == NULL) || (h->n_endpoints > 0 && h->endpoints == NULL))
 		return -EINVAL;
 	if (s->n_hosts >= SNAPSHOT_MAX_HOSTS)
 		return -E2BIG;
@@ -470,8 +468,8 @@ static uint32_t table_size(size_t n)
  * IPv4 address); -EEXIST if an equal key is there already. same() compares two hosts
  * on the table's key.
  */
-static int table_insert(struct table *t, const struct snapshot *s, uint32_t pos_hash,
-			uint32_t tag, uint32_t i,
+static int table_insert(struct table *t, const struct snapshot *s, uint32_t pos_hash, uint32_t tag,
+			uint32_t i,
 			bool (*same)(const struct snapshot_host *, const struct snapshot_host *))
 {
 	uint32_t pos = pos_hash & t->mask;

@@ -73,7 +73,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_PENDING_INSERT] = "INSERT OR IGNORE INTO pending (id, raw, received_at, wait_key)"
 			      " VALUES (?1, ?2, ?3, ?4)",
 	/* Rowids grow, so the oldest rows have the lowest; gaps only make it keep fewer. */
-	[ST_PENDING_TRIM] = "DELETE FROM pending WHERE rowid <= (SELECT max(rowid) FROM pending) - 4096",
+	[ST_PENDING_TRIM] =
+		"DELETE FROM pending WHERE rowid <= (SELECT max(rowid) FROM pending) - 4096",
 	[ST_PENDING_BY_WAIT] = "SELECT id, raw FROM pending WHERE wait_key = ?1 ORDER BY rowid",
 	[ST_PENDING_DELETE] = "DELETE FROM pending WHERE id = ?1",
 	[ST_HOST_CLEAR] = "DELETE FROM host",
@@ -81,9 +82,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 			   " not_before, not_after, groups, endpoints_seq, endpoints_expires,"
 			   " listen_port, endpoints)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-	[ST_HOST_ALL] = "SELECT name, ipv4, ipv6, wg_key, host_key, cert_id, serial, not_before,"
-			" not_after, groups, endpoints_seq, endpoints_expires, listen_port, endpoints"
-			" FROM host ORDER BY name",
+	[ST_HOST_ALL] =
+		"SELECT name, ipv4, ipv6, wg_key, host_key, cert_id, serial, not_before,"
+		" not_after, groups, endpoints_seq, endpoints_expires, listen_port, endpoints"
+		" FROM host ORDER BY name",
 	[ST_RR_CLEAR] = "DELETE FROM rr",
 	[ST_RR_INSERT] = "INSERT INTO rr (owner, rrtype, ttl, rdata, record_id)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -107,8 +109,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_COUNT_ALERTS] = "SELECT count(*) FROM alert",
 };
 
-int
-store_errno(int rc)
+int store_errno(int rc)
 {
 	switch (rc & 0xff) {
 	case SQLITE_OK:
@@ -132,8 +133,7 @@ store_errno(int rc)
 }
 
 /* The error of a failed open or first read: the system's reason when there is one. */
-static int
-open_errno(sqlite3 *db, int rc)
+static int open_errno(sqlite3 *db, int rc)
 {
 	int sys = db != NULL ? sqlite3_system_errno(db) : 0;
 
@@ -147,8 +147,7 @@ open_errno(sqlite3 *db, int rc)
 	return store_errno(rc);
 }
 
-sqlite3_stmt *
-store_stmt(struct registry *reg, enum store_stmt which)
+sqlite3_stmt *store_stmt(struct registry *reg, enum store_stmt which)
 {
 	sqlite3_stmt *st = reg->st[which];
 
@@ -157,8 +156,7 @@ store_stmt(struct registry *reg, enum store_stmt which)
 	return st;
 }
 
-int
-store_run(sqlite3_stmt *st)
+int store_run(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
@@ -166,8 +164,7 @@ store_run(sqlite3_stmt *st)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_errno(rc);
 }
 
-int
-store_bind_blob(sqlite3_stmt *st, int col, const void *p, size_t n)
+int store_bind_blob(sqlite3_stmt *st, int col, const void *p, size_t n)
 {
 	int rc;
 
@@ -179,29 +176,25 @@ store_bind_blob(sqlite3_stmt *st, int col, const void *p, size_t n)
 	return store_errno(rc);
 }
 
-int
-store_bind_u64(sqlite3_stmt *st, int col, uint64_t v)
+int store_bind_u64(sqlite3_stmt *st, int col, uint64_t v)
 {
 	/* Stored as the same 64 bits; values above INT64_MAX read back unchanged. */
 	return store_errno(sqlite3_bind_int64(st, col, (sqlite3_int64)v));
 }
 
-int
-store_bind_text(sqlite3_stmt *st, int col, const char *s)
+int store_bind_text(sqlite3_stmt *st, int col, const char *s)
 {
 	return store_errno(sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC));
 }
 
 /* Runs sql (no rows expected, or rows ignored). */
-static int
-exec(sqlite3 *db, const char *sql)
+static int exec(sqlite3 *db, const char *sql)
 {
 	return store_errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
 }
 
 /* Runs a one-row pragma and copies its text result into out. */
-static int
-pragma_text(sqlite3 *db, const char *sql, char *out, size_t size)
+static int pragma_text(sqlite3 *db, const char *sql, char *out, size_t size)
 {
 	sqlite3_stmt *st = NULL;
 	const unsigned char *t;
@@ -221,8 +214,7 @@ out:
 	return rc;
 }
 
-static int
-create_schema(sqlite3 *db)
+static int create_schema(sqlite3 *db)
 {
 	char sql[64];
 	int r;
@@ -242,8 +234,7 @@ create_schema(sqlite3 *db)
 	return r;
 }
 
-static int
-load_meta(struct registry *reg)
+static int load_meta(struct registry *reg)
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_META_GET);
 	const void *root;
@@ -278,8 +269,7 @@ out:
 	return r;
 }
 
-int
-store_open(struct registry *reg, const char *path)
+int store_open(struct registry *reg, const char *path)
 {
 	char text[64];
 	int rc, r, version;
@@ -355,8 +345,7 @@ out:
 	return r;
 }
 
-void
-store_close(struct registry *reg)
+void store_close(struct registry *reg)
 {
 	for (int i = 0; i < ST_COUNT; i++) {
 		sqlite3_finalize(reg->st[i]);
@@ -366,8 +355,7 @@ store_close(struct registry *reg)
 	reg->db = NULL;
 }
 
-int
-store_test_max_pages(struct registry *reg, unsigned pages)
+int store_test_max_pages(struct registry *reg, unsigned pages)
 {
 	char sql[64];
 

@@ -27,29 +27,29 @@ enum store_stmt {
 	ST_SAVEPOINT,
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
-	ST_REC_EXISTS,     /* id */
-	ST_REC_RAW,        /* id -> type, raw */
-	ST_REC_BY_KEY,     /* type, key -> id, seq, raw */
-	ST_REVOKED,        /* key -> 1 if some REVOKE targets it */
-	ST_REC_INSERT,     /* id, type, signer, seq, issued_at, expires_at, key, key2, ipv4, name, raw */
-	ST_REC_DELETE,     /* id */
-	ST_PURGE_SIGNER,   /* signer */
-	ST_PURGE_KEY,      /* type, key */
-	ST_PURGE_KEY2,     /* key2 */
-	ST_REC_OF_TYPE,    /* type -> id, raw */
-	ST_REC_ALL,        /* -> raw, in (issued_at, id) order */
-	ST_PENDING_EXISTS, /* id */
-	ST_PENDING_INSERT, /* id, raw, received_at, wait_key */
-	ST_PENDING_TRIM,   /* keeps the newest STORE_PENDING_MAX rows */
-	ST_PENDING_BY_WAIT,/* wait_key -> id, raw */
-	ST_PENDING_DELETE, /* id */
+	ST_REC_EXISTS, /* id */
+	ST_REC_RAW,    /* id -> type, raw */
+	ST_REC_BY_KEY, /* type, key -> id, seq, raw */
+	ST_REVOKED,    /* key -> 1 if some REVOKE targets it */
+	ST_REC_INSERT, /* id, type, signer, seq, issued_at, expires_at, key, key2, ipv4, name, raw */
+	ST_REC_DELETE,      /* id */
+	ST_PURGE_SIGNER,    /* signer */
+	ST_PURGE_KEY,       /* type, key */
+	ST_PURGE_KEY2,      /* key2 */
+	ST_REC_OF_TYPE,     /* type -> id, raw */
+	ST_REC_ALL,         /* -> raw, in (issued_at, id) order */
+	ST_PENDING_EXISTS,  /* id */
+	ST_PENDING_INSERT,  /* id, raw, received_at, wait_key */
+	ST_PENDING_TRIM,    /* keeps the newest STORE_PENDING_MAX rows */
+	ST_PENDING_BY_WAIT, /* wait_key -> id, raw */
+	ST_PENDING_DELETE,  /* id */
 	ST_HOST_CLEAR,
 	ST_HOST_INSERT,
-	ST_HOST_ALL,       /* in name order */
+	ST_HOST_ALL, /* in name order */
 	ST_RR_CLEAR,
 	ST_RR_INSERT,
-	ST_RR_ALL,         /* in (owner, rrtype, rdata) order */
-	ST_ALERT_INSERT,   /* message, at */
+	ST_RR_ALL,       /* in (owner, rrtype, rdata) order */
+	ST_ALERT_INSERT, /* message, at */
 	ST_ALERT_ALL,
 	ST_META_GET,       /* -> mesh_id, root, generation */
 	ST_META_SET_ROOT,  /* mesh_id, root */
@@ -76,9 +76,9 @@ struct registry {
 	uint8_t mesh_id[REC_ID_SIZE];
 
 	bool in_batch;
-	int batch_error;  /* a storage error that ended the batch's transaction */
-	bool dirty;       /* records changed since the view was last materialized */
-	bool view_valid;  /* the view is right for every now in [view_now, view_until) */
+	int batch_error; /* a storage error that ended the batch's transaction */
+	bool dirty;      /* records changed since the view was last materialized */
+	bool view_valid; /* the view is right for every now in [view_now, view_until) */
 	uint64_t view_now;
 	uint64_t view_until;
 	uint64_t generation;

@@ -34,14 +34,14 @@
 #define SOA_EXPIRE 600u
 
 /* RFC 6303 style server name for zones that have no real name server. */
-static const uint8_t localhost_wire[] = "\011localhost";   /* + the root label */
+static const uint8_t localhost_wire[] = "\011localhost";    /* + the root label */
 static const uint8_t hostmaster_label[] = "\012hostmaster"; /* + the mesh zone */
 
 /* A name in wire format, uncompressed, with where each label starts. */
 struct name_view {
 	const uint8_t *p;
-	size_t len;          /* root label included */
-	size_t nl;           /* labels, root excluded */
+	size_t len; /* root label included */
+	size_t nl;  /* labels, root excluded */
 	uint8_t loff[LABELS_MAX];
 };
 
@@ -172,8 +172,7 @@ static void put_rr(struct answer *a, const struct owner *o, uint16_t type, uint3
 	put(&a->w, rdata, rdlen);
 }
 
-static void put_header(struct writer *w, const struct dns_query *q, uint16_t flags,
-		       uint8_t rcode)
+static void put_header(struct writer *w, const struct dns_query *q, uint16_t flags, uint8_t rcode)
 {
 	put16(w, q->id);
 	put16(w, (uint16_t)((q->flags & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | FLAG_QR | FLAG_RA |
@@ -483,8 +482,7 @@ static bool all_zero(const uint8_t *p, size_t n)
 
 /* The host's and the custom records of one type at the owner; returns how many. */
 static unsigned put_rrset(struct answer *a, const struct owner *o, uint16_t type,
-			  const struct snapshot_host *host, const struct snapshot_rr *rrs,
-			  size_t n)
+			  const struct snapshot_host *host, const struct snapshot_rr *rrs, size_t n)
 {
 	unsigned count = 0;
 	size_t i;
@@ -508,8 +506,7 @@ static unsigned put_rrset(struct answer *a, const struct owner *o, uint16_t type
 }
 
 /* RFC 8482: the RRset of lowest type at the name stands for "any"; 0 if none. */
-static uint16_t any_type(const struct snapshot_host *host, const struct snapshot_rr *rrs,
-			 size_t n)
+static uint16_t any_type(const struct snapshot_host *host, const struct snapshot_rr *rrs, size_t n)
 {
 	uint16_t best = 0;
 	size_t i;
@@ -589,8 +586,8 @@ static void answer_mesh(struct answer *a, struct name_view *name, size_t k)
 		if (k == 1)
 			host = snapshot_lookup_name(a->s, rel, rel_len);
 		if (host == NULL && n == 0) {
-			negative(a, has_descendant(a->s, rel, rel_len) ? LDNS_RCODE_NOERROR
-								       : LDNS_RCODE_NXDOMAIN);
+			negative(a, has_descendant(a->s, rel, rel_len) ? LDNS_RCODE_NOERROR :
+									 LDNS_RCODE_NXDOMAIN);
 			return;
 		}
 		cname = host == NULL && qtype != LDNS_RR_TYPE_CNAME ? find_cname(rrs, n) : NULL;
@@ -664,8 +661,7 @@ static bool parse_nibble(const uint8_t *label, uint8_t *v)
 }
 
 /* Whether some host's address starts with the first bits of addr. */
-static bool host_address_below(const struct snapshot *s, bool v6, const uint8_t *addr,
-			       size_t bits)
+static bool host_address_below(const struct snapshot *s, bool v6, const uint8_t *addr, size_t bits)
 {
 	size_t i, count = snapshot_host_count(s), whole = bits / 8;
 	uint8_t mask = (uint8_t)(0xff00u >> (bits % 8));
@@ -727,22 +723,23 @@ static void answer_reverse(struct answer *a, const struct name_view *name, size_
 		size_t unit = have + k - 1 - i;
 		uint8_t v;
 
-		if (!(v6 ? parse_nibble(name->p + name->loff[i], &v)
-			 : parse_octet(name->p + name->loff[i], &v))) {
+		if (!(v6 ? parse_nibble(name->p + name->loff[i], &v) :
+			   parse_octet(name->p + name->loff[i], &v))) {
 			negative(a, LDNS_RCODE_NXDOMAIN);
 			return;
 		}
 		if (v6) {
-			addr[unit / 2] = (uint8_t)(unit % 2 == 0 ? (addr[unit / 2] & 0x0fu) | (unsigned)v << 4
-								 : (addr[unit / 2] & 0xf0u) | v);
+			addr[unit / 2] = (uint8_t)(unit % 2 == 0 ? (addr[unit / 2] & 0x0fu) |
+									   (unsigned)v << 4 :
+								   (addr[unit / 2] & 0xf0u) | v);
 		} else {
 			addr[unit] = v;
 		}
 	}
 	if (have + k < total) {
-		negative(a, host_address_below(a->s, v6, addr, (have + k) * unit_bits)
-				    ? LDNS_RCODE_NOERROR
-				    : LDNS_RCODE_NXDOMAIN);
+		negative(a, host_address_below(a->s, v6, addr, (have + k) * unit_bits) ?
+				    LDNS_RCODE_NOERROR :
+				    LDNS_RCODE_NXDOMAIN);
 		return;
 	}
 	h = v6 ? snapshot_lookup_ipv6(a->s, addr) : snapshot_lookup_ipv4(a->s, addr);
@@ -856,8 +853,8 @@ static size_t response_limit(const struct dns_config *cfg, enum dns_transport tr
 	if (transport == DNS_UDP) {
 		limit = DNS_UDP_MIN;
 		if (q->edns) {
-			limit = q->edns_payload < cfg->edns_payload ? q->edns_payload
-								     : cfg->edns_payload;
+			limit = q->edns_payload < cfg->edns_payload ? q->edns_payload :
+								      cfg->edns_payload;
 			if (limit < DNS_UDP_MIN)
 				limit = DNS_UDP_MIN;
 		}
@@ -878,9 +875,8 @@ static void write_rcode_only(struct writer *w, const struct dns_config *cfg,
 	}
 }
 
-int dns_answer_rcode(const struct dns_config *cfg, const struct dns_query *q,
-		     const uint8_t *query, uint8_t rcode, uint8_t *out, size_t out_size,
-		     size_t *out_len)
+int dns_answer_rcode(const struct dns_config *cfg, const struct dns_query *q, const uint8_t *query,
+		     uint8_t rcode, uint8_t *out, size_t out_size, size_t *out_len)
 {
 	struct writer w = { out, 0, out_size, false };
 
@@ -891,9 +887,9 @@ int dns_answer_rcode(const struct dns_config *cfg, const struct dns_query *q,
 	return 0;
 }
 
-int dns_answer(const struct snapshot *s, const struct dns_config *cfg,
-	       enum dns_transport transport, const uint8_t *query, size_t qlen, uint8_t *out,
-	       size_t out_size, size_t *out_len, struct dns_query *q)
+int dns_answer(const struct snapshot *s, const struct dns_config *cfg, enum dns_transport transport,
+	       const uint8_t *query, size_t qlen, uint8_t *out, size_t out_size, size_t *out_len,
+	       struct dns_query *q)
 {
 	struct dns_query local;
 	struct answer a;

@@ -81,20 +81,20 @@ struct pool {
 /* One client query in flight upstream. */
 struct pending {
 	struct forwarder *f;
-	struct pending *hash_next;  /* in f->buckets; on the free list, the next free one */
-	struct pending *prev;       /* on f's list of queries in flight */
+	struct pending *hash_next; /* in f->buckets; on the free list, the next free one */
+	struct pending *prev;      /* on f's list of queries in flight */
 	struct pending *next;
-	struct event *timer;        /* made once, kept on the free list */
-	struct bufferevent *tcp;    /* the TCP retry after TC=1 */
+	struct event *timer;     /* made once, kept on the free list */
+	struct bufferevent *tcp; /* the TCP retry after TC=1 */
 	struct forward_client client;
-	struct dns_query q;         /* the client's */
+	struct dns_query q; /* the client's */
 	enum dns_transport transport;
 	uint8_t query[DNS_HEADER_SIZE + FWD_QUESTION_MAX]; /* the client's header, question */
-	int sock;                   /* FWD_NO_SOCKET unless hashed under (sock, id) */
+	int sock; /* FWD_NO_SOCKET unless hashed under (sock, id) */
 	uint16_t id;
 	uint16_t tried;
 	int upstream;
-	uint64_t generation;        /* of f's upstream set when upstream was picked */
+	uint64_t generation; /* of f's upstream set when upstream was picked */
 	struct sockaddr_storage up_addr;
 	socklen_t up_len;
 	uint64_t sent_ms;
@@ -173,8 +173,8 @@ static size_t client_limit(const struct forwarder *f, const struct dns_query *q,
 	if (transport == DNS_UDP) {
 		limit = DNS_UDP_MIN;
 		if (q->edns) {
-			limit = q->edns_payload < f->dcfg->edns_payload ? q->edns_payload
-									 : f->dcfg->edns_payload;
+			limit = q->edns_payload < f->dcfg->edns_payload ? q->edns_payload :
+									  f->dcfg->edns_payload;
 			if (limit < DNS_UDP_MIN)
 				limit = DNS_UDP_MIN;
 		}
@@ -355,8 +355,8 @@ static void finish_failed(struct pending *p)
 	struct forward_client client = p->client;
 
 	if (f->cfg->serve_stale && f->cache != NULL &&
-	    cache_lookup(f->cache, f->dcfg, p->query, &p->q, CACHE_STALE, now_ms() / 1000,
-			 f->out, limit, &len) == 0) {
+	    cache_lookup(f->cache, f->dcfg, p->query, &p->q, CACHE_STALE, now_ms() / 1000, f->out,
+			 limit, &len) == 0) {
 		f->stats->stale_served++;
 	} else {
 		f->stats->servfail++;
@@ -537,7 +537,8 @@ static void on_upstream_udp(evutil_socket_t fd, short what, void *arg)
 		}
 		p = hash_find(f, s->index, get16(buf));
 		if (p == NULL || !same_addr(&from, &p->up_addr) ||
-		    !answers_question(p, buf, (size_t)n) || !handle_answer(p, buf, (size_t)n, false))
+		    !answers_question(p, buf, (size_t)n) ||
+		    !handle_answer(p, buf, (size_t)n, false))
 			f->stats->dropped++; /* spoofed, late or malformed: keep waiting */
 	}
 }
@@ -611,8 +612,8 @@ static void start_tcp(struct pending *p)
 	bufferevent_setcb(p->tcp, on_tcp_read, NULL, on_tcp_event, p);
 	p->sent_ms = now_ms();
 	arm_timer(p, FWD_TCP_TIMEOUT_MS);
-	if (bufferevent_socket_connect(p->tcp, (struct sockaddr *)&p->up_addr,
-				       (int)p->up_len) < 0) {
+	if (bufferevent_socket_connect(p->tcp, (struct sockaddr *)&p->up_addr, (int)p->up_len) <
+	    0) {
 		bufferevent_free(p->tcp);
 		p->tcp = NULL;
 		evtimer_del(p->timer);
@@ -679,7 +680,8 @@ static void pools_update(struct forwarder *f)
 
 	for (i = 0; i < f->ups.n; i++) {
 		for (j = 0; j < UPSTREAM_MAX; j++) {
-			if (f->pools[j] != NULL && same_addr(&f->pools[j]->addr, &f->ups.u[i].addr)) {
+			if (f->pools[j] != NULL &&
+			    same_addr(&f->pools[j]->addr, &f->ups.u[i].addr)) {
 				fresh[i] = f->pools[j];
 				f->pools[j] = NULL;
 				break;
@@ -711,9 +713,9 @@ static void upstreams_load(struct forwarder *f, const struct resolver_config *cf
 	if (cfg->n_upstream > 0) {
 		for (i = 0; i < cfg->n_upstream; i++) {
 			const struct sockaddr_storage *ss = &cfg->upstream[i];
-			socklen_t len = ss->ss_family == AF_INET6
-						? (socklen_t)sizeof(struct sockaddr_in6)
-						: (socklen_t)sizeof(struct sockaddr_in);
+			socklen_t len = ss->ss_family == AF_INET6 ?
+						(socklen_t)sizeof(struct sockaddr_in6) :
+						(socklen_t)sizeof(struct sockaddr_in);
 
 			(void)upstream_add(&f->ups, (const struct sockaddr *)ss, len);
 		}
@@ -845,10 +847,9 @@ size_t forward_upstreams(const struct forwarder *f, struct sockaddr_storage *out
 	return f->ups.n;
 }
 
-int forward_query(struct forwarder *f, const uint8_t *query, size_t qlen,
-		  const struct dns_query *q, enum dns_transport transport,
-		  const struct forward_client *client, uint8_t *out, size_t out_size,
-		  size_t *out_len)
+int forward_query(struct forwarder *f, const uint8_t *query, size_t qlen, const struct dns_query *q,
+		  enum dns_transport transport, const struct forward_client *client, uint8_t *out,
+		  size_t out_size, size_t *out_len)
 {
 	size_t limit = client_limit(f, q, transport, out_size);
 	struct pending *p;

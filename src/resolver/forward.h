@@ -21,18 +21,18 @@ struct tcp_conn;
 
 /* Who asked: the forwarder keeps a copy and hands it back with the answer. */
 struct forward_client {
-	uint64_t listener_id;          /* UDP: the listener the query came in on */
-	struct sockaddr_storage addr;  /* UDP: the client's address */
+	uint64_t listener_id;         /* UDP: the listener the query came in on */
+	struct sockaddr_storage addr; /* UDP: the client's address */
 	socklen_t addr_len;
-	struct tcp_conn *conn;         /* TCP: the connection (NULL for UDP) */
+	struct tcp_conn *conn; /* TCP: the connection (NULL for UDP) */
 };
 
 /*
  * Called once for every query that forward_query left pending, with the response to
  * send (len bytes, within the client's limit), unless forward_free comes first.
  */
-typedef void forward_reply_fn(void *arg, const struct forward_client *client,
-			      const uint8_t *resp, size_t len);
+typedef void forward_reply_fn(void *arg, const struct forward_client *client, const uint8_t *resp,
+			      size_t len);
 
 enum forward_result {
 	FORWARD_DONE,    /* out holds the response (cache hit, SERVFAIL, REFUSED) */
@@ -56,10 +56,9 @@ int forward_reconfigure(struct forwarder *f, const struct resolver_config *cfg);
  * when nothing can be sent (no upstream, too many in flight: SERVFAIL) or with
  * `forward no` (REFUSED). Returns a non-negative enum forward_result.
  */
-int forward_query(struct forwarder *f, const uint8_t *query, size_t qlen,
-		  const struct dns_query *q, enum dns_transport transport,
-		  const struct forward_client *client, uint8_t *out, size_t out_size,
-		  size_t *out_len);
+int forward_query(struct forwarder *f, const uint8_t *query, size_t qlen, const struct dns_query *q,
+		  enum dns_transport transport, const struct forward_client *client, uint8_t *out,
+		  size_t out_size, size_t *out_len);
 
 /* Upstream addresses in use (for status output): fills up to max, returns how many. */
 size_t forward_upstreams(const struct forwarder *f, struct sockaddr_storage *out, size_t max);

@@ -43,8 +43,9 @@
 #include "meshname/snapshot.h"
 #include "resolver/forward.h"
 
-#define UDP_BATCH 64          /* datagrams read per readiness event */
-#define UDP_BUF 2048          /* a query larger than this is cut (and gets FORMERR); an
+#define UDP_BATCH 64 /* datagrams read per readiness event */
+#define UDP_BUF \
+	2048 /* a query larger than this is cut (and gets FORMERR); an
 			       * answer is at most DNS_DEFAULT_EDNS_PAYLOAD over UDP */
 #define TCP_BACKLOG 128
 #define TCP_OUTPUT_HIGH (256u * 1024) /* bytes waiting before we stop reading */
@@ -58,9 +59,9 @@ struct listener {
 	bool tcp;
 	int fd;
 	int error;
-	struct event *ev;             /* UDP */
-	struct evconnlistener *lev;   /* TCP */
-	struct event *pause;          /* TCP: accepting again after an accept error */
+	struct event *ev;           /* UDP */
+	struct evconnlistener *lev; /* TCP */
+	struct event *pause;        /* TCP: accepting again after an accept error */
 };
 
 struct tcp_conn {
@@ -632,8 +633,7 @@ fail:
  * put back into old and the new ones are closed.
  */
 static int listeners_open(struct resolver *r, const struct resolver_config *cfg,
-			  struct listener **old, size_t n_old, struct listener **out,
-			  size_t *n_out)
+			  struct listener **old, size_t n_old, struct listener **out, size_t *n_out)
 {
 	size_t from[2 * RESOLVER_MAX_LISTEN]; /* index in old, or SIZE_MAX if new */
 	size_t i, j, n = 0;
@@ -675,8 +675,7 @@ fail:
 	return e;
 }
 
-int resolver_new(struct event_base *base, const struct resolver_config *cfg,
-		 struct resolver **out)
+int resolver_new(struct event_base *base, const struct resolver_config *cfg, struct resolver **out)
 {
 	struct resolver *r;
 	int e;

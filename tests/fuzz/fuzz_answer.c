@@ -41,8 +41,8 @@ static size_t limit_for(const struct dns_config *cfg, enum dns_transport transpo
 	return limit < DNS_UDP_MIN ? DNS_UDP_MIN : limit;
 }
 
-static void check(const struct dns_config *cfg, enum dns_transport transport,
-		  const uint8_t *data, size_t size)
+static void check(const struct dns_config *cfg, enum dns_transport transport, const uint8_t *data,
+		  size_t size)
 {
 	struct dns_query q;
 	ldns_pkt *pkt = NULL;

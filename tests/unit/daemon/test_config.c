@@ -106,8 +106,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->on_exit, b->on_exit);
 	assert_string_equal(a->userspace, b->userspace);
 	assert_int_equal(a->n_endpoint, b->n_endpoint);
-	for (size_t i = 0; i < a->n_endpoint; i++)
-	{
+	for (size_t i = 0; i < a->n_endpoint; i++) {
 		assert_string_equal(a->endpoint[i].host, b->endpoint[i].host);
 		assert_int_equal(a->endpoint[i].port, b->endpoint[i].port);
 	}
@@ -286,8 +285,9 @@ static void a_long_word_is_cut_in_the_message(void **state)
 	(void)state;
 	memset(line, 'k', 100);
 	memcpy(line + 100, " 1\n", 4);
-	assert_parse_error(line, "test.conf:1: unknown keyword "
-				 "\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...\"");
+	assert_parse_error(
+		line, "test.conf:1: unknown keyword "
+		      "\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...\"");
 }
 
 static void a_keyword_without_value_is_an_error(void **state)
@@ -429,20 +429,20 @@ static void ports_0_and_65536_are_rejected(void **state)
 {
 	(void)state;
 	assert_parse_error("listen 127.0.0.1:0\n", "test.conf:1: listen: invalid port \"0\" in "
-						     "\"127.0.0.1:0\" (1 to 65535)");
+						   "\"127.0.0.1:0\" (1 to 65535)");
 	assert_parse_error("listen [::1]:65536\n", "test.conf:1: listen: invalid port \"65536\" in "
-						     "\"[::1]:65536\" (1 to 65535)");
+						   "\"[::1]:65536\" (1 to 65535)");
 	assert_parse_error("upstream 192.0.2.1:0\n", "test.conf:1: upstream: invalid port \"0\" "
-						       "in \"192.0.2.1:0\" (1 to 65535)");
+						     "in \"192.0.2.1:0\" (1 to 65535)");
 	assert_parse_error("upstream 192.0.2.1:+53\n", "test.conf:1: upstream: invalid port "
-							 "\"+53\" in \"192.0.2.1:+53\" (1 to "
-							 "65535)");
+						       "\"+53\" in \"192.0.2.1:+53\" (1 to "
+						       "65535)");
 	assert_parse_error("listen-port 0\n",
 			   "test.conf:1: listen-port must be a number from 1 to 65535, not \"0\"");
 	assert_parse_error("listen-port 65536\n", "test.conf:1: listen-port must be a number from "
-						    "1 to 65535, not \"65536\"");
+						  "1 to 65535, not \"65536\"");
 	assert_parse_error("endpoint 192.0.2.1:0\n", "test.conf:1: endpoint: invalid port \"0\" "
-						       "in \"192.0.2.1:0\" (1 to 65535)");
+						     "in \"192.0.2.1:0\" (1 to 65535)");
 }
 
 static void bad_addresses_are_rejected(void **state)
@@ -457,8 +457,7 @@ static void bad_addresses_are_rejected(void **state)
 		"127.1",          /* inet_aton would take it; we do not */
 		"localhost",      /* names would need the resolver itself */
 		"fe80::1%eth0",   /* scoped addresses are not supported */
-		"1.2.3.4.5",
-		"::1::2",
+		"1.2.3.4.5",      "::1::2",
 	};
 	char text[256], expected[512];
 
@@ -556,8 +555,9 @@ static void numbers_are_checked_for_range_and_form(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(text, sizeof(text), "%s %s\n", bad[i].keyword, bad[i].value);
-		snprintf(expected, sizeof(expected), "test.conf:1: %s must be a number from %s, not \"%s\"",
-			 bad[i].keyword, bad[i].range, bad[i].value);
+		snprintf(expected, sizeof(expected),
+			 "test.conf:1: %s must be a number from %s, not \"%s\"", bad[i].keyword,
+			 bad[i].range, bad[i].value);
 		assert_parse_error(text, expected);
 	}
 }
@@ -598,7 +598,8 @@ static void yes_and_no_are_strict(void **state)
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			snprintf(text, sizeof(text), "%s %s\n", keywords[k], bad[i]);
 			snprintf(expected, sizeof(expected),
-				 "test.conf:1: %s must be yes or no, not \"%s\"", keywords[k], bad[i]);
+				 "test.conf:1: %s must be yes or no, not \"%s\"", keywords[k],
+				 bad[i]);
 			assert_parse_error(text, expected);
 		}
 	}
@@ -641,7 +642,8 @@ static void control_group_takes_a_name_or_a_gid(void **state)
 	config_free(cfg);
 	assert_parse_error("control-group -wheel\n",
 			   "test.conf:1: control-group: invalid group \"-wheel\"");
-	assert_parse_error("control-group a:b\n", "test.conf:1: control-group: invalid group \"a:b\"");
+	assert_parse_error("control-group a:b\n",
+			   "test.conf:1: control-group: invalid group \"a:b\"");
 	assert_parse_error("control-group 4294967295\n",
 			   "test.conf:1: control-group: invalid group \"4294967295\"");
 }
@@ -653,13 +655,14 @@ static void interface_names_follow_the_kernel_rules(void **state)
 	(void)state;
 	assert_string_equal(cfg->interface, "abcdefghijklmno");
 	config_free(cfg);
-	assert_parse_error("interface abcdefghijklmnop\n",
-			   "test.conf:1: interface: invalid interface name \"abcdefghijklmnop\" (1 to "
-			   "15 bytes, no '/' or ':')");
+	assert_parse_error(
+		"interface abcdefghijklmnop\n",
+		"test.conf:1: interface: invalid interface name \"abcdefghijklmnop\" (1 to "
+		"15 bytes, no '/' or ':')");
 	assert_parse_error("interface wg/0\n", "test.conf:1: interface: invalid interface name "
-						 "\"wg/0\" (1 to 15 bytes, no '/' or ':')");
+					       "\"wg/0\" (1 to 15 bytes, no '/' or ':')");
 	assert_parse_error("interface ..\n", "test.conf:1: interface: invalid interface name "
-					       "\"..\" (1 to 15 bytes, no '/' or ':')");
+					     "\"..\" (1 to 15 bytes, no '/' or ':')");
 }
 
 static void manage_and_on_exit_take_their_words(void **state)
@@ -699,8 +702,8 @@ static void userspace_is_an_absolute_path_or_a_command_name(void **state)
 static void endpoints_need_a_port_and_a_valid_host(void **state)
 {
 	static const char *const bad[] = {
-		"-vpn.example.org:1", "vpn-.example.org:1", "vpn..example.org:1",
-		"vpn_1.example.org:1", "192.0.2:51820", "[vpn.example.org]:1",
+		"-vpn.example.org:1",  "vpn-.example.org:1", "vpn..example.org:1",
+		"vpn_1.example.org:1", "192.0.2:51820",      "[vpn.example.org]:1",
 		"vpn.example.org.:1",
 	};
 	char text[128], expected[256];
@@ -718,8 +721,9 @@ static void endpoints_need_a_port_and_a_valid_host(void **state)
 	assert_parse_error("endpoint vpn.example.org\n",
 			   "test.conf:1: endpoint \"vpn.example.org\" needs a port (HOST:PORT or "
 			   "[IPv6]:PORT)");
-	assert_parse_error("endpoint 2001:db8::1\n", "test.conf:1: endpoint \"2001:db8::1\" needs a "
-						       "port (HOST:PORT or [IPv6]:PORT)");
+	assert_parse_error("endpoint 2001:db8::1\n",
+			   "test.conf:1: endpoint \"2001:db8::1\" needs a "
+			   "port (HOST:PORT or [IPv6]:PORT)");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(text, sizeof(text), "endpoint %s\n", bad[i]);
 		snprintf(expected, sizeof(expected),
@@ -780,8 +784,9 @@ static void serve_stale_needs_a_cache(void **state)
 	struct config *cfg;
 
 	(void)state;
-	assert_parse_error("serve-stale yes\ncache-size 0\n",
-			   "test.conf:2: serve-stale yes needs a cache, but cache-size is 0 (line 2)");
+	assert_parse_error(
+		"serve-stale yes\ncache-size 0\n",
+		"test.conf:2: serve-stale yes needs a cache, but cache-size is 0 (line 2)");
 	/* Left at its default, serve-stale follows the cache. */
 	cfg = parse_ok("cache-size 0\n");
 	assert_false(cfg->serve_stale);
@@ -893,24 +898,23 @@ static void print_writes_the_effective_values(void **state)
 	char *text = print_to_string(cfg);
 
 	(void)state;
-	assert_string_equal(text,
-			    "state /var/lib/meshname\n"
-			    "control /run/meshname/control.sock\n"
-			    "# control-group: none, only root may use privileged verbs\n"
-			    "listen 127.0.0.153:53\n"
-			    "listen-mesh yes\n"
-			    "# upstream: none, the servers in resolv.conf are used\n"
-			    "forward yes\n"
-			    "ttl 30\n"
-			    "negative-ttl 5\n"
-			    "cache-size 10000\n"
-			    "serve-stale yes\n"
-			    "interface mesh0\n"
-			    "manage yes\n"
-			    "on-exit keep\n"
-			    "# userspace: none, the kernel's WireGuard\n"
-			    "# endpoint: none, only the addresses found on the interfaces\n"
-			    "listen-port 51820\n");
+	assert_string_equal(text, "state /var/lib/meshname\n"
+				  "control /run/meshname/control.sock\n"
+				  "# control-group: none, only root may use privileged verbs\n"
+				  "listen 127.0.0.153:53\n"
+				  "listen-mesh yes\n"
+				  "# upstream: none, the servers in resolv.conf are used\n"
+				  "forward yes\n"
+				  "ttl 30\n"
+				  "negative-ttl 5\n"
+				  "cache-size 10000\n"
+				  "serve-stale yes\n"
+				  "interface mesh0\n"
+				  "manage yes\n"
+				  "on-exit keep\n"
+				  "# userspace: none, the kernel's WireGuard\n"
+				  "# endpoint: none, only the addresses found on the interfaces\n"
+				  "listen-port 51820\n");
 	free(text);
 	config_free(cfg);
 }
@@ -981,7 +985,8 @@ static const char *write_file(struct dir *d, const char *name, const char *text,
 
 static void load_reads_a_file(void **state)
 {
-	static const char text[] = "# meshnamed.conf\nttl 90\nlisten [::1]:5353\nupstream 192.0.2.1";
+	static const char text[] =
+		"# meshnamed.conf\nttl 90\nlisten [::1]:5353\nupstream 192.0.2.1";
 	const char *path = write_file(*state, "ok.conf", text, sizeof(text) - 1);
 	char err[CONFIG_ERROR_MAX];
 	struct config *cfg;
@@ -1150,15 +1155,15 @@ int main(void)
 		cmocka_unit_test(print_writes_the_effective_values),
 		cmocka_unit_test(addresses_print_with_brackets_for_ipv6),
 		cmocka_unit_test_setup_teardown(load_reads_a_file, dir_setup, dir_teardown),
-		cmocka_unit_test_setup_teardown(load_reports_the_file_and_line_of_an_error, dir_setup,
-						dir_teardown),
+		cmocka_unit_test_setup_teardown(load_reports_the_file_and_line_of_an_error,
+						dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(load_rejects_a_huge_line_without_reading_it_all,
 						dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(load_sees_a_nul_byte, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(a_missing_explicit_file_is_an_error, dir_setup,
 						dir_teardown),
-		cmocka_unit_test_setup_teardown(a_missing_default_file_gives_the_defaults, dir_setup,
-						dir_teardown),
+		cmocka_unit_test_setup_teardown(a_missing_default_file_gives_the_defaults,
+						dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(a_directory_is_not_a_config_file, dir_setup,
 						dir_teardown),
 		cmocka_unit_test_setup_teardown(an_unopenable_file_is_an_error_even_when_optional,

@@ -21,8 +21,8 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-#include "meshname/registry.h"
 #include "fixtures.h"
+#include "meshname/registry.h"
 
 #define N_RECORDS 2000
 #define ROUNDS 4
@@ -37,8 +37,7 @@ struct ids {
 	uint8_t (*id)[REC_ID_SIZE];
 };
 
-static int
-collect_cb(void *arg, const uint8_t *buf, size_t len)
+static int collect_cb(void *arg, const uint8_t *buf, size_t len)
 {
 	struct ids *s = arg;
 
@@ -46,8 +45,7 @@ collect_cb(void *arg, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-static bool
-stored(const struct ids *s, const uint8_t id[REC_ID_SIZE])
+static bool stored(const struct ids *s, const uint8_t id[REC_ID_SIZE])
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (memcmp(s->id[i], id, REC_ID_SIZE) == 0)
@@ -56,8 +54,7 @@ stored(const struct ids *s, const uint8_t id[REC_ID_SIZE])
 }
 
 /* The child: ingest each record, then tell the parent. Never returns. */
-static void
-child(const char *path, const struct raw *set, size_t n, int fd)
+static void child(const char *path, const struct raw *set, size_t n, int fd)
 {
 	struct registry *reg;
 	enum ingest_result res;
@@ -78,8 +75,7 @@ child(const char *path, const struct raw *set, size_t n, int fd)
 	_exit(0);
 }
 
-static char *
-integrity_check(const char *path)
+static char *integrity_check(const char *path)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -95,11 +91,10 @@ integrity_check(const char *path)
 	return result;
 }
 
-static void
-one_round(const struct raw *root, const struct raw *set, size_t kill_after)
+static void one_round(const struct raw *root, const struct raw *set, size_t kill_after)
 {
 	char dir[] = "/tmp/meshname-crash-XXXXXX", path[64], p[96];
-	uint8_t (*reported)[REC_ID_SIZE] = calloc(N_RECORDS, REC_ID_SIZE);
+	uint8_t(*reported)[REC_ID_SIZE] = calloc(N_RECORDS, REC_ID_SIZE);
 	struct ids ids = { 0, calloc(N_RECORDS + 1, REC_ID_SIZE) };
 	struct registry *reg;
 	size_t n_reported = 0;
@@ -165,8 +160,7 @@ one_round(const struct raw *root, const struct raw *set, size_t kill_after)
 	free(ids.id);
 }
 
-static void
-a_killed_writer_loses_nothing_it_reported_as_stored(void **state)
+static void a_killed_writer_loses_nothing_it_reported_as_stored(void **state)
 {
 	uint8_t admin[REC_SECRET_SIZE], mesh_id[REC_ID_SIZE];
 	struct raw root, *set = calloc(N_RECORDS, sizeof(*set));
@@ -179,7 +173,8 @@ a_killed_writer_loses_nothing_it_reported_as_stored(void **state)
 	assert_int_equal(rec_sign(&r, admin, root.buf, sizeof(root.buf), &root.len), 0);
 	rec_id(root.buf, root.len, mesh_id);
 	for (size_t i = 0; i < N_RECORDS; i++) {
-		uint8_t host[REC_SECRET_SIZE], pk[REC_KEY_SIZE], seed[crypto_sign_SEEDBYTES] = { 0 };
+		uint8_t host[REC_SECRET_SIZE], pk[REC_KEY_SIZE],
+			seed[crypto_sign_SEEDBYTES] = { 0 };
 		char name[16];
 
 		memcpy(seed, &i, sizeof(i));
@@ -191,15 +186,15 @@ a_killed_writer_loses_nothing_it_reported_as_stored(void **state)
 		r.u.cert.ipv4[3] = (uint8_t)(i % 250 + 1);
 		memset(r.u.cert.wg_key, 0, sizeof(r.u.cert.wg_key));
 		memcpy(r.u.cert.wg_key, &i, sizeof(i));
-		assert_int_equal(rec_sign(&r, admin, set[i].buf, sizeof(set[i].buf), &set[i].len), 0);
+		assert_int_equal(rec_sign(&r, admin, set[i].buf, sizeof(set[i].buf), &set[i].len),
+				 0);
 	}
 	for (int round = 0; round < ROUNDS; round++)
 		one_round(&root, set, 20 + 15 * (size_t)round);
 	free(set);
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_killed_writer_loses_nothing_it_reported_as_stored),

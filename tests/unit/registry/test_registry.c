@@ -19,10 +19,10 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "fixtures.h"
 #include "meshname/registry.h"
 #include "meshname/snapshot.h"
 #include "registry/store.h" /* store_test_max_pages: the full-disk hook */
-#include "fixtures.h"
 
 #define NOW ((uint64_t)FIXTURE_NOW)
 #define DAY ((uint64_t)FIXTURE_DAY)
@@ -30,7 +30,7 @@
 /* Key numbers: fixture_key(n) is the same key on every run. */
 #define K_ADMIN 1
 #define K_OTHER_ADMIN 2
-#define K_HOST 10   /* hosts are K_HOST + i */
+#define K_HOST 10 /* hosts are K_HOST + i */
 #define K_ADMISSION 60
 
 struct fx {
@@ -44,16 +44,14 @@ struct fx {
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-static void
-fx_paths(struct fx *f, const char *base)
+static void fx_paths(struct fx *f, const char *base)
 {
 	snprintf(f->dir, sizeof(f->dir), "%s/meshname-reg-XXXXXX", base);
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/registry.db", f->dir);
 }
 
-static void
-fx_remove(struct fx *f)
+static void fx_remove(struct fx *f)
 {
 	char p[128];
 	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
@@ -65,8 +63,7 @@ fx_remove(struct fx *f)
 	assert_int_equal(rmdir(f->dir), 0);
 }
 
-static size_t
-sign(struct rec *r, const uint8_t *sk, uint8_t *buf)
+static size_t sign(struct rec *r, const uint8_t *sk, uint8_t *buf)
 {
 	size_t len = 0;
 
@@ -75,8 +72,7 @@ sign(struct rec *r, const uint8_t *sk, uint8_t *buf)
 }
 
 /* A fresh registry with the fixture ROOT under base (a directory). */
-static struct fx *
-fx_new_in(const char *base)
+static struct fx *fx_new_in(const char *base)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	uint8_t buf[REC_MAX_SIZE];
@@ -93,21 +89,18 @@ fx_new_in(const char *base)
 	return f;
 }
 
-static struct fx *
-fx_new(void)
+static struct fx *fx_new(void)
 {
 	return fx_new_in("/tmp");
 }
 
-static int
-setup(void **state)
+static int setup(void **state)
 {
 	*state = fx_new();
 	return 0;
 }
 
-static int
-teardown(void **state)
+static int teardown(void **state)
 {
 	struct fx *f = *state;
 
@@ -118,8 +111,8 @@ teardown(void **state)
 }
 
 /* Signs r with sk and ingests it at now: the return code, and *res if given. */
-static int
-ingest_at(struct fx *f, struct rec *r, const uint8_t *sk, uint64_t now, enum ingest_result *res)
+static int ingest_at(struct fx *f, struct rec *r, const uint8_t *sk, uint64_t now,
+		     enum ingest_result *res)
 {
 	uint8_t buf[REC_MAX_SIZE];
 	enum ingest_result dummy;
@@ -128,21 +121,18 @@ ingest_at(struct fx *f, struct rec *r, const uint8_t *sk, uint64_t now, enum ing
 	return registry_ingest(f->reg, buf, len, now, res != NULL ? res : &dummy);
 }
 
-static int
-ingest(struct fx *f, struct rec *r, const uint8_t *sk, enum ingest_result *res)
+static int ingest(struct fx *f, struct rec *r, const uint8_t *sk, enum ingest_result *res)
 {
 	return ingest_at(f, r, sk, NOW, res);
 }
 
-static void
-host_key(int i, uint8_t sk[REC_SECRET_SIZE])
+static void host_key(int i, uint8_t sk[REC_SECRET_SIZE])
 {
 	fixture_key(K_HOST + i, sk);
 }
 
 /* CERT for host i named name at 100.70.0.octet, signed by the admin. */
-static void
-cert(struct fx *f, struct rec *r, int i, const char *name, uint8_t octet)
+static void cert(struct fx *f, struct rec *r, int i, const char *name, uint8_t octet)
 {
 	uint8_t sk[REC_SECRET_SIZE];
 
@@ -150,8 +140,7 @@ cert(struct fx *f, struct rec *r, int i, const char *name, uint8_t octet)
 	fixture_cert(r, f->mesh_id, name, sk, octet);
 }
 
-static void
-endpoints(struct fx *f, struct rec *r, uint64_t seq, uint16_t port, uint8_t last_octet)
+static void endpoints(struct fx *f, struct rec *r, uint64_t seq, uint16_t port, uint8_t last_octet)
 {
 	memset(r, 0, sizeof(*r));
 	r->type = REC_ENDPOINTS;
@@ -170,8 +159,8 @@ endpoints(struct fx *f, struct rec *r, uint64_t seq, uint16_t port, uint8_t last
 	r->u.endpoints.ep[0].port = port;
 }
 
-static void
-admit(struct fx *f, struct rec *r, const uint8_t *admission_sk, const char *name, uint8_t octet)
+static void admit(struct fx *f, struct rec *r, const uint8_t *admission_sk, const char *name,
+		  uint8_t octet)
 {
 	memset(r, 0, sizeof(*r));
 	r->type = REC_ADMIT;
@@ -187,8 +176,7 @@ admit(struct fx *f, struct rec *r, const uint8_t *admission_sk, const char *name
 	r->u.admit.cert_lifetime = (uint32_t)DAY;
 }
 
-static void
-revoke_rec(struct fx *f, struct rec *r, const uint8_t *target, uint8_t octet)
+static void revoke_rec(struct fx *f, struct rec *r, const uint8_t *target, uint8_t octet)
 {
 	memset(r, 0, sizeof(*r));
 	r->type = REC_REVOKE;
@@ -204,8 +192,8 @@ revoke_rec(struct fx *f, struct rec *r, const uint8_t *target, uint8_t octet)
 }
 
 /* A custom TXT record at owner whose text is one character-string. */
-static void
-txt(struct fx *f, struct rec *r, uint8_t op, uint64_t seq, const char *owner, const char *text)
+static void txt(struct fx *f, struct rec *r, uint8_t op, uint64_t seq, const char *owner,
+		const char *text)
 {
 	size_t n = strlen(text);
 
@@ -224,8 +212,7 @@ txt(struct fx *f, struct rec *r, uint8_t op, uint64_t seq, const char *owner, co
 	memcpy(r->u.record.rdata + 1, text, n);
 }
 
-static struct snapshot *
-snap(struct fx *f)
+static struct snapshot *snap(struct fx *f)
 {
 	struct snapshot *s = NULL;
 
@@ -233,14 +220,12 @@ snap(struct fx *f)
 	return s;
 }
 
-static const struct snapshot_host *
-lookup(struct snapshot *s, const char *name)
+static const struct snapshot_host *lookup(struct snapshot *s, const char *name)
 {
 	return snapshot_lookup_name(s, name, strlen(name));
 }
 
-static struct registry_counts
-counts(struct fx *f)
+static struct registry_counts counts(struct fx *f)
 {
 	struct registry_counts c;
 
@@ -253,8 +238,7 @@ struct alert_count {
 	int n;
 };
 
-static int
-count_alerts_cb(void *arg, uint64_t at, const char *message)
+static int count_alerts_cb(void *arg, uint64_t at, const char *message)
 {
 	struct alert_count *c = arg;
 
@@ -265,8 +249,7 @@ count_alerts_cb(void *arg, uint64_t at, const char *message)
 }
 
 /* Number of alerts whose sentence contains want (all if NULL). */
-static int
-alerts_with(struct fx *f, const char *want)
+static int alerts_with(struct fx *f, const char *want)
 {
 	struct alert_count c = { want, 0 };
 
@@ -274,8 +257,7 @@ alerts_with(struct fx *f, const char *want)
 	return c.n;
 }
 
-static void
-id_of(struct rec *r, const uint8_t *sk, uint8_t id[REC_ID_SIZE])
+static void id_of(struct rec *r, const uint8_t *sk, uint8_t id[REC_ID_SIZE])
 {
 	uint8_t buf[REC_MAX_SIZE];
 	size_t len = sign(r, sk, buf);
@@ -285,8 +267,7 @@ id_of(struct rec *r, const uint8_t *sk, uint8_t id[REC_ID_SIZE])
 
 /* ---- basics ----------------------------------------------------------------------------- */
 
-static void
-a_cert_signed_by_the_admin_makes_the_host_resolvable(void **state)
+static void a_cert_signed_by_the_admin_makes_the_host_resolvable(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -309,8 +290,7 @@ a_cert_signed_by_the_admin_makes_the_host_resolvable(void **state)
 	assert_false(registry_name_taken(f->reg, NOW, "laptop"));
 }
 
-static void
-the_same_record_twice_is_a_duplicate(void **state)
+static void the_same_record_twice_is_a_duplicate(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -323,8 +303,7 @@ the_same_record_twice_is_a_duplicate(void **state)
 	assert_int_equal(counts(f).records, 2); /* the ROOT and the CERT */
 }
 
-static void
-the_root_sent_back_is_a_duplicate_and_another_root_is_another_mesh(void **state)
+static void the_root_sent_back_is_a_duplicate_and_another_root_is_another_mesh(void **state)
 {
 	struct fx *f = *state;
 	uint8_t buf[REC_MAX_SIZE], other[REC_SECRET_SIZE];
@@ -342,8 +321,7 @@ the_root_sent_back_is_a_duplicate_and_another_root_is_another_mesh(void **state)
 	assert_int_equal(registry_create(f->reg, buf, len, NOW), -EEXIST);
 }
 
-static void
-a_registry_without_a_mesh_refuses_records(void **state)
+static void a_registry_without_a_mesh_refuses_records(void **state)
 {
 	struct fx g;
 	struct rec r;
@@ -387,8 +365,7 @@ a_registry_without_a_mesh_refuses_records(void **state)
 
 /* ---- the adversarial matrix ---------------------------------------------------------------- */
 
-static void
-a_batch_checks_signatures_up_front_and_rejects_like_one_by_one(void **state)
+static void a_batch_checks_signatures_up_front_and_rejects_like_one_by_one(void **state)
 {
 	struct fx *f = *state;
 	enum { N = 200 };
@@ -407,10 +384,10 @@ a_batch_checks_signatures_up_front_and_rejects_like_one_by_one(void **state)
 		items[i].buf = buf[i];
 		items[i].len = sign(&r, f->admin, buf[i]);
 	}
-	buf[17][items[17].len - 3] ^= 0x40;   /* forged signature */
+	buf[17][items[17].len - 3] ^= 0x40;    /* forged signature */
 	buf[150][items[150].len - 60] ^= 0x01; /* forged signature */
-	buf[99][items[99].len - 5] ^= 0x08;   /* forged ... */
-	buf[99][6] ^= 0xff;                   /* ... and another mesh's: the cheaper check wins */
+	buf[99][items[99].len - 5] ^= 0x08;    /* forged ... */
+	buf[99][6] ^= 0xff;                    /* ... and another mesh's: the cheaper check wins */
 
 	assert_int_equal(registry_ingest_many(f->reg, items, N, NOW, res, err), 0);
 	for (int i = 0; i < N; i++) {
@@ -436,8 +413,7 @@ a_batch_checks_signatures_up_front_and_rejects_like_one_by_one(void **state)
 	assert_int_equal(err[17], -EKEYREJECTED);
 }
 
-static void
-forged_signature_is_rejected_and_nothing_is_stored(void **state)
+static void forged_signature_is_rejected_and_nothing_is_stored(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -466,8 +442,7 @@ forged_signature_is_rejected_and_nothing_is_stored(void **state)
 	}
 }
 
-static void
-endpoints_signed_by_one_host_never_change_another_host(void **state)
+static void endpoints_signed_by_one_host_never_change_another_host(void **state)
 {
 	struct fx *f = *state;
 	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE];
@@ -495,8 +470,7 @@ endpoints_signed_by_one_host_never_change_another_host(void **state)
 	snapshot_unref(s);
 }
 
-static void
-endpoints_from_a_key_without_a_cert_wait_and_apply_when_it_comes(void **state)
+static void endpoints_from_a_key_without_a_cert_wait_and_apply_when_it_comes(void **state)
 {
 	struct fx *f = *state;
 	uint8_t a[REC_SECRET_SIZE];
@@ -520,8 +494,7 @@ endpoints_from_a_key_without_a_cert_wait_and_apply_when_it_comes(void **state)
 	snapshot_unref(s);
 }
 
-static void
-cert_signed_by_an_unknown_key_stays_pending_and_never_active(void **state)
+static void cert_signed_by_an_unknown_key_stays_pending_and_never_active(void **state)
 {
 	struct fx *f = *state;
 	uint8_t stranger[REC_SECRET_SIZE];
@@ -541,8 +514,7 @@ cert_signed_by_an_unknown_key_stays_pending_and_never_active(void **state)
 	assert_int_equal(counts(f).records, 1);
 }
 
-static void
-admit_not_signed_by_an_admin_is_refused(void **state)
+static void admit_not_signed_by_an_admin_is_refused(void **state)
 {
 	struct fx *f = *state;
 	uint8_t stranger[REC_SECRET_SIZE], admission[REC_SECRET_SIZE];
@@ -556,8 +528,7 @@ admit_not_signed_by_an_admin_is_refused(void **state)
 			    "the signer is not allowed to sign this record");
 }
 
-static void
-cert_before_its_admit_becomes_active_when_the_admit_arrives(void **state)
+static void cert_before_its_admit_becomes_active_when_the_admit_arrives(void **state)
 {
 	struct fx *f = *state;
 	uint8_t admission[REC_SECRET_SIZE];
@@ -580,8 +551,7 @@ cert_before_its_admit_becomes_active_when_the_admit_arrives(void **state)
 	assert_int_equal(counts(f).hosts, 1);
 }
 
-static void
-cert_for_another_name_or_address_than_its_admit_is_refused(void **state)
+static void cert_for_another_name_or_address_than_its_admit_is_refused(void **state)
 {
 	struct fx *f = *state;
 	uint8_t admission[REC_SECRET_SIZE];
@@ -606,8 +576,7 @@ cert_for_another_name_or_address_than_its_admit_is_refused(void **state)
 	assert_int_equal(counts(f).hosts, 1);
 }
 
-static void
-pending_cert_refused_by_its_admit_is_dropped(void **state)
+static void pending_cert_refused_by_its_admit_is_dropped(void **state)
 {
 	struct fx *f = *state;
 	uint8_t admission[REC_SECRET_SIZE];
@@ -624,8 +593,7 @@ pending_cert_refused_by_its_admit_is_dropped(void **state)
 	assert_int_equal(counts(f).hosts, 0);
 }
 
-static void
-second_cert_from_one_admission_key_loses_to_the_lower_id_with_an_alert(void **state)
+static void second_cert_from_one_admission_key_loses_to_the_lower_id_with_an_alert(void **state)
 {
 	struct fx *f = *state;
 	uint8_t admission[REC_SECRET_SIZE], id0[REC_ID_SIZE], id1[REC_ID_SIZE];
@@ -645,16 +613,14 @@ second_cert_from_one_admission_key_loses_to_the_lower_id_with_an_alert(void **st
 	s = snap(f);
 	h = lookup(s, "laptop");
 	assert_non_null(h);
-	assert_memory_equal(h->cert_id, memcmp(id0, id1, REC_ID_SIZE) < 0 ? id0 : id1,
-			    REC_ID_SIZE);
+	assert_memory_equal(h->cert_id, memcmp(id0, id1, REC_ID_SIZE) < 0 ? id0 : id1, REC_ID_SIZE);
 	snapshot_unref(s);
 	assert_int_equal(alerts_with(f, "signed more than one certificate"), 1);
 	assert_int_equal(counts(f).records, 4); /* both CERTs stay stored */
 }
 
 /* Two certs claim one name (or one address): the winner must not depend on order. */
-static void
-claimed_twice(struct rec *c0, struct rec *c1, const char *alert)
+static void claimed_twice(struct rec *c0, struct rec *c1, const char *alert)
 {
 	uint8_t winner[2][REC_ID_SIZE];
 	struct snapshot *s;
@@ -681,8 +647,7 @@ claimed_twice(struct rec *c0, struct rec *c1, const char *alert)
 	assert_memory_equal(winner[0], winner[1], REC_ID_SIZE);
 }
 
-static void
-name_claimed_by_two_certs_has_one_winner_whatever_the_order(void **state)
+static void name_claimed_by_two_certs_has_one_winner_whatever_the_order(void **state)
 {
 	struct fx *f = *state;
 	struct rec c0, c1;
@@ -720,8 +685,7 @@ name_claimed_by_two_certs_has_one_winner_whatever_the_order(void **state)
 	}
 }
 
-static void
-address_claimed_by_two_certs_has_one_winner_whatever_the_order(void **state)
+static void address_claimed_by_two_certs_has_one_winner_whatever_the_order(void **state)
 {
 	struct fx *f = *state;
 	struct rec c0, c1;
@@ -742,8 +706,7 @@ address_claimed_by_two_certs_has_one_winner_whatever_the_order(void **state)
 	}
 }
 
-static void
-renewed_cert_of_the_same_host_replaces_the_old_one_without_an_alert(void **state)
+static void renewed_cert_of_the_same_host_replaces_the_old_one_without_an_alert(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -762,8 +725,7 @@ renewed_cert_of_the_same_host_replaces_the_old_one_without_an_alert(void **state
 	assert_int_equal(alerts_with(f, NULL), 0);
 }
 
-static void
-replayed_older_endpoints_are_stale(void **state)
+static void replayed_older_endpoints_are_stale(void **state)
 {
 	struct fx *f = *state;
 	uint8_t a[REC_SECRET_SIZE];
@@ -785,8 +747,7 @@ replayed_older_endpoints_are_stale(void **state)
 	snapshot_unref(s);
 }
 
-static void
-expired_records_are_refused(void **state)
+static void expired_records_are_refused(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -802,8 +763,7 @@ expired_records_are_refused(void **state)
 	assert_int_equal(counts(f).hosts, 0);
 }
 
-static void
-cert_drops_out_of_the_view_when_it_expires(void **state)
+static void cert_drops_out_of_the_view_when_it_expires(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -825,8 +785,7 @@ cert_drops_out_of_the_view_when_it_expires(void **state)
 	snapshot_unref(s);
 }
 
-static void
-revoked_cert_reinjected_after_its_revocation_is_refused(void **state)
+static void revoked_cert_reinjected_after_its_revocation_is_refused(void **state)
 {
 	struct fx *f = *state;
 	uint8_t a[REC_SECRET_SIZE];
@@ -854,8 +813,7 @@ revoked_cert_reinjected_after_its_revocation_is_refused(void **state)
 	assert_int_equal(counts(f).hosts, 0);
 }
 
-static void
-revoking_an_admin_keeps_its_revocations_whatever_the_order(void **state)
+static void revoking_an_admin_keeps_its_revocations_whatever_the_order(void **state)
 {
 	struct fx *f = *state, *g;
 	uint8_t a[REC_SECRET_SIZE], hash[2][32];
@@ -884,8 +842,7 @@ revoking_an_admin_keeps_its_revocations_whatever_the_order(void **state)
 	teardown((void **)&g);
 }
 
-static void
-a_host_may_revoke_itself_but_not_another(void **state)
+static void a_host_may_revoke_itself_but_not_another(void **state)
 {
 	struct fx *f = *state;
 	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE];
@@ -906,8 +863,7 @@ a_host_may_revoke_itself_but_not_another(void **state)
 	assert_false(registry_is_revoked(f->reg, fixture_pk(b)));
 }
 
-static void
-revoking_an_admission_key_removes_its_admit_and_its_cert(void **state)
+static void revoking_an_admission_key_removes_its_admit_and_its_cert(void **state)
 {
 	struct fx *f = *state;
 	uint8_t admission[REC_SECRET_SIZE];
@@ -927,8 +883,7 @@ revoking_an_admission_key_removes_its_admit_and_its_cert(void **state)
 	assert_int_equal(ingest(f, &c, admission, NULL), -EKEYREVOKED);
 }
 
-static void
-endpoints_equivocation_keeps_both_and_the_lower_id_wins_with_an_alert(void **state)
+static void endpoints_equivocation_keeps_both_and_the_lower_id_wins_with_an_alert(void **state)
 {
 	struct fx *f = *state;
 	uint8_t a[REC_SECRET_SIZE], id0[REC_ID_SIZE], id1[REC_ID_SIZE];
@@ -957,8 +912,7 @@ endpoints_equivocation_keeps_both_and_the_lower_id_wins_with_an_alert(void **sta
 	assert_int_equal(alerts_with(f, NULL), 1);
 }
 
-static void
-records_dated_too_far_in_the_future_are_refused(void **state)
+static void records_dated_too_far_in_the_future_are_refused(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -972,8 +926,7 @@ records_dated_too_far_in_the_future_are_refused(void **state)
 	assert_int_equal(ingest(f, &r, f->admin, NULL), 0);
 }
 
-static void
-oversized_and_malformed_input_is_refused(void **state)
+static void oversized_and_malformed_input_is_refused(void **state)
 {
 	struct fx *f = *state;
 	uint8_t buf[REC_MAX_SIZE + 1];
@@ -998,8 +951,7 @@ oversized_and_malformed_input_is_refused(void **state)
 	assert_int_equal(counts(f).records, 1);
 }
 
-static void
-a_record_of_another_mesh_is_refused(void **state)
+static void a_record_of_another_mesh_is_refused(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -1010,8 +962,7 @@ a_record_of_another_mesh_is_refused(void **state)
 	assert_string_equal(registry_strerror(-EXDEV), "the record belongs to another mesh");
 }
 
-static void
-cert_breaking_the_mesh_rules_is_refused(void **state)
+static void cert_breaking_the_mesh_rules_is_refused(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -1039,8 +990,7 @@ cert_breaking_the_mesh_rules_is_refused(void **state)
 
 /* ---- custom records ------------------------------------------------------------------------ */
 
-static void
-custom_records_follow_the_highest_seq_and_deletes_remove_them(void **state)
+static void custom_records_follow_the_highest_seq_and_deletes_remove_them(void **state)
 {
 	struct fx *f = *state;
 	struct rec add, del, other;
@@ -1072,8 +1022,7 @@ custom_records_follow_the_highest_seq_and_deletes_remove_them(void **state)
 	assert_int_equal(counts(f).records, 3); /* ROOT, apex, the seq 3 www */
 }
 
-static void
-a_host_publishes_records_only_under_its_own_name(void **state)
+static void a_host_publishes_records_only_under_its_own_name(void **state)
 {
 	struct fx *f = *state;
 	uint8_t a[REC_SECRET_SIZE], stranger[REC_SECRET_SIZE];
@@ -1103,8 +1052,7 @@ a_host_publishes_records_only_under_its_own_name(void **state)
 	snapshot_unref(s);
 }
 
-static void
-renew_waits_for_its_cert_and_must_come_from_its_host(void **state)
+static void renew_waits_for_its_cert_and_must_come_from_its_host(void **state)
 {
 	struct fx *f = *state;
 	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE];
@@ -1133,8 +1081,7 @@ renew_waits_for_its_cert_and_must_come_from_its_host(void **state)
 
 /* ---- allocation ------------------------------------------------------------------------------ */
 
-static void
-allocation_takes_the_lowest_free_address_and_never_a_revoked_one(void **state)
+static void allocation_takes_the_lowest_free_address_and_never_a_revoked_one(void **state)
 {
 	struct fx *f = *state;
 	uint8_t addr[4], a[REC_SECRET_SIZE], admission[REC_SECRET_SIZE];
@@ -1173,8 +1120,7 @@ allocation_takes_the_lowest_free_address_and_never_a_revoked_one(void **state)
 	assert_int_equal(addr[3], 4);
 }
 
-static void
-allocation_in_a_full_prefix_says_no_space(void **state)
+static void allocation_in_a_full_prefix_says_no_space(void **state)
 {
 	struct fx g;
 	struct rec r;
@@ -1214,8 +1160,7 @@ allocation_in_a_full_prefix_says_no_space(void **state)
 
 /* ---- batches, reopening, storage failures -------------------------------------------------- */
 
-static void
-a_batch_is_invisible_until_commit_and_gone_after_rollback(void **state)
+static void a_batch_is_invisible_until_commit_and_gone_after_rollback(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -1246,8 +1191,7 @@ struct collect {
 	uint8_t types[16];
 };
 
-static int
-collect_cb(void *arg, const uint8_t *buf, size_t len)
+static int collect_cb(void *arg, const uint8_t *buf, size_t len)
 {
 	struct collect *c = arg;
 
@@ -1258,8 +1202,7 @@ collect_cb(void *arg, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-static void
-a_reopened_registry_holds_everything_committed(void **state)
+static void a_reopened_registry_holds_everything_committed(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -1287,8 +1230,7 @@ a_reopened_registry_holds_everything_committed(void **state)
 	snapshot_unref(s);
 }
 
-static void
-a_file_that_is_not_a_database_is_an_io_error(void **state)
+static void a_file_that_is_not_a_database_is_an_io_error(void **state)
 {
 	struct fx g;
 	struct registry *reg = (struct registry *)1;
@@ -1313,8 +1255,7 @@ a_file_that_is_not_a_database_is_an_io_error(void **state)
 }
 
 /* As root, permissions only bind after giving root up: the open runs in a child. */
-static void
-a_database_this_user_may_not_read_is_access_denied(void **state)
+static void a_database_this_user_may_not_read_is_access_denied(void **state)
 {
 	struct fx *f = *state;
 	int status;
@@ -1348,8 +1289,7 @@ a_database_this_user_may_not_read_is_access_denied(void **state)
 			    "the registry database is not readable and writable by this user");
 }
 
-static void
-a_database_cut_in_half_is_an_io_error(void **state)
+static void a_database_cut_in_half_is_an_io_error(void **state)
 {
 	struct fx *f = *state;
 	struct registry *reg = NULL;
@@ -1371,7 +1311,8 @@ a_database_cut_in_half_is_an_io_error(void **state)
 		sqlite3 *db;
 
 		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-		assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+		assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
+					      NULL),
 				 SQLITE_OK);
 		sqlite3_close(db);
 	}
@@ -1383,8 +1324,7 @@ a_database_cut_in_half_is_an_io_error(void **state)
 	assert_int_equal(registry_open(f->path, &f->reg), 0);
 }
 
-static void
-a_full_disk_stores_nothing_and_the_registry_recovers(void **state)
+static void a_full_disk_stores_nothing_and_the_registry_recovers(void **state)
 {
 	struct fx *f = *state;
 	struct rec r;
@@ -1466,8 +1406,7 @@ a_full_disk_stores_nothing_and_the_registry_recovers(void **state)
 	}
 }
 
-static int
-strerror_cb(int err)
+static int strerror_cb(int err)
 {
 	const char *s = registry_strerror(err);
 	size_t n = strlen(s);
@@ -1477,12 +1416,11 @@ strerror_cb(int err)
 	return 0;
 }
 
-static void
-every_error_has_a_sentence(void **state)
+static void every_error_has_a_sentence(void **state)
 {
-	static const int errs[] = { EMSGSIZE, EPROTONOSUPPORT, EBADMSG, EXDEV, ERANGE,
-				    EKEYEXPIRED, EPERM, EINVAL, EKEYREVOKED, ESTALE,
-				    EKEYREJECTED, ENOENT, EIO, ENOSPC };
+	static const int errs[] = { EMSGSIZE,     EPROTONOSUPPORT, EBADMSG, EXDEV,       ERANGE,
+				    EKEYEXPIRED,  EPERM,           EINVAL,  EKEYREVOKED, ESTALE,
+				    EKEYREJECTED, ENOENT,          EIO,     ENOSPC };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
@@ -1500,16 +1438,14 @@ struct raw {
 	size_t len;
 };
 
-static void
-add_raw(struct raw *set, size_t *n, struct rec *r, const uint8_t *sk)
+static void add_raw(struct raw *set, size_t *n, struct rec *r, const uint8_t *sk)
 {
 	set[*n].len = sign(r, sk, set[*n].buf);
 	(*n)++;
 }
 
 /* ~60 records with every kind of conflict (see doc/records.md). */
-static size_t
-build_set(struct fx *f, struct raw *set)
+static size_t build_set(struct fx *f, struct raw *set)
 {
 	uint8_t sk[20][REC_SECRET_SIZE], adm1[REC_SECRET_SIZE], adm2[REC_SECRET_SIZE];
 	struct rec r;
@@ -1609,8 +1545,7 @@ build_set(struct fx *f, struct raw *set)
 	return n;
 }
 
-static uint64_t
-prng(uint64_t *s)
+static uint64_t prng(uint64_t *s)
 {
 	/* splitmix64: fixed seed, same sequence on every run. */
 	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -1620,8 +1555,7 @@ prng(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-static void
-ingest_all(struct fx *f, const struct raw *set, const size_t *order, size_t n)
+static void ingest_all(struct fx *f, const struct raw *set, const size_t *order, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		enum ingest_result res;
@@ -1632,8 +1566,7 @@ ingest_all(struct fx *f, const struct raw *set, const size_t *order, size_t n)
 	}
 }
 
-static void
-the_same_records_in_any_order_give_the_same_state(void **state)
+static void the_same_records_in_any_order_give_the_same_state(void **state)
 {
 	struct fx *ref = *state;
 	struct raw *set = calloc(80, sizeof(*set));
@@ -1670,7 +1603,10 @@ the_same_records_in_any_order_give_the_same_state(void **state)
 		const struct snapshot_rr *rr;
 
 		assert_int_equal(snapshot_rr_find(s, "www", 3, &rr), 1); /* "b"; "a" deleted */
-		assert_memory_equal(rr->rdata, "\x01" "b", 2);
+		assert_memory_equal(rr->rdata,
+				    "\x01"
+				    "b",
+				    2);
 		assert_int_equal(snapshot_rr_find(s, "mail", 4, &rr), 1);
 		assert_int_equal(snapshot_rr_find(s, "svc.h9", 6, &rr), 1);
 		assert_int_equal(snapshot_rr_find(s, "svc.h7", 6, &rr), 0);
@@ -1729,8 +1665,7 @@ the_same_records_in_any_order_give_the_same_state(void **state)
 	free(set);
 }
 
-int
-main(void)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)

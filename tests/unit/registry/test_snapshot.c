@@ -215,10 +215,12 @@ static void groups_and_endpoints_survive_the_callers_buffers(void **state)
 	groups[1] = g2;
 	h.n_groups = 2;
 	h.groups = groups;
-	eps[0] = (struct rec_endpoint){ .kind = EP_LAN, .family = 4, .addr = { 192, 168, 1, 5 },
-					.port = 51820 };
-	eps[1] = (struct rec_endpoint){ .kind = EP_PUBLIC, .family = 4, .addr = { 203, 0, 113, 9 },
-					.port = 4500 };
+	eps[0] = (struct rec_endpoint){
+		.kind = EP_LAN, .family = 4, .addr = { 192, 168, 1, 5 }, .port = 51820
+	};
+	eps[1] = (struct rec_endpoint){
+		.kind = EP_PUBLIC, .family = 4, .addr = { 203, 0, 113, 9 }, .port = 4500
+	};
 	h.n_endpoints = 2;
 	h.endpoints = eps;
 	h.endpoints_seq = 7;
@@ -590,7 +592,8 @@ static void ten_thousand_hosts_are_all_found_by_every_key(void **state)
 		assert_ptr_equal(snapshot_lookup_host_key(s, h.host_key), got);
 	}
 	for (i = 1; i < n; i++)
-		assert_true(strcmp(snapshot_host_at(s, i - 1)->name, snapshot_host_at(s, i)->name) < 0);
+		assert_true(strcmp(snapshot_host_at(s, i - 1)->name, snapshot_host_at(s, i)->name) <
+			    0);
 	for (i = n + 1; i <= n + 1000; i++) {
 		host_fill(&h, name, sizeof(name), i);
 		assert_null(snapshot_lookup_name(s, name, strlen(name)));
@@ -681,7 +684,8 @@ int main(void)
 		cmocka_unit_test(duplicate_addresses_are_refused),
 		cmocka_unit_test(duplicate_host_key_is_refused),
 		cmocka_unit_test(bad_hosts_and_rrs_are_refused_and_the_builder_stays_usable),
-		cmocka_unit_test(a_reference_keeps_the_snapshot_alive_after_the_builders_is_dropped),
+		cmocka_unit_test(
+			a_reference_keeps_the_snapshot_alive_after_the_builders_is_dropped),
 		cmocka_unit_test(accessors_return_what_the_builder_was_given),
 		cmocka_unit_test(empty_snapshot_answers_every_query_with_nothing),
 		cmocka_unit_test(ten_thousand_hosts_are_all_found_by_every_key),

@@ -89,8 +89,7 @@ static int run(const struct query *q, enum dns_transport transport)
 {
 	memset(out, 0xee, sizeof(out));
 	out_len = 0;
-	return dns_answer(fixture, &cfg, transport, q->b, q->len, out, sizeof(out), &out_len,
-			  NULL);
+	return dns_answer(fixture, &cfg, transport, q->b, q->len, out, sizeof(out), &out_len, NULL);
 }
 
 /* Answers q, which must get a response, and parses that with ldns. */
@@ -131,10 +130,10 @@ static void assert_rrs(const ldns_rr_list *list, const char *const *expected, si
 	}
 }
 
-#define ASSERT_RRS(list, ...)                                                              \
-	do {                                                                               \
-		const char *const expected_[] = { __VA_ARGS__ };                           \
-		assert_rrs(list, expected_, sizeof(expected_) / sizeof(expected_[0]));     \
+#define ASSERT_RRS(list, ...)                                                          \
+	do {                                                                           \
+		const char *const expected_[] = { __VA_ARGS__ };                       \
+		assert_rrs(list, expected_, sizeof(expected_) / sizeof(expected_[0])); \
 	} while (0)
 
 static const char soa_negative[] =
@@ -276,8 +275,7 @@ static void case_of_the_question_is_echoed(void **state)
 	query_init(&q, "NaS.MeSh", LDNS_RR_TYPE_A);
 	pkt = ask(&q, DNS_UDP);
 	/* The question comes back byte for byte, and the owners point at it. */
-	assert_memory_equal(out + DNS_HEADER_SIZE, q.b + DNS_HEADER_SIZE,
-			    q.len - DNS_HEADER_SIZE);
+	assert_memory_equal(out + DNS_HEADER_SIZE, q.b + DNS_HEADER_SIZE, q.len - DNS_HEADER_SIZE);
 	ASSERT_RRS(ldns_pkt_question(pkt), "NaS.MeSh.\tIN\tA");
 	ASSERT_RRS(ldns_pkt_answer(pkt), "NaS.MeSh.\t30\tIN\tA\t100.64.0.10",
 		   "NaS.MeSh.\t120\tIN\tA\t100.64.99.1");
@@ -587,8 +585,9 @@ static void ptr_of_a_mesh_ipv6(void **state)
 
 static void ptr_in_upper_case_nibbles_matches(void **state)
 {
-	ldns_pkt *pkt = ask_udp("4.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.2.2.2.A.9.8.7.6.5.4.3.2.1.D.F.IP6.ARPA",
-				LDNS_RR_TYPE_PTR);
+	ldns_pkt *pkt =
+		ask_udp("4.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.2.2.2.A.9.8.7.6.5.4.3.2.1.D.F.IP6.ARPA",
+			LDNS_RR_TYPE_PTR);
 
 	(void)state;
 	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NOERROR);
@@ -598,9 +597,9 @@ static void ptr_in_upper_case_nibbles_matches(void **state)
 
 static void ptr_with_letter_nibbles_in_any_case(void **state)
 {
-	ldns_pkt *pkt = ask_udp(
-		"A.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.1.1.1.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
-		LDNS_RR_TYPE_PTR);
+	ldns_pkt *pkt =
+		ask_udp("A.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.1.1.1.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
+			LDNS_RR_TYPE_PTR);
 
 	(void)state;
 	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NOERROR);
@@ -668,9 +667,9 @@ static void reverse_name_of_no_host_in_the_prefix_is_nxdomain(void **state)
 
 static void reverse_v6_name_of_no_host_is_nxdomain(void **state)
 {
-	ldns_pkt *pkt = ask_udp(
-		"5.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.2.2.2.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
-		LDNS_RR_TYPE_PTR);
+	ldns_pkt *pkt =
+		ask_udp("5.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.2.2.2.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
+			LDNS_RR_TYPE_PTR);
 
 	(void)state;
 	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_NXDOMAIN);
@@ -715,7 +714,8 @@ static void soa_of_the_reverse_zones(void **state)
 					 "hostmaster.mesh. 42 60 30 600 10");
 	ldns_pkt_free(pkt);
 	pkt = ask_udp("a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa", LDNS_RR_TYPE_NS);
-	ASSERT_RRS(ldns_pkt_answer(pkt), "a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa.\t30\tIN\tNS\tlocalhost.");
+	ASSERT_RRS(ldns_pkt_answer(pkt),
+		   "a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa.\t30\tIN\tNS\tlocalhost.");
 	ldns_pkt_free(pkt);
 }
 
@@ -749,8 +749,7 @@ static ldns_pkt *ask_other(struct snapshot *s, const char *name, uint16_t qtype,
 	struct query q;
 
 	query_init(&q, name, qtype);
-	assert_int_equal(dns_answer(s, &cfg, DNS_UDP, q.b, q.len, out, sizeof(out), &out_len,
-				    NULL),
+	assert_int_equal(dns_answer(s, &cfg, DNS_UDP, q.b, q.len, out, sizeof(out), &out_len, NULL),
 			 expect);
 	if (expect == DNS_ANSWERED)
 		assert_int_equal(ldns_wire2pkt(&pkt, out, out_len), LDNS_STATUS_OK);
@@ -767,7 +766,8 @@ static void slash_20_is_served_from_the_covering_slash_16_zone(void **state)
 	ASSERT_RRS(ldns_pkt_answer(pkt), "DB.corp.example.\t30\tIN\tA\t100.64.17.5");
 	ldns_pkt_free(pkt);
 	pkt = ask_other(s, "5.17.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR, DNS_ANSWERED);
-	ASSERT_RRS(ldns_pkt_answer(pkt), "5.17.64.100.in-addr.arpa.\t30\tIN\tPTR\tdb.corp.example.");
+	ASSERT_RRS(ldns_pkt_answer(pkt),
+		   "5.17.64.100.in-addr.arpa.\t30\tIN\tPTR\tdb.corp.example.");
 	ldns_pkt_free(pkt);
 	/* outside the /20 but inside the zone: ours, and nothing there */
 	pkt = ask_other(s, "5.99.64.100.in-addr.arpa", LDNS_RR_TYPE_PTR, DNS_ANSWERED);
@@ -816,8 +816,13 @@ static void slash_24_and_slash_8_reverse_zones(void **state)
 static void names_outside_our_zones_are_forwarded(void **state)
 {
 	static const char *const names[] = {
-		"example.com",        "mesh.example.com", "xmesh", ".",
-		"65.100.in-addr.arpa", "in-addr.arpa",    "10.0.65.100.in-addr.arpa",
+		"example.com",
+		"mesh.example.com",
+		"xmesh",
+		".",
+		"65.100.in-addr.arpa",
+		"in-addr.arpa",
+		"10.0.65.100.in-addr.arpa",
 		"b.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa",
 	};
 	struct query q;
@@ -840,8 +845,8 @@ static void forwarded_query_is_described_to_the_caller(void **state)
 	(void)state;
 	query_init(&q, "Example.COM", LDNS_RR_TYPE_AAAA);
 	query_add_opt(&q, 4096, 0, true, option, sizeof(option));
-	assert_int_equal(dns_answer(fixture, &cfg, DNS_UDP, q.b, q.len, out, sizeof(out),
-				    &out_len, &parsed),
+	assert_int_equal(dns_answer(fixture, &cfg, DNS_UDP, q.b, q.len, out, sizeof(out), &out_len,
+				    &parsed),
 			 DNS_FORWARD);
 	assert_int_equal(parsed.id, QUERY_ID);
 	assert_int_equal(parsed.qtype, LDNS_RR_TYPE_AAAA);
@@ -859,8 +864,8 @@ static void dns_name_in_zones_tells_ours_from_the_rest(void **state)
 	(void)state;
 	assert_true(dns_name_in_zones(fixture, (const uint8_t *)"\3NAS\4mesh", 10));
 	assert_true(dns_name_in_zones(fixture, (const uint8_t *)"\4mesh", 6));
-	assert_true(dns_name_in_zones(fixture, (const uint8_t *)"\0010\00264\003100\007in-addr\004arpa",
-				      23));
+	assert_true(dns_name_in_zones(
+		fixture, (const uint8_t *)"\0010\00264\003100\007in-addr\004arpa", 23));
 	assert_false(dns_name_in_zones(fixture, (const uint8_t *)"\7example\3com", 13));
 	assert_false(dns_name_in_zones(fixture, (const uint8_t *)"", 1));
 	/* malformed: a pointer, or a length that runs past the end */
@@ -1124,8 +1129,8 @@ static void response_never_exceeds_out_size(void **state)
 
 	(void)state;
 	query_init(&q, "big.mesh", LDNS_RR_TYPE_TXT);
-	assert_int_equal(dns_answer(fixture, &cfg, DNS_TCP, q.b, q.len, small, sizeof(small),
-				    &len, NULL),
+	assert_int_equal(dns_answer(fixture, &cfg, DNS_TCP, q.b, q.len, small, sizeof(small), &len,
+				    NULL),
 			 DNS_ANSWERED);
 	assert_true(len <= sizeof(small));
 	assert_true(small[2] & 0x02); /* TC */
@@ -1164,7 +1169,7 @@ static void assert_bare_formerr(const struct query *q)
 	assert_int_equal(run(q, DNS_UDP), DNS_ANSWERED);
 	assert_int_equal(out_len, DNS_HEADER_SIZE);
 	assert_int_equal(out[0] << 8 | out[1], QUERY_ID);
-	assert_int_equal(out[2] & 0x80, 0x80);         /* QR */
+	assert_int_equal(out[2] & 0x80, 0x80); /* QR */
 	assert_int_equal(out[3] & 0x0f, LDNS_RCODE_FORMERR);
 	assert_int_equal(out[4] | out[5] | out[6] | out[7] | out[8] | out[9] | out[10] | out[11],
 			 0);
@@ -1319,7 +1324,7 @@ static void unknown_opcode_is_notimp(void **state)
 	assert_int_equal(run(&q, DNS_UDP), DNS_ANSWERED);
 	assert_int_equal(out_len, DNS_HEADER_SIZE);
 	assert_int_equal(out[3] & 0x0f, LDNS_RCODE_NOTIMPL);
-	assert_int_equal((out[2] >> 3) & 0x0f, 4); /* the opcode is echoed */
+	assert_int_equal((out[2] >> 3) & 0x0f, 4);    /* the opcode is echoed */
 	q.b[2] = (uint8_t)((q.b[2] & 0x87) | 2 << 3); /* STATUS */
 	assert_int_equal(run(&q, DNS_UDP), DNS_ANSWERED);
 	assert_int_equal(out[3] & 0x0f, LDNS_RCODE_NOTIMPL);
@@ -1377,7 +1382,7 @@ static void flags_rd_and_cd_are_copied(void **state)
 	q.b[2] = 0;    /* no RD */
 	q.b[3] = 0x10; /* CD */
 	assert_int_equal(run(&q, DNS_UDP), DNS_ANSWERED);
-	assert_int_equal(out[2], 0x84);      /* QR, AA, no RD */
+	assert_int_equal(out[2], 0x84);        /* QR, AA, no RD */
 	assert_int_equal(out[3], 0x80 | 0x10); /* RA, CD, NOERROR */
 }
 
@@ -1409,8 +1414,8 @@ static void servfail_for_a_forwarded_query_echoes_question_and_opt(void **state)
 	query_init(&q, "Example.COM", LDNS_RR_TYPE_A);
 	query_add_opt(&q, 1232, 0, false, NULL, 0);
 	assert_int_equal(dns_query_parse(q.b, q.len, &parsed), 0);
-	assert_int_equal(dns_answer_rcode(&cfg, &parsed, q.b, LDNS_RCODE_SERVFAIL, out,
-					  sizeof(out), &out_len),
+	assert_int_equal(dns_answer_rcode(&cfg, &parsed, q.b, LDNS_RCODE_SERVFAIL, out, sizeof(out),
+					  &out_len),
 			 0);
 	assert_int_equal(ldns_wire2pkt(&pkt, out, out_len), LDNS_STATUS_OK);
 	assert_int_equal(ldns_pkt_get_rcode(pkt), LDNS_RCODE_SERVFAIL);

@@ -129,8 +129,8 @@ static void pump_for(struct ctx *c, int ms)
 }
 
 /* A response to query q (qlen bytes): id, question as given, one A 192.0.2.<last>. */
-static size_t answer_make(uint8_t *out, const uint8_t *q, size_t qlen, uint16_t id,
-			  uint8_t last, uint32_t ttl)
+static size_t answer_make(uint8_t *out, const uint8_t *q, size_t qlen, uint16_t id, uint8_t last,
+			  uint32_t ttl)
 {
 	static const uint8_t rr_head[] = { 0xc0, 0x0c, 0, 1, 0, 1 };
 	size_t len = qlen;
@@ -353,19 +353,29 @@ static void forwarded_answers_are_checked_and_cached(void **state)
 	assert_int_equal(q[11], 1);
 
 	len = answer_make(resp, q, (size_t)qlen, (uint16_t)(id + 1), 9, 300);
-	assert_int_equal(sendto(up, resp, len, 0, (struct sockaddr *)&peer, sizeof(struct sockaddr_in)), (ssize_t)len);
+	assert_int_equal(sendto(up, resp, len, 0, (struct sockaddr *)&peer,
+				sizeof(struct sockaddr_in)),
+			 (ssize_t)len);
 	len = answer_make(resp, q, (size_t)qlen, id, 9, 300);
-	assert_int_equal(sendto(other, resp, len, 0, (struct sockaddr *)&peer, sizeof(struct sockaddr_in)), (ssize_t)len);
+	assert_int_equal(sendto(other, resp, len, 0, (struct sockaddr *)&peer,
+				sizeof(struct sockaddr_in)),
+			 (ssize_t)len);
 	len = answer_make(resp, q, (size_t)qlen, id, 9, 300);
 	resp[DNS_HEADER_SIZE + 1] = 'x'; /* xWW.example.test */
-	assert_int_equal(sendto(up, resp, len, 0, (struct sockaddr *)&peer, sizeof(struct sockaddr_in)), (ssize_t)len);
+	assert_int_equal(sendto(up, resp, len, 0, (struct sockaddr *)&peer,
+				sizeof(struct sockaddr_in)),
+			 (ssize_t)len);
 	len = answer_make(resp, q, (size_t)qlen, id, 9, 300);
-	assert_int_equal(sendto(up, resp, len - 5, 0, (struct sockaddr *)&peer, sizeof(struct sockaddr_in)), (ssize_t)(len - 5));
+	assert_int_equal(sendto(up, resp, len - 5, 0, (struct sockaddr *)&peer,
+				sizeof(struct sockaddr_in)),
+			 (ssize_t)(len - 5));
 	pump_for(c, 50);
 	assert_int_equal(recv(c->client, buf, sizeof(buf), MSG_DONTWAIT), -1);
 
 	len = answer_make(resp, q, (size_t)qlen, id, 7, 300);
-	assert_int_equal(sendto(up, resp, len, 0, (struct sockaddr *)&peer, sizeof(struct sockaddr_in)), (ssize_t)len);
+	assert_int_equal(sendto(up, resp, len, 0, (struct sockaddr *)&peer,
+				sizeof(struct sockaddr_in)),
+			 (ssize_t)len);
 	n = pump_recv(c, c->client, buf, sizeof(buf), &from);
 	assert_true(n > DNS_HEADER_SIZE);
 	assert_int_equal(buf[0], 0x77);
@@ -415,7 +425,9 @@ static void a_closed_upstream_fails_over_at_once(void **state)
 	/* Well before the 400 ms initial timeout. */
 	assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 300);
 	len = answer_make(resp, q, (size_t)qlen, (uint16_t)(q[0] << 8 | q[1]), 2, 60);
-	assert_int_equal(sendto(up2, resp, len, 0, (struct sockaddr *)&peer, sizeof(struct sockaddr_in)), (ssize_t)len);
+	assert_int_equal(sendto(up2, resp, len, 0, (struct sockaddr *)&peer,
+				sizeof(struct sockaddr_in)),
+			 (ssize_t)len);
 	assert_true(pump_recv(c, c->client, buf, sizeof(buf), &from) > 0);
 	assert_int_equal(rcode_of(buf), LDNS_RCODE_NOERROR);
 	close(up2);

@@ -29,12 +29,15 @@ struct zone_fixture_host {
  * and 2.2.2.2.a.9... are empty non-terminals.
  */
 static const struct zone_fixture_host zone_fixture_hosts[] = {
-	{ "nas", { 100, 64, 0, 10 },
+	{ "nas",
+	  { 100, 64, 0, 10 },
 	  { 0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a, 0x11, 0x11, 0, 0, 0, 0, 0, 0, 0, 0x0a } },
-	{ "laptop", { 100, 64, 1, 20 },
+	{ "laptop",
+	  { 100, 64, 1, 20 },
 	  { 0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a, 0x22, 0x22, 0, 0, 0, 0, 0, 0, 0, 0x14 } },
 	{ "printer", { 100, 64, 0, 30 }, { 0 } },
-	{ "v6only", { 0 },
+	{ "v6only",
+	  { 0 },
 	  { 0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a, 0x33, 0x33, 0, 0, 0, 0, 0, 0, 0, 0x01 } },
 };
 
@@ -46,7 +49,10 @@ struct zone_fixture_rr {
 	const char *rdata;
 };
 
-#define ZF_RR(owner, type, ttl, rdata) { owner, type, ttl, sizeof(rdata) - 1, rdata }
+#define ZF_RR(owner, type, ttl, rdata)                     \
+	{                                                  \
+		owner, type, ttl, sizeof(rdata) - 1, rdata \
+	}
 
 static const struct zone_fixture_rr zone_fixture_rrs[] = {
 	/* SRV 0 0 22 nas.mesh. under a host name, making _tcp.nas an empty non-terminal */
@@ -121,8 +127,11 @@ static inline struct snapshot *zone_fixture(void)
 	}
 	for (i = 0; i < sizeof(zone_fixture_rrs) / sizeof(zone_fixture_rrs[0]); i++) {
 		struct snapshot_rr rr = {
-			zone_fixture_rrs[i].owner, zone_fixture_rrs[i].rrtype, zone_fixture_rrs[i].ttl,
-			(uint16_t)zone_fixture_rrs[i].rdlen, (const uint8_t *)zone_fixture_rrs[i].rdata,
+			zone_fixture_rrs[i].owner,
+			zone_fixture_rrs[i].rrtype,
+			zone_fixture_rrs[i].ttl,
+			(uint16_t)zone_fixture_rrs[i].rdlen,
+			(const uint8_t *)zone_fixture_rrs[i].rdata,
 		};
 
 		if (snapshot_builder_add_rr(b, &rr) < 0)
