@@ -83,7 +83,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .SECONDARY:
-.PHONY: all check unit integration deps bench demo install clean format lint man-lint
+.PHONY: all check unit integration deps bench demo install clean format format-check lint man-lint
 all: $(MESHNAME) $(if $(DAEMON_SRC),$(MESHNAMED))
 
 $(BUILD)/%.o: %.c
@@ -160,6 +160,10 @@ install: all
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+# Fails when a file is not as .clang-format wants it (CI runs this).
+format-check:
+	$(Q)clang-format --dry-run --Werror $(shell git ls-files '*.c' '*.h')
 
 lint: man-lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \

@@ -21,6 +21,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
 	"${BUILD_PKGS[@]}"
 	jq sqlite3 mandoc # CLI --json checks, store checks, man page lint
+	clang-format      # make format-check (CI)
 	iproute2          # network namespaces
 	bind9-dnsutils    # dig
 	knot-dnsutils     # kdig
