@@ -44,6 +44,7 @@
 #include <ldns/ldns.h>
 #include <sodium.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "meshname/dns.h"
 #include "meshname/resolver.h"
@@ -141,26 +142,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
-		const struct sockaddr_in *y = (const struct sockaddr_in *)b;
-
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
-		const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
-
-		return x->sin6_port == y->sin6_port &&
-		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-	}
-	return false;
 }
 
 /* ---- the client's answer ---- */
@@ -536,7 +517,7 @@ static void on_upstream_udp(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		p = hash_find(f, s->index, get16(buf));
-		if (p == NULL || !same_addr(&from, &p->up_addr) ||
+		if (p == NULL || !addr_equal(&from, &p->up_addr) ||
 		    !answers_question(p, buf, (size_t)n) ||
 		    !handle_answer(p, buf, (size_t)n, false))
 			f->stats->dropped++; /* spoofed, late or malformed: keep waiting */
@@ -681,7 +662,7 @@ static void pools_update(struct forwarder *f)
 	for (i = 0; i < f->ups.n; i++) {
 		for (j = 0; j < UPSTREAM_MAX; j++) {
 			if (f->pools[j] != NULL &&
-			    same_addr(&f->pools[j]->addr, &f->ups.u[i].addr)) {
+			    addr_equal(&f->pools[j]->addr, &f->ups.u[i].addr)) {
 				fresh[i] = f->pools[j];
 				f->pools[j] = NULL;
 				break;
@@ -744,7 +725,7 @@ static void upstreams_load(struct forwarder *f, const struct resolver_config *cf
 	/* Keep what was learnt about upstreams that stay. */
 	for (i = 0; i < f->ups.n; i++)
 		for (j = 0; j < old.n; j++)
-			if (same_addr(&f->ups.u[i].addr, &old.u[j].addr))
+			if (addr_equal(&f->ups.u[i].addr, &old.u[j].addr))
 				f->ups.u[i] = old.u[j];
 	f->generation++;
 	pools_update(f);

@@ -37,6 +37,7 @@
 #include <event2/listener.h>
 #include <ldns/ldns.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "meshname/dns.h"
 #include "meshname/resolver.h"
@@ -127,26 +128,6 @@ static socklen_t addr_len_of(const struct sockaddr_storage *ss)
 	if (ss->ss_family == AF_INET6)
 		return (socklen_t)sizeof(struct sockaddr_in6);
 	return 0;
-}
-
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
-		const struct sockaddr_in *y = (const struct sockaddr_in *)b;
-
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
-		const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
-
-		return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
-		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-	}
-	return false;
 }
 
 static int config_check(const struct resolver_config *cfg)
@@ -647,7 +628,7 @@ static int listeners_open(struct resolver *r, const struct resolver_config *cfg,
 			for (j = 0; j < n_old; j++) {
 				if (old[j] != NULL && old[j]->error == 0 &&
 				    old[j]->tcp == (t == 1) &&
-				    same_addr(&old[j]->addr, &cfg->listen[i])) {
+				    addr_equal(&old[j]->addr, &cfg->listen[i])) {
 					l = old[j];
 					old[j] = NULL;
 					from[n] = j;
