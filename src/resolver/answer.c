@@ -12,6 +12,7 @@
 
 #include "meshname/dns.h"
 #include "meshname/snapshot.h"
+#include "resolver/wire.h"
 
 /* Header flag word (RFC 1035 section 4.1.1, RFC 4035 for AD and CD). */
 #define FLAG_QR 0x8000u
@@ -80,27 +81,6 @@ struct answer {
 	uint16_t nscount;
 	uint8_t rcode;
 };
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void set16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline uint8_t lower(uint8_t c)
-{
-	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
-}
 
 static bool bytes_equal_nocase(const uint8_t *a, const uint8_t *b, size_t n)
 {

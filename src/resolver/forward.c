@@ -52,6 +52,7 @@
 #include "resolver/forward.h"
 #include "resolver/resolvconf.h"
 #include "resolver/upstream.h"
+#include "resolver/wire.h"
 
 #define FWD_SOCKETS 32           /* per upstream */
 #define FWD_BATCH 64             /* datagrams read per readiness event */
@@ -119,22 +120,6 @@ struct forwarder {
 	size_t n_in_flight;
 	uint8_t out[DNS_TCP_MAX]; /* the client's answer is built here */
 };
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline void set16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline uint8_t lower(uint8_t c)
-{
-	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
-}
 
 static uint64_t now_ms(void)
 {
