@@ -192,6 +192,10 @@ void rec_id(const uint8_t *buf, size_t len, uint8_t id[REC_ID_SIZE]);
 void rec_ipv6_for_host(const uint8_t prefix[16], const uint8_t host_key[REC_KEY_SIZE],
 		       uint8_t out[16]);
 
+/* "lan", "ipv6", "public", "reflexive" (as status output and the CLI spell them), or
+ * "none" for anything else (0 = no endpoint chosen). */
+const char *rec_ep_kind_name(uint8_t kind);
+
 /* "ROOT", "CERT", ... or NULL for an unknown type. */
 const char *rec_type_name(uint8_t type);
 

@@ -170,7 +170,6 @@ void cli_prefix4_str(const struct rec_root *root, char out[32]);
 void cli_prefix6_str(const struct rec_root *root, char out[64]);
 /* "1.2.3.4:51820" or "[v6]:port" of an endpoint; out 64 bytes. */
 void cli_endpoint_str(const struct rec_endpoint *ep, char out[64]);
-const char *cli_ep_kind_name(uint8_t kind);
 /* Parses "ADDR:PORT" / "[ADDR]:PORT". 0 or -EINVAL. */
 int cli_parse_endpoint(const char *s, struct rec_endpoint *ep);
 /* A number in [min, max]; 0 or -EINVAL. */

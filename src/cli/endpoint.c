@@ -166,7 +166,7 @@ static int endpoint_change(struct cli *c, bool add, int argc, char **argv)
 	ret = cli_sign_ingest(c, &r, sk, NULL, NULL);
 	if (ret == CLI_OK)
 		printf("%s %s (%s); %u endpoint%s now, listen port %u\n",
-		       add ? "published" : "removed", argv[optind], cli_ep_kind_name(ep.kind),
+		       add ? "published" : "removed", argv[optind], rec_ep_kind_name(ep.kind),
 		       r.u.endpoints.n, r.u.endpoints.n == 1 ? "" : "s", r.u.endpoints.listen_port);
 out:
 	sodium_memzero(sk, sizeof(sk));
@@ -221,10 +221,10 @@ static int endpoint_ls(struct cli *c, int argc, char **argv)
 			else
 				cli_ipv6_str(e->addr, addr);
 			printf("%s{\"kind\":\"%s\",\"address\":\"%s\",\"port\":%u}",
-			       i > 0 ? "," : "", cli_ep_kind_name(e->kind), addr, e->port);
+			       i > 0 ? "," : "", rec_ep_kind_name(e->kind), addr, e->port);
 		} else {
 			cli_endpoint_str(e, text);
-			printf("%-47s  %s\n", text, cli_ep_kind_name(e->kind));
+			printf("%-47s  %s\n", text, rec_ep_kind_name(e->kind));
 		}
 	}
 	if (json)

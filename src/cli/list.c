@@ -112,7 +112,7 @@ static void json_host(const char *zone, const struct snapshot_host *h, bool self
 		else
 			cli_ipv6_str(e->addr, ep);
 		fprintf(f, "%s{\"kind\":\"%s\",\"address\":\"%s\",\"port\":%u}", i > 0 ? "," : "",
-			cli_ep_kind_name(e->kind), ep, e->port);
+			rec_ep_kind_name(e->kind), ep, e->port);
 	}
 	fputs("]}", f);
 }
@@ -554,7 +554,7 @@ int cmd_show(struct cli *c, int argc, char **argv)
 	printf("endpoints     %s\n", h->n_endpoints == 0 ? "-" : "");
 	for (unsigned i = 0; i < h->n_endpoints; i++) {
 		cli_endpoint_str(&h->endpoints[i], ep);
-		printf("  %s (%s)\n", ep, cli_ep_kind_name(h->endpoints[i].kind));
+		printf("  %s (%s)\n", ep, rec_ep_kind_name(h->endpoints[i].kind));
 	}
 out:
 	snapshot_unref(s);

@@ -688,22 +688,6 @@ void cli_endpoint_str(const struct rec_endpoint *ep, char out[64])
 	}
 }
 
-const char *cli_ep_kind_name(uint8_t kind)
-{
-	switch (kind) {
-	case EP_LAN:
-		return "lan";
-	case EP_IPV6:
-		return "ipv6";
-	case EP_PUBLIC:
-		return "public";
-	case EP_REFLEXIVE:
-		return "reflexive";
-	default:
-		return "unknown";
-	}
-}
-
 int cli_parse_endpoint(const char *s, struct rec_endpoint *ep)
 {
 	char addr[64];

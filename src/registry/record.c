@@ -774,6 +774,22 @@ void rec_ipv6_for_host(const uint8_t prefix[16], const uint8_t host_key[REC_KEY_
 	memcpy(out + prefix_bytes, h, 16 - prefix_bytes);
 }
 
+const char *rec_ep_kind_name(uint8_t kind)
+{
+	switch (kind) {
+	case EP_LAN:
+		return "lan";
+	case EP_IPV6:
+		return "ipv6";
+	case EP_PUBLIC:
+		return "public";
+	case EP_REFLEXIVE:
+		return "reflexive";
+	default:
+		return "none";
+	}
+}
+
 const char *rec_type_name(uint8_t type)
 {
 	static const char *const names[] = {
