@@ -28,6 +28,7 @@
 #include "meshname/registry.h"
 #include "meshname/resolver.h"
 #include "meshname/snapshot.h"
+#include "meshname/wgmanager.h"
 
 /* How often the registry is checked for commits by other processes (the CLI, later
  * sync): a change is visible in DNS within this time. */
@@ -58,6 +59,7 @@ struct daemon {
 	struct registry *reg;
 	struct snapshot *snap; /* the current one; the resolver holds its own reference */
 	struct resolver *resolver;
+	struct wg_manager *wg; /* NULL with `manage no` */
 	uint64_t last_refresh;
 	struct event *ev_watch;
 };
@@ -246,6 +248,8 @@ static int daemon_publish(struct daemon *d, uint64_t now)
 	d->snap = snap;
 	if (d->resolver != NULL)
 		resolver_set_snapshot(d->resolver, snap);
+	if (d->wg != NULL)
+		wg_manager_set_snapshot(d->wg, snap);
 	log_info("mesh %s (zone %s): %zu active hosts, generation %llu", snapshot_root(snap)->name,
 		 snapshot_zone(snap), snapshot_host_count(snap),
 		 (unsigned long long)snapshot_generation(snap));
@@ -404,6 +408,34 @@ static void daemon_load_self_key(struct daemon *d)
 	sodium_memzero(sk, sizeof(sk));
 }
 
+/* ---- the WireGuard peer manager (src/wg/manager.c) ------------------------------------ */
+
+/* Starts the peer manager unless `manage no`. Interface settings are read once: a reload
+ * does not change them (restart). MESHNAMED_WG_UAPI_DIR: tests only, another UAPI
+ * socket directory than /run/wireguard. */
+static int daemon_start_wg(struct daemon *d)
+{
+	struct wg_manager_config wc = { 0 };
+	int r;
+
+	if (d->cfg->manage == CONFIG_MANAGE_NO)
+		return 0;
+	wc.ifname = d->cfg->interface;
+	wc.manage_interface = d->cfg->manage == CONFIG_MANAGE_YES;
+	wc.remove_on_exit = d->cfg->on_exit == CONFIG_ON_EXIT_REMOVE;
+	wc.userspace = d->cfg->userspace;
+	wc.listen_port = d->cfg->listen_port;
+	wc.state_dir = d->state_dir;
+	wc.uapi_dir = getenv("MESHNAMED_WG_UAPI_DIR");
+	wc.self_host_key = d->have_self_key ? d->self_key : NULL;
+	r = wg_manager_new(d->base, &wc, &d->wg);
+	if (r < 0)
+		log_warnx("cannot start the WireGuard peer manager: %s", strerror(-r));
+	else
+		wg_manager_set_snapshot(d->wg, d->snap);
+	return r;
+}
+
 int main(int argc, char *argv[])
 {
 	struct daemon d = { 0 };
@@ -504,6 +536,8 @@ int main(int argc, char *argv[])
 
 	/* Before the control socket: a client that hangs up early must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	if (daemon_start_wg(&d) < 0)
+		goto out;
 	r = control_open(d.base, d.cfg->control, d.cfg->control_group, on_control, &d, &d.control);
 	if (r < 0) {
 		log_warnx("cannot open the control socket %s: %s%s", d.cfg->control, strerror(-r),
@@ -538,6 +572,7 @@ out:
 	if (d.ev_watch != NULL)
 		event_free(d.ev_watch);
 	control_close(d.control);
+	wg_manager_free(d.wg);
 	resolver_free(d.resolver);
 	if (d.base != NULL)
 		event_base_free(d.base);
