@@ -8,10 +8,13 @@
 #define MESHNAME_WGMANAGER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "meshname/record.h"
 #include "meshname/snapshot.h"
+#include "meshname/wg.h"
 
 struct event_base;
 struct wg_manager;
@@ -33,6 +36,30 @@ int wg_manager_new(struct event_base *base, const struct wg_manager_config *cfg,
 
 /* A new snapshot (the manager takes its own reference): reconciled at once. */
 void wg_manager_set_snapshot(struct wg_manager *m, struct snapshot *s);
+
+/* One peer as the last tick saw it on the device, for `meshname status`. */
+struct wg_manager_peer_status {
+	char name[64];   /* "" when the peer is not in the registry */
+	uint8_t ipv4[4]; /* mesh addresses (zero when not in the registry) */
+	uint8_t ipv6[16];
+	struct sockaddr_storage endpoint; /* AF_UNSPEC: none */
+	const char *endpoint_kind;        /* "lan", "ipv6", "public", "reflexive", "none" */
+	int64_t last_handshake;           /* unix seconds, 0 = never */
+	uint64_t rx_bytes, tx_bytes;
+};
+
+struct wg_manager_status {
+	char ifname[WG_IFNAME_MAX];
+	const char *backend; /* "userspace" */
+	bool device;         /* the last tick could read the device */
+	uint16_t listen_port;
+	size_t n_peers;
+	struct wg_manager_peer_status *peers; /* owned: wg_manager_status_clear */
+};
+
+/* Fills st from the last tick (no I/O). 0 or -ENOMEM; st is cleared on failure. */
+int wg_manager_status(const struct wg_manager *m, struct wg_manager_status *st);
+void wg_manager_status_clear(struct wg_manager_status *st);
 
 /* Stops the timer, stops the wireguard-go it started when remove_on_exit. NULL: no-op. */
 void wg_manager_free(struct wg_manager *m);

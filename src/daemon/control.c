@@ -30,6 +30,7 @@
 #include "meshname/registry.h"
 #include "meshname/resolver.h"
 #include "meshname/snapshot.h"
+#include "meshname/wgmanager.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59 /* Linux 4.13; older headers lack it */
@@ -393,6 +394,43 @@ static void json_mesh(struct evbuffer *out, const struct snapshot *s)
 			    snapshot_rr_count(s));
 }
 
+/* "wireguard":{...}: the interface and each peer as the manager's last tick saw them. */
+static void json_wireguard(struct evbuffer *out, const struct wg_manager_status *wg)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	evbuffer_add_printf(out, ",\"wireguard\":{\"interface\":");
+	control_json_string(out, wg->ifname);
+	evbuffer_add_printf(out, ",\"backend\":\"%s\",\"device\":%s", wg->backend,
+			    wg->device ? "true" : "false");
+	if (wg->device)
+		evbuffer_add_printf(out, ",\"listen_port\":%u", (unsigned)wg->listen_port);
+	evbuffer_add_printf(out, ",\"peers\":[");
+	for (size_t i = 0; i < wg->n_peers; i++) {
+		const struct wg_manager_peer_status *p = &wg->peers[i];
+		char addr[CONFIG_ADDR_STRLEN];
+
+		evbuffer_add_printf(out, "%s{\"name\":", i > 0 ? "," : "");
+		control_json_string(out, p->name);
+		evbuffer_add_printf(out, ",\"ipv4\":\"%s\"",
+				    inet_ntop(AF_INET, p->ipv4, buf, sizeof(buf)));
+		evbuffer_add_printf(out, ",\"ipv6\":\"%s\",\"endpoint\":",
+				    inet_ntop(AF_INET6, p->ipv6, buf, sizeof(buf)));
+		if (p->endpoint.ss_family == AF_INET || p->endpoint.ss_family == AF_INET6)
+			evbuffer_add_printf(out, "\"%s\"",
+					    config_addr_str(&p->endpoint, addr, sizeof(addr)));
+		else
+			evbuffer_add_printf(out, "null");
+		evbuffer_add_printf(out,
+				    ",\"endpoint_kind\":\"%s\",\"latest_handshake\":%lld,"
+				    "\"rx_bytes\":%llu,\"tx_bytes\":%llu}",
+				    p->endpoint_kind != NULL ? p->endpoint_kind : "none",
+				    (long long)p->last_handshake, (unsigned long long)p->rx_bytes,
+				    (unsigned long long)p->tx_bytes);
+	}
+	evbuffer_add_printf(out, "]}");
+}
+
 void control_json_status(struct evbuffer *out, const struct control_status *st)
 {
 	evbuffer_add_printf(out, "{\"daemon\":\"running\",\"pid\":%ld,\"started\":%llu,\"state\":",
@@ -445,6 +483,8 @@ void control_json_status(struct evbuffer *out, const struct control_status *st)
 				    (unsigned long long)st->stats->servfail,
 				    (unsigned long long)st->stats->dropped,
 				    (unsigned long long)st->stats->tcp_clients);
+	if (st->wg != NULL)
+		json_wireguard(out, st->wg);
 	evbuffer_add_printf(out, "}");
 }
 

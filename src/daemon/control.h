@@ -76,6 +76,8 @@ void control_json_error(struct evbuffer *out, const char *fmt, ...)
 
 /* What `meshname status` shows of a running daemon. Fields may be NULL/0 when unknown.
  * The WireGuard manager (issue 4) adds its interface, backend and peers here. */
+struct wg_manager_status;
+
 struct control_status {
 	const struct snapshot *snap;               /* NULL: no snapshot yet */
 	struct registry *reg;                      /* counts and alerts; NULL: left out */
@@ -86,6 +88,7 @@ struct control_status {
 	const char *state_dir;              /* absolute */
 	uint64_t started;                   /* unix time the daemon started */
 	uint64_t now;
+	const struct wg_manager_status *wg; /* the WireGuard peer manager; NULL: manage no */
 };
 
 /*

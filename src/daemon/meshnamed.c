@@ -361,6 +361,7 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 	struct resolver_listener l[RESOLVER_MAX_LISTEN * 2];
 	struct resolver_stats stats;
 	struct control_status st = { 0 };
+	struct wg_manager_status wg = { 0 };
 
 	(void)arg_text;
 	(void)privileged;
@@ -391,7 +392,10 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 	st.state_dir = d->state_dir;
 	st.started = d->started;
 	st.now = (uint64_t)time(NULL);
+	if (d->wg != NULL && wg_manager_status(d->wg, &wg) == 0)
+		st.wg = &wg;
 	control_json_status(out, &st);
+	wg_manager_status_clear(&wg);
 	return 0;
 }
 

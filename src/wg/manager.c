@@ -69,6 +69,8 @@ struct wg_manager {
 
 	struct manager_peer *peers;
 	size_t n_peers;
+	struct wg_device last; /* the last get, private key wiped: for status */
+	bool have_last;
 
 	/* Valid during one tick, for the endpoint callback. */
 	const struct wg_device *cur;
@@ -393,6 +395,34 @@ static void manager_device_settings(const struct wg_manager *m, const struct wg_
 	}
 }
 
+/* Keeps a copy of what a get returned (without the private key) for status. */
+static void manager_keep_last(struct wg_manager *m, const struct wg_device *cur)
+{
+	wg_device_clear(&m->last);
+	memset(&m->last, 0, sizeof(m->last));
+	m->have_last = false;
+	memcpy(m->last.name, cur->name, sizeof(m->last.name));
+	m->last.listen_port = cur->listen_port;
+	for (size_t i = 0; i < cur->n_peers; i++) {
+		const struct wg_peer *src = &cur->peers[i];
+		struct wg_peer *dst = wg_device_add_peer(&m->last, src->public_key);
+
+		if (dst == NULL)
+			goto fail;
+		dst->flags = src->flags;
+		dst->endpoint = src->endpoint;
+		dst->persistent_keepalive = src->persistent_keepalive;
+		dst->last_handshake_sec = src->last_handshake_sec;
+		dst->rx_bytes = src->rx_bytes;
+		dst->tx_bytes = src->tx_bytes;
+	}
+	m->have_last = true;
+	return;
+fail:
+	wg_device_clear(&m->last);
+	memset(&m->last, 0, sizeof(m->last));
+}
+
 /* After a set: a fresh get must show what was asked (UAPI set is not atomic). */
 static void manager_verify(struct wg_manager *m, const struct wg_device *desired,
 			   const struct wg_reconcile_result *done)
@@ -402,8 +432,10 @@ static void manager_verify(struct wg_manager *m, const struct wg_device *desired
 	int r;
 
 	r = wg_uapi_get(m->uapi_dir, m->ifname, MANAGER_UAPI_TIMEOUT_MS, &after);
-	if (r == 0)
+	if (r == 0) {
+		manager_keep_last(m, &after); /* status shows what was just set */
 		r = wg_reconcile(&after, desired, 0, &again, &res);
+	}
 	if (r < 0) {
 		log_warnx("%s: cannot verify the peers just set: %s", m->ifname, strerror(-r));
 	} else if (res.n_removed > 0 || res.n_added + res.n_changed > done->n_deferred) {
@@ -439,14 +471,17 @@ static void manager_tick(struct wg_manager *m)
 				  m->ifname, m->uapi_dir);
 			m->warned_missing = true;
 		}
+		m->have_last = false;
 		goto out;
 	}
 	if (r < 0) {
 		log_warnx("%s: cannot read the device: %s", m->ifname, strerror(-r));
+		m->have_last = false;
 		goto out;
 	}
 	m->warned_missing = false;
 	manager_configure_link(m);
+	manager_keep_last(m, &cur);
 	if (m->snap == NULL)
 		goto out;
 	if (m->have_self_host_key && m->have_wg_key && !m->warned_key) {
@@ -614,6 +649,57 @@ void wg_manager_free(struct wg_manager *m)
 			 (long)m->child);
 	snapshot_unref(m->snap);
 	free(m->peers);
+	wg_device_clear(&m->last);
 	sodium_memzero(m->wg_sk, sizeof(m->wg_sk));
 	free(m);
+}
+
+/* ---- status ------------------------------------------------------------------------------ */
+
+int wg_manager_status(const struct wg_manager *m, struct wg_manager_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	memcpy(st->ifname, m->ifname, sizeof(st->ifname));
+	st->backend = "userspace";
+	st->device = m->have_last;
+	if (!m->have_last)
+		return 0;
+	st->listen_port = m->last.listen_port;
+	if (m->last.n_peers > 0) {
+		st->peers = calloc(m->last.n_peers, sizeof(*st->peers));
+		if (st->peers == NULL)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->last.n_peers; i++) {
+		const struct wg_peer *dp = &m->last.peers[i];
+		struct wg_manager_peer_status *ps = &st->peers[st->n_peers++];
+		const struct manager_peer *mp = NULL;
+
+		for (size_t k = 0; k < m->n_peers && mp == NULL; k++)
+			if (memcmp(m->peers[k].wg_key, dp->public_key, WG_KEY_LEN) == 0)
+				mp = &m->peers[k];
+		for (size_t k = 0; m->snap != NULL && k < snapshot_host_count(m->snap); k++) {
+			const struct snapshot_host *h = snapshot_host_at(m->snap, k);
+
+			if (memcmp(h->wg_key, dp->public_key, WG_KEY_LEN) == 0) {
+				snprintf(ps->name, sizeof(ps->name), "%s", h->name);
+				memcpy(ps->ipv4, h->ipv4, sizeof(ps->ipv4));
+				memcpy(ps->ipv6, h->ipv6, sizeof(ps->ipv6));
+				break;
+			}
+		}
+		if (dp->flags & WG_PEER_HAS_ENDPOINT)
+			ps->endpoint = dp->endpoint;
+		ps->endpoint_kind = wg_ep_kind_name(mp != NULL ? wg_ep_kind(&mp->ep) : 0);
+		ps->last_handshake = dp->last_handshake_sec;
+		ps->rx_bytes = dp->rx_bytes;
+		ps->tx_bytes = dp->tx_bytes;
+	}
+	return 0;
+}
+
+void wg_manager_status_clear(struct wg_manager_status *st)
+{
+	free(st->peers);
+	memset(st, 0, sizeof(*st));
 }

@@ -78,7 +78,7 @@ eventually() {
 in_ns() { local h=$1; shift; ip netns exec "${ns[$h]}" "$@"; }
 mn() { local h=$1; shift; "$MESHNAME" --state "$tmp/s$h" "$@"; }
 
-for tool in ip wg jq ping "$WG_GO"; do
+for tool in ip wg jq ping socat "$WG_GO"; do
 	command -v "$tool" >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
 done
 [ "$(id -u)" -eq 0 ] || bail "network namespaces need root"
@@ -193,6 +193,16 @@ for h in 2 3; do
 		"[ \"\$(in_ns 1 wg show ${ifname[1]} latest-handshakes | grep '${pub[$h]}' | cut -f2)\" -gt 0 ] && \
 		 [ \"\$(in_ns 1 wg show ${ifname[1]} transfer | grep '${pub[$h]}' | cut -f2)\" -gt 0 ]"
 done
+# status: the WireGuard part of meshnamed's status JSON.
+# The daemon's own reply (the CLI shows only what it knows of), asked with socat.
+wgst() { echo status | socat -t 3 - "UNIX-CONNECT:$tmp/control1.sock" | jq -c "$1"; }
+check "status names h1's interface and backend" \
+	"eventually 3 '[ \"\$(wgst \"[.wireguard.interface, .wireguard.backend, .wireguard.listen_port]\")\" = \"[\\\"${ifname[1]}\\\",\\\"userspace\\\",51821]\" ]'"
+check "status lists h2 and h3 with mesh address, LAN endpoint and kind" \
+	"[ \"\$(wgst '[.wireguard.peers[] | [.name, .ipv4, .endpoint, .endpoint_kind]] | sort')\" = \
+	   '[[\"h2\",\"${v4[2]}\",\"192.0.2.2:51822\",\"lan\"],[\"h3\",\"${v4[3]}\",\"192.0.2.3:51823\",\"lan\"]]' ]"
+check "status shows h2's handshake and traffic" \
+	"eventually 3 '[ \"\$(wgst \".wireguard.peers[] | select(.name == \\\"h2\\\") | .latest_handshake > 0 and .rx_bytes > 0 and .tx_bytes > 0\")\" = true ]'"
 check "h2: ping -c1 -W2 h3.mesh (manage yes to manage peers)" \
 	"eventually 10 'in_ns 2 ping -4 -c1 -W2 h3.mesh >/dev/null'"
 check "h3: ping -6 h1.mesh over the mesh IPv6" \
