@@ -36,6 +36,7 @@
 #define MANAGER_MAX_LOCAL 64       /* local on-link prefixes considered */
 #define MANAGER_NAME_MAX 64        /* a host name label and its NUL */
 #define MANAGER_CHILD_WAIT_MS 2000 /* how long a stopping wireguard-go is given */
+#define MANAGER_RESTART_S 10       /* a wireguard-go that died is started again after this */
 
 /* One peer we manage, kept across ticks: its endpoint state machine and its name (for
  * the log line when it goes). */
@@ -62,10 +63,11 @@ struct wg_manager {
 	bool have_wg_key;
 	struct snapshot *snap;
 
-	pid_t child;          /* the wireguard-go we started, 0: none */
-	bool link_configured; /* manage yes: addresses, routes and up done */
-	bool warned_missing;  /* "no UAPI socket" said once until it comes */
-	bool warned_key;      /* "our WG key is not the registry's" said once */
+	pid_t child;           /* the wireguard-go we started, 0: none */
+	int64_t child_started; /* when: one that dies is restarted at most this often */
+	bool link_configured;  /* manage yes: addresses, routes and up done */
+	bool warned_missing;   /* "no UAPI socket" said once until it comes */
+	bool warned_key;       /* "our WG key is not the registry's" said once */
 
 	struct manager_peer *peers;
 	size_t n_peers;
@@ -462,9 +464,14 @@ static void manager_tick(struct wg_manager *m)
 	manager_reap_child(m);
 	r = wg_uapi_get(m->uapi_dir, m->ifname, MANAGER_UAPI_TIMEOUT_MS, &cur);
 	if (r == -ENOENT || r == -ECONNREFUSED) {
+		int64_t now = (int64_t)time(NULL);
+
 		if (m->manage_interface && m->child == 0 && m->userspace[0] != '\0') {
-			if (manager_start_userspace(m) < 0)
-				log_warn("cannot start %s", m->userspace);
+			if (m->child_started == 0 || now >= m->child_started + MANAGER_RESTART_S) {
+				m->child_started = now;
+				if (manager_start_userspace(m) < 0)
+					log_warn("cannot start %s", m->userspace);
+			}
 		} else if (!m->warned_missing && m->child == 0) {
 			log_warnx("%s: no userspace WireGuard socket in %s: waiting for the "
 				  "interface",

@@ -136,6 +136,19 @@ done
 echo "manage peers" >>"$tmp/conf3"
 check "eth0 of h1 reaches h2 on the LAN" "in_ns 1 ping -c1 -W2 192.0.2.2 >/dev/null"
 
+# Not through in_ns: $! must be meshnamed itself (ip netns exec execs it in place).
+for h in 1 2 3; do
+	ip netns exec "${ns[$h]}" "$MESHNAMED" -d -f "$tmp/conf$h" 2>"$tmp/log$h" &
+	daemon_pid[$h]=$!
+done
+for h in 1 2 3; do
+	eventually 10 "grep -q ': ready$' '$tmp/log$h'" || bail "meshnamed starts on h$h"
+done
+ok "meshnamed runs on the three hosts"
+# h3 (manage peers) waits for an interface that is not there yet, and says so once.
+check "h3's meshnamed says it waits for the interface" \
+	"eventually 3 \"grep -q 'no userspace WireGuard socket in /run/wireguard: waiting' '$tmp/log3'\""
+check "and keeps running" "kill -0 ${daemon_pid[3]}"
 # h3: the interface belongs to "someone else" (the test): wireguard-go and its addresses.
 ip netns exec "${ns[3]}" "$WG_GO" -f "${ifname[3]}" >"$tmp/wg3.log" 2>&1 &
 wg3_pid=$!
@@ -146,15 +159,6 @@ in_ns 3 ip link set "${ifname[3]}" up
 in_ns 3 ip route add 198.51.100.0/24 dev "${ifname[3]}"
 in_ns 3 ip -6 route add fd4d:6e00:1::/48 dev "${ifname[3]}"
 
-# Not through in_ns: $! must be meshnamed itself (ip netns exec execs it in place).
-for h in 1 2 3; do
-	ip netns exec "${ns[$h]}" "$MESHNAMED" -d -f "$tmp/conf$h" 2>"$tmp/log$h" &
-	daemon_pid[$h]=$!
-done
-for h in 1 2 3; do
-	eventually 10 "grep -q ': ready$' '$tmp/log$h'" || bail "meshnamed starts on h$h"
-done
-ok "meshnamed runs on the three hosts"
 check "h1's meshnamed started wireguard-go itself" "[ -n \"\$(child_of 1)\" ] && kill -0 \$(child_of 1)"
 
 # ---- peers --------------------------------------------------------------------------------
@@ -217,6 +221,8 @@ for h in 1 2; do
 	check "and h$h keeps its other peer" \
 		"wg_peers $h | grep -q \"\$(expect_peers $h $((3 - h)) | cut -f1)\""
 done
+check "h3's meshnamed said it was waiting only once" \
+	"[ \"\$(grep -c 'waiting for the interface' '$tmp/log3')\" -eq 1 ]"
 check "h1 logged the removal of h3 by name" "grep -q 'removing peer h3' '$tmp/log1'"
 check "h1: ping h3.mesh fails" "! in_ns 1 ping -4 -c1 -W1 h3.mesh >/dev/null 2>&1"
 check "h1: ping ${v4[3]} (h3's address) fails too" "! in_ns 1 ping -c1 -W1 ${v4[3]} >/dev/null 2>&1"
