@@ -193,9 +193,8 @@ bool wg_ep_update(struct wg_ep_state *st, const struct rec_endpoint *cands, size
 		  const struct wg_local_net *local, int64_t now, const struct wg_ep_seen *seen,
 		  struct sockaddr_storage *want);
 
-/* The kind of the endpoint in use (enum ep_kind, 0 = none) and its name for status:
- * "lan", "ipv6", "public", "reflexive", "none" (0 and unknown kinds). */
+/* The kind of the endpoint in use (enum ep_kind, 0 = none); rec_ep_kind_name spells it
+ * for status output. */
 uint8_t wg_ep_kind(const struct wg_ep_state *st);
-const char *wg_ep_kind_name(uint8_t kind);
 
 #endif

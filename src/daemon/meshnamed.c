@@ -21,6 +21,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
@@ -101,25 +102,10 @@ static int daemon_load_config(struct daemon *d, struct config **out)
 	return 0;
 }
 
-static bool sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
-	const struct sockaddr_in *b4 = (const struct sockaddr_in *)b;
-	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
-	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)b;
-
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
-	return a6->sin6_port == b6->sin6_port &&
-	       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
-}
-
 static bool daemon_is_mesh_listener(const struct daemon *d, const struct sockaddr_storage *ss)
 {
 	for (size_t i = 0; i < d->n_mesh_listen; i++)
-		if (sockaddr_equal(&d->mesh_listen[i], ss))
+		if (addr_equal(&d->mesh_listen[i], ss))
 			return true;
 	return false;
 }
@@ -192,7 +178,7 @@ static size_t daemon_mesh_addresses(const struct daemon *d, struct sockaddr_stor
 		bool configured = false;
 
 		for (size_t c = 0; c < d->cfg->n_listen; c++)
-			configured |= sockaddr_equal(&out[k], &d->cfg->listen[c]);
+			configured |= addr_equal(&out[k], &d->cfg->listen[c]);
 		if (configured)
 			out[k] = out[--n];
 		else
@@ -266,7 +252,7 @@ static void daemon_update_mesh_listeners(struct daemon *d)
 	bool same = n == d->n_mesh_listen;
 
 	for (i = 0; same && i < n; i++)
-		same = sockaddr_equal(&now[i], &d->mesh_listen[i]);
+		same = addr_equal(&now[i], &d->mesh_listen[i]);
 	if (same || d->resolver == NULL)
 		return;
 	memcpy(d->mesh_listen, now, sizeof(now));

@@ -134,22 +134,6 @@ bool wg_local_has_global_ipv6(const struct wg_local_net *local)
 	return false;
 }
 
-const char *wg_ep_kind_name(uint8_t kind)
-{
-	switch (kind) {
-	case EP_LAN:
-		return "lan";
-	case EP_IPV6:
-		return "ipv6";
-	case EP_PUBLIC:
-		return "public";
-	case EP_REFLEXIVE:
-		return "reflexive";
-	default:
-		return "none";
-	}
-}
-
 uint8_t wg_ep_kind(const struct wg_ep_state *st)
 {
 	return st->in_use_kind;

@@ -697,7 +697,7 @@ int wg_manager_status(const struct wg_manager *m, struct wg_manager_status *st)
 		}
 		if (dp->flags & WG_PEER_HAS_ENDPOINT)
 			ps->endpoint = dp->endpoint;
-		ps->endpoint_kind = wg_ep_kind_name(mp != NULL ? wg_ep_kind(&mp->ep) : 0);
+		ps->endpoint_kind = rec_ep_kind_name(mp != NULL ? wg_ep_kind(&mp->ep) : 0);
 		ps->last_handshake = dp->last_handshake_sec;
 		ps->rx_bytes = dp->rx_bytes;
 		ps->tx_bytes = dp->tx_bytes;

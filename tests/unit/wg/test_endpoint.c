@@ -179,7 +179,7 @@ static void lan_is_preferred_when_on_link(void **state)
 	assert_true(sim_update(&s));
 	assert_true(is(&s.device_ep, &lan));
 	assert_int_equal(wg_ep_kind(&s.st), EP_LAN);
-	assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), "lan");
+	assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), "lan");
 }
 
 static void lan_address_off_link_is_skipped(void **state)
@@ -211,12 +211,12 @@ static void ipv6_only_with_a_global_ipv6_of_our_own(void **state)
 	sim_init(&s, no_global, 3, cands, 2);
 	sim_update(&s);
 	assert_true(is(&s.device_ep, &public_a));
-	assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), "public");
+	assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), "public");
 
 	sim_init(&s, global, 2, cands, 2);
 	sim_update(&s);
 	assert_true(is(&s.device_ep, &ipv6));
-	assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), "ipv6");
+	assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), "ipv6");
 }
 
 static void search_visits_every_usable_candidate_in_rank_order_and_wraps(void **state)
@@ -236,7 +236,7 @@ static void search_visits_every_usable_candidate_in_rank_order_and_wraps(void **
 	sim_update(&s);
 	for (i = 0; i < 6; i++) {
 		assert_true(is(&s.device_ep, order[i]));
-		assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), kinds[i]);
+		assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), kinds[i]);
 		/* Each gets WG_EP_TRIAL seconds of sending, then the next. */
 		sim_run(&s, WG_EP_TRIAL - 1);
 		assert_true(is(&s.device_ep, order[i]));
@@ -287,7 +287,7 @@ static void unusable_records_give_no_endpoint_and_leave_the_device_alone(void **
 	assert_false(wg_ep_update(&st, list, 4, &local, T0, &seen, &want));
 	assert_int_equal(want.ss_family, AF_UNSPEC);
 	assert_int_equal(st.phase, WG_EP_NONE);
-	assert_string_equal(wg_ep_kind_name(wg_ep_kind(&st)), "none");
+	assert_string_equal(rec_ep_kind_name(wg_ep_kind(&st)), "none");
 	/* No candidates at all and nothing seen. */
 	assert_false(wg_ep_update(&st, NULL, 0, NULL, T0 + 1, NULL, &want));
 	assert_int_equal(want.ss_family, AF_UNSPEC);
@@ -325,7 +325,7 @@ static void time_from_a_better_endpoint_appearing_to_its_use_is_at_most_10_secon
 	assert_int_equal(s.st.phase, WG_EP_STEADY);
 	assert_true(s.now - appeared <= 10);
 	assert_true(is(&s.device_ep, &lan));
-	assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), "lan");
+	assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), "lan");
 	/* And kept for good while handshakes are fresh. */
 	sim_run(&s, 3600);
 	assert_true(is(&s.device_ep, &lan));
@@ -355,7 +355,7 @@ static void a_better_candidate_that_never_handshakes_is_reverted_and_backed_off(
 			assert_int_equal(s.now - (n_trials > 0 ? trials[n_trials - 1] : T0),
 					 WG_EP_TRIAL);
 			assert_true(is(&s.device_ep, &public_a));
-			assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), "public");
+			assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), "public");
 		}
 		if (i == 11) {
 			/* Public answered (after the LAN's first turn): steady, LAN backed off. */
@@ -457,13 +457,13 @@ static void when_nothing_works_every_candidate_is_tried_in_turn(void **state)
 	/* Kept while the last handshake is fresh, then WG_EP_DEAD more seconds of sending. */
 	assert_true(s.now - s.last_handshake >= WG_EP_FRESH + WG_EP_DEAD - 1);
 	assert_true(s.now - broke <= WG_EP_FRESH + WG_EP_DEAD + 120);
-	assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), "public");
+	assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), "public");
 	assert_int_equal(s.st.phase, WG_EP_SEARCH);
 	/* public_a does not answer either: WG_EP_TRIAL seconds later, the reflexive one. */
 	assert_int_equal(sim_until_using(&s, &reflexive, 100), WG_EP_TRIAL);
 	sim_run(&s, 2);
 	assert_int_equal(s.st.phase, WG_EP_STEADY);
-	assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), "reflexive");
+	assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), "reflexive");
 	/* It works, and what the search just saw fail is not tried again at once... */
 	s.sets = 0;
 	sim_run(&s, WG_EP_BACKOFF_MIN - WG_EP_TRIAL - 3);
@@ -529,7 +529,7 @@ static void a_roamed_peer_with_fresh_handshakes_is_left_alone(void **state)
 	s.last_handshake = s.now;
 	s.now++;
 	assert_false(sim_update(&s));
-	assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), "reflexive");
+	assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), "reflexive");
 	/* Not set back, and the LAN it left is not tried again at once. */
 	for (int i = 0; i < WG_EP_BACKOFF_MIN - 1; i++) {
 		s.now++;
@@ -554,7 +554,7 @@ static void a_roamed_address_of_a_known_host_keeps_its_kind(void **state)
 	s.last_handshake = ++s.now;
 	s.now++;
 	assert_false(sim_update(&s));
-	assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), "public");
+	assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), "public");
 }
 
 static void a_device_endpoint_changed_on_a_stale_session_is_set_back(void **state)
@@ -624,7 +624,7 @@ static void a_restarted_manager_adopts_the_working_endpoint_of_the_device(void *
 	s.last_handshake = T0 - 30;
 	assert_false(sim_update(&s));
 	assert_int_equal(s.st.phase, WG_EP_STEADY);
-	assert_string_equal(wg_ep_kind_name(wg_ep_kind(&s.st)), "public");
+	assert_string_equal(rec_ep_kind_name(wg_ep_kind(&s.st)), "public");
 	/* Then the better LAN is tried as usual. */
 	s.now++;
 	assert_true(sim_update(&s));
@@ -737,12 +737,12 @@ static void on_link_follows_the_prefix_length(void **state)
 static void kind_names_are_the_status_words(void **state)
 {
 	(void)state;
-	assert_string_equal(wg_ep_kind_name(EP_LAN), "lan");
-	assert_string_equal(wg_ep_kind_name(EP_IPV6), "ipv6");
-	assert_string_equal(wg_ep_kind_name(EP_PUBLIC), "public");
-	assert_string_equal(wg_ep_kind_name(EP_REFLEXIVE), "reflexive");
-	assert_string_equal(wg_ep_kind_name(0), "none");
-	assert_string_equal(wg_ep_kind_name(99), "none");
+	assert_string_equal(rec_ep_kind_name(EP_LAN), "lan");
+	assert_string_equal(rec_ep_kind_name(EP_IPV6), "ipv6");
+	assert_string_equal(rec_ep_kind_name(EP_PUBLIC), "public");
+	assert_string_equal(rec_ep_kind_name(EP_REFLEXIVE), "reflexive");
+	assert_string_equal(rec_ep_kind_name(0), "none");
+	assert_string_equal(rec_ep_kind_name(99), "none");
 }
 
 int main(void)
