@@ -79,6 +79,9 @@ UNIT_RESOLVER := $(patsubst tests/unit/resolver/%.c,$(BUILD)/tests/unit/resolver
 UNIT_WG_SRC := $(wildcard tests/unit/wg/test_*.c)
 UNIT_WG := $(patsubst tests/unit/wg/%.c,$(BUILD)/tests/unit/wg/%,$(UNIT_WG_SRC))
 UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON) $(UNIT_RESOLVER) $(UNIT_WG)
+# Fuzz targets, built without libFuzzer (tests/fuzz/standalone.c replays files), so
+# that they compile in every CI run and replay tests/fuzz/seeds/TARGET/.
+FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
@@ -124,6 +127,29 @@ $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -c -o $@ $<
 
+FUZZ_MAIN := $(BUILD)/tests/fuzz/standalone.o
+$(BUILD)/tests/fuzz/fuzz_answer.o: ALL_CFLAGS += -Itests/unit/resolver
+$(BUILD)/fuzz/fuzz_record: $(BUILD)/tests/fuzz/fuzz_record.o $(FUZZ_MAIN) $(LIB_REGISTRY) \
+		$(LIB_COMMON)
+$(BUILD)/fuzz/fuzz_answer: $(BUILD)/tests/fuzz/fuzz_answer.o $(FUZZ_MAIN) $(LIB_RESOLVER) \
+		$(LIB_REGISTRY) $(LIB_COMMON)
+$(BUILD)/fuzz/fuzz_config: $(BUILD)/tests/fuzz/fuzz_config.o $(FUZZ_MAIN) \
+		$(BUILD)/src/daemon/config.o $(LIB_COMMON)
+$(BUILD)/fuzz/fuzz_uapi: $(BUILD)/tests/fuzz/fuzz_uapi.o $(FUZZ_MAIN) $(LIB_WG) $(LIB_REGISTRY) \
+		$(LIB_COMMON)
+$(FUZZERS):
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+.PHONY: fuzz-replay
+fuzz-replay: $(FUZZERS)
+	$(Q)for f in $(FUZZERS); do \
+		seeds=tests/fuzz/seeds/$${f##*/}; \
+		ls $$seeds/* >/dev/null 2>&1 || { echo "$$seeds: no seed inputs"; exit 1; }; \
+		$$f $$seeds/* || { echo "$${f##*/}: FAILED on a seed"; exit 1; }; \
+		echo "  $${f##*/}: $$(ls $$seeds | wc -l) seeds replayed"; \
+	done
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -135,7 +161,7 @@ check:
 	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 .PHONY: all-tests
-all-tests: all $(UNIT_TESTS) $(BENCHES)
+all-tests: all $(UNIT_TESTS) $(BENCHES) $(FUZZERS)
 
 deps:
 	$(Q)tests/deps.sh build

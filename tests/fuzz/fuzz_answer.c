@@ -8,9 +8,8 @@
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Itests/unit/resolver \
  *         tests/fuzz/fuzz_answer.c src/resolver/answer.c src/registry/snapshot.c \
  *         $(pkg-config --cflags --libs ldns) -o fuzz_answer
- *   gcc -DFUZZ_STANDALONE -Iinclude -Isrc -Itests/unit/resolver tests/fuzz/fuzz_answer.c \
- *         src/resolver/answer.c src/registry/snapshot.c $(pkg-config --cflags --libs ldns)
- *         (then: ./a.out FILE... replays inputs, e.g. a crash)
+ * Without libFuzzer: `make fuzz-replay` builds $(BUILD)/fuzz/fuzz_answer with
+ * tests/fuzz/standalone.c, and `build/fuzz/fuzz_answer FILE...` replays inputs.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -88,36 +87,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(&cfg, DNS_UDP, data, size);
 	return 0;
 }
-
-#ifdef FUZZ_STANDALONE
-int main(int argc, char *argv[])
-{
-	for (int i = 1; i < argc; i++) {
-		FILE *fp = fopen(argv[i], "rb");
-		uint8_t *buf = NULL;
-		size_t cap = 0, len = 0, n;
-
-		if (fp == NULL) {
-			perror(argv[i]);
-			return 1;
-		}
-		do {
-			if (len == cap) {
-				uint8_t *bigger = realloc(buf, cap = cap * 2 + 4096);
-
-				if (bigger == NULL)
-					abort();
-				buf = bigger;
-			}
-			n = fread(buf + len, 1, cap - len, fp);
-			len += n;
-		} while (n > 0);
-		fclose(fp);
-		LLVMFuzzerTestOneInput(buf, len);
-		free(buf);
-		printf("%s: ok\n", argv[i]);
-	}
-	snapshot_unref(fixture);
-	return 0;
-}
-#endif

@@ -6,8 +6,8 @@
  *
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
  *         tests/fuzz/fuzz_config.c src/daemon/config.c -o fuzz_config
- *   gcc -DFUZZ_STANDALONE -Iinclude -Isrc tests/fuzz/fuzz_config.c src/daemon/config.c
- *         (then: ./a.out FILE... replays inputs, e.g. a crash or contrib/meshnamed.conf)
+ * Without libFuzzer: `make fuzz-replay` builds $(BUILD)/fuzz/fuzz_config with
+ * tests/fuzz/standalone.c, and `build/fuzz/fuzz_config FILE...` replays inputs.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -76,35 +76,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	config_free(cfg);
 	return 0;
 }
-
-#ifdef FUZZ_STANDALONE
-int main(int argc, char *argv[])
-{
-	for (int i = 1; i < argc; i++) {
-		FILE *fp = fopen(argv[i], "rb");
-		char *buf = NULL;
-		size_t cap = 0, len = 0, n;
-
-		if (fp == NULL) {
-			perror(argv[i]);
-			return 1;
-		}
-		do {
-			if (len == cap) {
-				char *bigger = realloc(buf, cap = cap * 2 + 4096);
-
-				if (bigger == NULL)
-					abort();
-				buf = bigger;
-			}
-			n = fread(buf + len, 1, cap - len, fp);
-			len += n;
-		} while (n > 0);
-		fclose(fp);
-		LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-		free(buf);
-		printf("%s: ok\n", argv[i]);
-	}
-	return 0;
-}
-#endif

@@ -3,8 +3,9 @@
  * fuzz_record.c: feeds arbitrary bytes to the record decoder, as a sync peer would.
  * rec_decode and rec_verify must never read out of bounds or crash; a record that
  * decodes must also be canonical (re-signing is not possible here: no key), so its
- * id is computed and its decode repeated to check determinism. Without libFuzzer:
- *   gcc -DFUZZ_STANDALONE ... tests/fuzz/fuzz_record.c ... && ./a.out FILE...
+ * id is computed and its decode repeated to check determinism.
+ * Without libFuzzer: `make fuzz-replay` builds $(BUILD)/fuzz/fuzz_record with
+ * tests/fuzz/standalone.c, and `build/fuzz/fuzz_record FILE...` replays inputs.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -44,24 +45,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	return 0;
 }
-
-#ifdef FUZZ_STANDALONE
-int main(int argc, char **argv)
-{
-	static uint8_t buf[1 << 16];
-
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		size_t n;
-
-		if (f == NULL) {
-			perror(argv[i]);
-			return 1;
-		}
-		n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	return 0;
-}
-#endif
