@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <ldns/ldns.h>
 
+#include "assert_rrs.h"
 #include "meshname/dns.h"
 #include "zone_fixture.h"
 
@@ -112,29 +113,6 @@ static ldns_pkt *ask_udp(const char *name, uint16_t qtype)
 	query_init(&q, name, qtype);
 	return ask(&q, DNS_UDP);
 }
-
-/* The rrs of a section, as ldns prints them (tabs, no final newline), in order. */
-static void assert_rrs(const ldns_rr_list *list, const char *const *expected, size_t n)
-{
-	size_t i;
-
-	assert_int_equal(ldns_rr_list_rr_count(list), n);
-	for (i = 0; i < n; i++) {
-		char *text = ldns_rr2str(ldns_rr_list_rr(list, i));
-		size_t len = strlen(text);
-
-		if (len > 0 && text[len - 1] == '\n')
-			text[len - 1] = '\0';
-		assert_string_equal(text, expected[i]);
-		free(text);
-	}
-}
-
-#define ASSERT_RRS(list, ...)                                                          \
-	do {                                                                           \
-		const char *const expected_[] = { __VA_ARGS__ };                       \
-		assert_rrs(list, expected_, sizeof(expected_) / sizeof(expected_[0])); \
-	} while (0)
 
 static const char soa_negative[] =
 	"mesh.\t10\tIN\tSOA\tlocalhost. hostmaster.mesh. 42 60 30 600 10";
