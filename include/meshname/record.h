@@ -59,9 +59,10 @@ enum rec_type {
 	REC_REVOKE = 5,    /* a key loses every right, for good */
 	REC_RECORD = 6,    /* custom DNS data under the zone */
 	REC_RENEW = 7,     /* a host asks for a new certificate */
+	REC_OBSERVE = 8,   /* a host saw another host's public address (its WireGuard endpoint) */
 };
 #define REC_TYPE_MIN REC_ROOT
-#define REC_TYPE_MAX REC_RENEW
+#define REC_TYPE_MAX REC_OBSERVE
 
 enum ep_kind {
 	EP_LAN = 1,
@@ -142,6 +143,15 @@ struct rec_renew {
 	uint32_t lifetime;            /* seconds asked for */
 };
 
+/* OBSERVE, signed by the observer's host key: "my WireGuard shows subject's endpoint as
+ * seen". seen.kind is EP_REFLEXIVE; expires_at is at most REC_OBSERVE_MAX_LIFETIME after
+ * issued_at (doc/records.md). Body: subject (32), seen (20 bytes, as in ENDPOINTS). */
+struct rec_observe {
+	uint8_t subject[REC_KEY_SIZE]; /* host key of the observed host, not the signer */
+	struct rec_endpoint seen;
+};
+#define REC_OBSERVE_MAX_LIFETIME 86400
+
 struct rec {
 	uint8_t type;
 	uint8_t mesh_id[REC_ID_SIZE];
@@ -157,6 +167,7 @@ struct rec {
 		struct rec_revoke revoke;
 		struct rec_record record;
 		struct rec_renew renew;
+		struct rec_observe observe;
 	} u;
 	uint8_t sig[REC_SIG_SIZE];
 };

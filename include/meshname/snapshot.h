@@ -15,7 +15,20 @@
 struct snapshot;
 struct snapshot_builder;
 
-/* One active host: the winning CERT and its newest ENDPOINTS. */
+/* One unexpired OBSERVE record about a host, from an active host (the observer). */
+struct snapshot_observation {
+	uint8_t observer[REC_KEY_SIZE]; /* the observer's host key (snapshot_lookup_host_key) */
+	struct rec_endpoint seen;       /* kind EP_REFLEXIVE */
+	uint64_t seq;
+	uint64_t issued_at;
+	uint64_t expires_at;
+};
+/* At most this many observations per host in a snapshot: the newest by issued_at (then
+ * observer key) of those stored, so a mesh of thousands of hosts that all observe one
+ * server does not copy thousands of entries into every snapshot. */
+#define SNAPSHOT_MAX_OBSERVATIONS 16
+
+/* One active host: the winning CERT, its newest ENDPOINTS, and what others observed of it. */
 struct snapshot_host {
 	const char *name; /* lowercase label */
 	uint8_t ipv4[4];
@@ -33,6 +46,8 @@ struct snapshot_host {
 	uint16_t listen_port;
 	uint8_t n_endpoints;
 	const struct rec_endpoint *endpoints;
+	uint8_t n_observations;                          /* <= SNAPSHOT_MAX_OBSERVATIONS */
+	const struct snapshot_observation *observations; /* newest issued_at first */
 };
 
 /* One custom DNS resource record (an active RECORD of op ADD). */

@@ -111,6 +111,48 @@ struct wg_reconcile_result {
 int wg_reconcile(const struct wg_device *current, const struct wg_device *desired,
 		 size_t max_changes, struct wg_device *changes, struct wg_reconcile_result *res);
 
+/* ---- NAT verdict from observations (src/wg/nat.c) -------------------------------- */
+
+enum wg_nat {
+	WG_NAT_UNKNOWN = 0, /* not enough independent observations to say */
+	WG_NAT_OPEN,        /* two independent observers agree: one mapping, publish it */
+	WG_NAT_SYMMETRIC,   /* independent observers disagree: publish no reflexive endpoint */
+	WG_NAT_NONE,        /* self is directly reachable (wg_keepalive_for's rule): no NAT */
+};
+
+/* How long a disagreement counts: observations issued more than this before now are not
+ * used to call a NAT symmetric (a mapping may have changed since, e.g. a router reboot). */
+#define WG_NAT_RECENT 600
+
+/*
+ * What the observations of self in s say about self's NAT, judged at now (unix seconds):
+ *  - WG_NAT_NONE when self's ENDPOINTS lists an EP_PUBLIC or EP_IPV6 entry (as in
+ *    wg_keepalive_for): anyone may send to it first, there is nothing to punch.
+ *  - Only observations with issued_at <= now + REC_MAX_FUTURE and expires_at > now, whose
+ *    observer is an active host of s other than self, count; of those, only IPv4 ones (a
+ *    NAT maps IPv4; an IPv6 source is the host's own address).
+ *  - Two observers are independent when both publish at least one non-LAN endpoint
+ *    address (ENDPOINTS kinds PUBLIC, IPV6, REFLEXIVE) and their sets of such addresses
+ *    (family and address, port ignored) are disjoint: they reach self from different
+ *    public addresses. An observer with no such address is never independent of anyone
+ *    (it may share self's NAT or another observer's).
+ *  - WG_NAT_OPEN when two independent observers saw the same address and port; *reflexive
+ *    (may be NULL) gets it with kind EP_REFLEXIVE: of the agreed ones, the one with the
+ *    newest observation (issued_at, then the larger address:port bytes, so the answer is
+ *    deterministic). OPEN wins over a disagreement: an agreement shows the mapping is
+ *    endpoint-independent, a disagreement may be a mapping that changed.
+ *  - else WG_NAT_SYMMETRIC when two independent observers, both issued within WG_NAT_RECENT
+ *    seconds before now, saw different address:port;
+ *  - else WG_NAT_UNKNOWN. *reflexive is zeroed unless the answer is WG_NAT_OPEN.
+ * s NULL or self NULL: WG_NAT_UNKNOWN. O(n^2) in self's observations (at most
+ * SNAPSHOT_MAX_OBSERVATIONS), each pair O(endpoints^2).
+ */
+enum wg_nat wg_nat_verdict(const struct snapshot *s, const struct snapshot_host *self, int64_t now,
+			   struct rec_endpoint *reflexive);
+
+/* "unknown", "open", "symmetric", "none" (status output). */
+const char *wg_nat_name(enum wg_nat nat);
+
 /* ---- endpoint choice (src/wg/endpoint.c): one state machine per peer --------------- */
 
 #define WG_EP_FRESH 180        /* a handshake younger than this: the path works (rekey: 120 s) */
