@@ -348,6 +348,18 @@ static bool endpoints_valid(const struct rec_endpoints *e)
 	return true;
 }
 
+/* OBSERVE: one reflexive endpoint, a real address (not all zero), padding zero. */
+static bool observe_valid(const struct rec_observe *o)
+{
+	const struct rec_endpoint *ep = &o->seen;
+
+	if (ep->kind != EP_REFLEXIVE || ep->port == 0 || (ep->family != 4 && ep->family != 6))
+		return false;
+	if (ep->family == 4 && !all_zero(ep->addr + 4, sizeof(ep->addr) - 4))
+		return false;
+	return !all_zero(ep->addr, ep->family == 4 ? 4 : sizeof(ep->addr));
+}
+
 static bool root_valid(const struct rec_root *root)
 {
 	uint32_t addr, host_mask;
@@ -401,6 +413,9 @@ static bool header_valid(const struct rec *r)
 	case REC_RECORD:
 	case REC_RENEW:
 		return r->expires_at > r->issued_at;
+	case REC_OBSERVE:
+		return r->expires_at > r->issued_at &&
+		       r->expires_at - r->issued_at <= REC_OBSERVE_MAX_LIFETIME;
 	default:
 		return false;
 	}
@@ -429,6 +444,8 @@ static bool check_rec(const struct rec *r)
 		return record_valid(&r->u.record);
 	case REC_RENEW:
 		return r->u.renew.lifetime > 0;
+	case REC_OBSERVE:
+		return observe_valid(&r->u.observe);
 	default:
 		return false;
 	}
@@ -513,6 +530,13 @@ static void put_body(struct wbuf *w, const struct rec *r)
 	case REC_RENEW:
 		put_bytes(w, r->u.renew.cert_id, sizeof(r->u.renew.cert_id));
 		put_u32(w, r->u.renew.lifetime);
+		break;
+	case REC_OBSERVE:
+		put_bytes(w, r->u.observe.subject, sizeof(r->u.observe.subject));
+		put_u8(w, r->u.observe.seen.kind);
+		put_u8(w, r->u.observe.seen.family);
+		put_bytes(w, r->u.observe.seen.addr, sizeof(r->u.observe.seen.addr));
+		put_u16(w, r->u.observe.seen.port);
 		break;
 	default:
 		w->overflow = true; /* unreachable: check_rec ran first */
@@ -672,6 +696,13 @@ static void get_body(struct rbuf *rb, struct rec *r)
 		get_copy(rb, r->u.renew.cert_id, sizeof(r->u.renew.cert_id));
 		r->u.renew.lifetime = get_u32(rb);
 		break;
+	case REC_OBSERVE:
+		get_copy(rb, r->u.observe.subject, sizeof(r->u.observe.subject));
+		r->u.observe.seen.kind = get_u8(rb);
+		r->u.observe.seen.family = get_u8(rb);
+		get_copy(rb, r->u.observe.seen.addr, sizeof(r->u.observe.seen.addr));
+		r->u.observe.seen.port = get_u16(rb);
+		break;
 	default:
 		rb->bad = true;
 		break;
@@ -793,9 +824,9 @@ const char *rec_ep_kind_name(uint8_t kind)
 const char *rec_type_name(uint8_t type)
 {
 	static const char *const names[] = {
-		[REC_ROOT] = "ROOT",           [REC_CERT] = "CERT",     [REC_ADMIT] = "ADMIT",
-		[REC_ENDPOINTS] = "ENDPOINTS", [REC_REVOKE] = "REVOKE", [REC_RECORD] = "RECORD",
-		[REC_RENEW] = "RENEW",
+		[REC_ROOT] = "ROOT",           [REC_CERT] = "CERT",       [REC_ADMIT] = "ADMIT",
+		[REC_ENDPOINTS] = "ENDPOINTS", [REC_REVOKE] = "REVOKE",   [REC_RECORD] = "RECORD",
+		[REC_RENEW] = "RENEW",         [REC_OBSERVE] = "OBSERVE",
 	};
 
 	if (type < REC_TYPE_MIN || type > REC_TYPE_MAX)

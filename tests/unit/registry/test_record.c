@@ -32,6 +32,7 @@ enum vector {
 	V_REVOKE,
 	V_RECORD_SRV,
 	V_RENEW,
+	V_OBSERVE,
 	/* round trip only */
 	V_RECORD_A,
 	V_RECORD_AAAA,
@@ -40,6 +41,7 @@ enum vector {
 	V_RECORD_MX,
 	V_RECORD_DELETE_APEX,
 	V_ENDPOINTS_EMPTY,
+	V_OBSERVE_V6,
 	V_COUNT,
 };
 
@@ -172,6 +174,25 @@ static const uint8_t *make_vector(enum vector v, struct rec *r)
 		memset(r->u.renew.cert_id, 0x77, REC_ID_SIZE);
 		r->u.renew.lifetime = 30 * FIXTURE_DAY;
 		return host_sk;
+	case V_OBSERVE:
+	case V_OBSERVE_V6:
+		/* the host saw the admission key's host at 203.0.113.7:41641 (or 2001:db8::7) */
+		r->type = REC_OBSERVE;
+		r->seq = 3;
+		r->expires_at = FIXTURE_NOW + 3600;
+		memcpy(r->u.observe.subject, b, REC_KEY_SIZE);
+		if (v == V_OBSERVE)
+			r->u.observe.seen = (struct rec_endpoint){ .kind = EP_REFLEXIVE,
+								   .family = 4,
+								   .addr = { 203, 0, 113, 7 },
+								   .port = 41641 };
+		else
+			r->u.observe.seen =
+				(struct rec_endpoint){ .kind = EP_REFLEXIVE,
+						       .family = 6,
+						       .addr = { 0x20, 0x01, 0x0d, 0xb8, [15] = 7 },
+						       .port = 51820 };
+		return host_sk;
 	case V_COUNT:
 		break;
 	}
@@ -262,6 +283,15 @@ static const char *const expected_hex[] = {
 		    "00278d00"
 		    "1fb28e788e70839f8ff34f936c22cd973b8e1e5ebffcb89aeaacf0072ccc30c8"
 		    "e0d24437939cb92446ac272ffe55e1ad89de2e396a21c78e9c20ca007f968808",
+	[V_OBSERVE] = "4d4e52010800"
+		      "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+		      "0000000000000003000000006553f100000000006553ff10"
+		      "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
+		      "0034"
+		      "ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1"
+		      "0404cb007107000000000000000000000000a2a9"
+		      "05350e3bbfcee3bc4a29adc7e174679a297ea09bb7aabfba5a0e394f8373ccef"
+		      "c9d923e377c1872adfef35643bfa179b81a9326ce149f093a2d1369802275609",
 };
 
 static void check_vector(enum vector v)
@@ -397,6 +427,25 @@ static void renew_vector_matches_spec_bytes(void **state)
 	assert_memory_equal(buf + 62, fixture_pk(host_sk), 32);
 	assert_int_equal(buf[96], 0x77);
 	assert_memory_equal(buf + 128, "\x00\x27\x8d\x00", 4);
+}
+
+static void observe_vector_matches_spec_bytes(void **state)
+{
+	uint8_t buf[REC_MAX_SIZE];
+	struct rec r;
+	size_t len;
+
+	(void)state;
+	check_vector(V_OBSERVE);
+	len = sign_vector(V_OBSERVE, &r, buf);
+	assert_memory_equal(buf + 62, fixture_pk(host_sk), 32);       /* the observer signs */
+	assert_memory_equal(buf + 54, "\0\0\0\0\x65\x53\xff\x10", 8); /* issued + 3600 */
+	assert_int_equal(buf[94] << 8 | buf[95], 32 + 20);
+	assert_memory_equal(buf + 96, fixture_pk(admission_sk), 32); /* the subject */
+	/* REFLEXIVE (4), IPv4, 203.0.113.7 and 12 zero bytes, port 41641 = 0xa2a9 */
+	assert_memory_equal(buf + 128, "\x04\x04\xcb\x00\x71\x07", 6);
+	assert_memory_equal(buf + 134, "\0\0\0\0\0\0\0\0\0\0\0\0\xa2\xa9", 14);
+	assert_int_equal(len, 96 + 52 + 64);
 }
 
 static void root_id_matches_blake2b_vector(void **state)
@@ -809,6 +858,57 @@ static void renew_lifetime_zero(uint8_t *buf, size_t *len)
 	memset(buf + 128, 0, 4);
 }
 
+/* OBSERVE body: subject at 96, then kind 128, family 129, address 130..145, port 146. */
+static void observe_kind_public(uint8_t *buf, size_t *len)
+{
+	(void)len;
+	buf[128] = EP_PUBLIC;
+}
+static void observe_family_five(uint8_t *buf, size_t *len)
+{
+	(void)len;
+	buf[129] = 5;
+}
+static void observe_ipv4_padding(uint8_t *buf, size_t *len)
+{
+	(void)len;
+	buf[145] = 1;
+}
+static void observe_port_zero(uint8_t *buf, size_t *len)
+{
+	(void)len;
+	buf[146] = 0;
+	buf[147] = 0;
+}
+static void observe_address_zero(uint8_t *buf, size_t *len)
+{
+	(void)len;
+	memset(buf + 130, 0, 4);
+}
+/* expires_at = issued_at + 86401: one second over a day */
+static void observe_lifetime_over_a_day(uint8_t *buf, size_t *len)
+{
+	uint64_t t = 0;
+
+	(void)len;
+	for (int i = 0; i < 8; i++)
+		t = t << 8 | buf[46 + i];
+	t += 86401;
+	for (int i = 0; i < 8; i++)
+		buf[54 + i] = (uint8_t)(t >> (56 - 8 * i));
+}
+static void observe_expires_when_issued(uint8_t *buf, size_t *len)
+{
+	(void)len;
+	memcpy(buf + 54, buf + 46, 8);
+}
+/* body length 51: the port cut to one byte */
+static void observe_body_short(uint8_t *buf, size_t *len)
+{
+	buf[95] = 51;
+	*len -= 1;
+}
+
 struct noncanonical_case {
 	const char *what;
 	enum vector v;
@@ -855,6 +955,15 @@ static const struct noncanonical_case noncanonical_cases[] = {
 	{ "REVOKE with an expiry", V_REVOKE, revoke_expires },
 	{ "RENEW expiring when issued", V_RENEW, renew_expires_before_issue },
 	{ "RENEW for 0 seconds", V_RENEW, renew_lifetime_zero },
+	{ "OBSERVE of a PUBLIC endpoint", V_OBSERVE, observe_kind_public },
+	{ "OBSERVE family 5", V_OBSERVE, observe_family_five },
+	{ "OBSERVE with IPv4 padding set", V_OBSERVE, observe_ipv4_padding },
+	{ "OBSERVE port 0", V_OBSERVE, observe_port_zero },
+	{ "OBSERVE of 0.0.0.0", V_OBSERVE, observe_address_zero },
+	{ "OBSERVE lasting a day and a second", V_OBSERVE, observe_lifetime_over_a_day },
+	{ "OBSERVE expiring when issued", V_OBSERVE, observe_expires_when_issued },
+	{ "OBSERVE body one byte short", V_OBSERVE, observe_body_short },
+	{ "a byte after an OBSERVE body", V_OBSERVE, body_byte_appended },
 };
 
 static void cname_of_255_bytes_is_accepted(void **state)
@@ -984,7 +1093,7 @@ static void bad_magic_version_or_type_is_protonosupport(void **state)
 		size_t off;
 		uint8_t value;
 	} bad[] = { { 0, 'm' }, { 1, 'X' }, { 2, 0 }, { 3, 0 },
-		    { 3, 2 },   { 4, 0 },   { 4, 8 }, { 4, 0xff } };
+		    { 3, 2 },   { 4, 0 },   { 4, 9 }, { 4, 0xff } };
 	uint8_t buf[REC_MAX_SIZE];
 	struct rec r, d;
 	size_t len;
@@ -1008,9 +1117,9 @@ static void b_type_zero(struct rec *r)
 {
 	r->type = 0;
 }
-static void b_type_eight(struct rec *r)
+static void b_type_nine(struct rec *r)
 {
-	r->type = 8;
+	r->type = 9;
 }
 static void b_root_seq(struct rec *r)
 {
@@ -1173,6 +1282,35 @@ static void b_renew_lifetime(struct rec *r)
 	r->u.renew.lifetime = 0;
 }
 
+static void b_obs_kind_lan(struct rec *r)
+{
+	r->u.observe.seen.kind = EP_LAN;
+}
+static void b_obs_family_0(struct rec *r)
+{
+	r->u.observe.seen.family = 0;
+}
+static void b_obs_port_0(struct rec *r)
+{
+	r->u.observe.seen.port = 0;
+}
+static void b_obs_padding(struct rec *r)
+{
+	r->u.observe.seen.addr[4] = 1;
+}
+static void b_obs_unspecified(struct rec *r)
+{
+	memset(r->u.observe.seen.addr, 0, sizeof(r->u.observe.seen.addr));
+}
+static void b_obs_lifetime(struct rec *r)
+{
+	r->expires_at = r->issued_at + REC_OBSERVE_MAX_LIFETIME + 1;
+}
+static void b_obs_expires_at_issue(struct rec *r)
+{
+	r->expires_at = r->issued_at;
+}
+
 struct invalid_case {
 	const char *what;
 	enum vector v;
@@ -1181,7 +1319,7 @@ struct invalid_case {
 
 static const struct invalid_case invalid_cases[] = {
 	{ "type 0", V_CERT, b_type_zero },
-	{ "type 8", V_CERT, b_type_eight },
+	{ "type 9", V_CERT, b_type_nine },
 	{ "ROOT seq 1", V_ROOT, b_root_seq },
 	{ "ROOT with an expiry", V_ROOT, b_root_expires },
 	{ "ROOT with a mesh id", V_ROOT, b_root_mesh_id },
@@ -1221,6 +1359,13 @@ static const struct invalid_case invalid_cases[] = {
 	{ "RECORD rrtype NS", V_RECORD_SRV, b_rr_type_ns },
 	{ "RECORD SRV without a target", V_RECORD_SRV, b_rr_srv_no_name },
 	{ "RENEW lifetime 0", V_RENEW, b_renew_lifetime },
+	{ "OBSERVE of a LAN endpoint", V_OBSERVE, b_obs_kind_lan },
+	{ "OBSERVE family 0", V_OBSERVE, b_obs_family_0 },
+	{ "OBSERVE port 0", V_OBSERVE, b_obs_port_0 },
+	{ "OBSERVE IPv4 padding", V_OBSERVE, b_obs_padding },
+	{ "OBSERVE of the unspecified address", V_OBSERVE_V6, b_obs_unspecified },
+	{ "OBSERVE lasting over a day", V_OBSERVE, b_obs_lifetime },
+	{ "OBSERVE expiring when issued", V_OBSERVE, b_obs_expires_at_issue },
 };
 
 static void sign_refuses_every_rule_break_with_einval(void **state)
@@ -1330,7 +1475,8 @@ static void type_names_cover_every_type(void **state)
 	assert_string_equal(rec_type_name(REC_RECORD), "RECORD");
 	assert_string_equal(rec_type_name(REC_RENEW), "RENEW");
 	assert_null(rec_type_name(0));
-	assert_null(rec_type_name(8));
+	assert_string_equal(rec_type_name(REC_OBSERVE), "OBSERVE");
+	assert_null(rec_type_name(9));
 	assert_null(rec_type_name(255));
 }
 
@@ -1353,6 +1499,7 @@ int main(void)
 		cmocka_unit_test(revoke_vector_matches_spec_bytes),
 		cmocka_unit_test(record_vector_matches_spec_bytes),
 		cmocka_unit_test(renew_vector_matches_spec_bytes),
+		cmocka_unit_test(observe_vector_matches_spec_bytes),
 		cmocka_unit_test(root_id_matches_blake2b_vector),
 		cmocka_unit_test(every_vector_round_trips_and_verifies),
 		cmocka_unit_test(sign_sets_signer_from_secret_key),
