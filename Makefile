@@ -123,6 +123,11 @@ $(BUILD)/tests/unit/resolver/%: $(BUILD)/tests/unit/resolver/%.o $(LIB_RESOLVER)
 $(BUILD)/tests/unit/daemon/%: $(BUILD)/tests/unit/daemon/%.o $(BUILD)/src/daemon/config.o \
 		$(BUILD)/src/daemon/control.o $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+# The publisher's test also links it and what it asks (the peer manager's status).
+$(BUILD)/tests/unit/daemon/test_publish: $(BUILD)/tests/unit/daemon/test_publish.o \
+		$(BUILD)/src/daemon/publish.o $(BUILD)/src/daemon/config.o $(LIB_WG) $(LIB_REGISTRY) \
+		$(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -c -o $@ $<

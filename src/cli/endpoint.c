@@ -3,15 +3,15 @@
  * ENDPOINTS record signed with this host's key and re-signed with the next seq on
  * every change. It only ever speaks for this host.
  */
+#include <err.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "cli/cli.h"
-#include "meshname/keys.h"
+#include "meshname/endpoints.h"
 
 #define DEFAULT_LISTEN_PORT 51820
 
@@ -25,36 +25,17 @@ const char cli_help_endpoint[] =
 	"[ADDR]:PORT. A global IPv6 address (2000::/3) is of kind ipv6; any other address is\n"
 	"lan unless --kind public says it is reachable from the internet.\n"
 	"\n"
+	"A running meshnamed publishes this host's interface addresses and the endpoint\n"
+	"lines of meshnamed.conf by itself. add and rm keep a list of endpoints added by\n"
+	"hand (endpoints.pinned in the state directory) that meshnamed publishes next to\n"
+	"them; without a daemon, they change the published record directly.\n"
+	"\n"
 	"Options:\n"
 	"  --kind lan|public    the kind of an IPv4 or non-global IPv6 endpoint (default: lan)\n"
-	"  --listen-port PORT   the WireGuard listen port to publish (default: the one\n"
-	"                       published before, else 51820)\n"
+	"  --listen-port PORT   the WireGuard listen port to publish when no meshnamed runs\n"
+	"                       (default: the one published before, else 51820)\n"
 	"  --json               for ls: an object with listen_port and endpoints (kind,\n"
 	"                       address, port)\n";
-
-/* The 20 bytes the record format sorts endpoints by (doc/records.md). */
-static void ep_wire(const struct rec_endpoint *e, uint8_t out[20])
-{
-	out[0] = e->kind;
-	out[1] = e->family;
-	memcpy(out + 2, e->addr, 16);
-	out[18] = (uint8_t)(e->port >> 8);
-	out[19] = (uint8_t)e->port;
-}
-
-static int ep_cmp(const void *a, const void *b)
-{
-	uint8_t wa[20], wb[20];
-
-	ep_wire(a, wa);
-	ep_wire(b, wb);
-	return memcmp(wa, wb, sizeof(wa));
-}
-
-static bool same_address(const struct rec_endpoint *a, const struct rec_endpoint *b)
-{
-	return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
-}
 
 /* This host as the snapshot has it; prints why not and returns an exit code. */
 static int this_host(struct cli *c, struct snapshot **s, const struct snapshot_host **h)
@@ -75,6 +56,88 @@ static int this_host(struct cli *c, struct snapshot **s, const struct snapshot_h
 	return CLI_OK;
 }
 
+/*
+ * Asks a meshnamed running for this state directory to publish now (the pinned list has
+ * changed). Returns 1 when it did (*res filled), 0 when it is up to this command: no
+ * daemon, a daemon of another state directory, publish-endpoints no, or a daemon that
+ * does not see this host yet.
+ */
+struct daemon_reply {
+	uint64_t seq, n, listen_port;
+};
+
+static bool same_dir(const char *a, const char *b)
+{
+	char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+	bool same = ra != NULL && rb != NULL && strcmp(ra, rb) == 0;
+
+	free(ra);
+	free(rb);
+	return same;
+}
+
+static int ask_daemon(struct cli *c, struct daemon_reply *res)
+{
+	struct cli_json *doc = NULL;
+	char *raw = NULL;
+	const char *state;
+	size_t len;
+	int ret = 0;
+
+	if (cli_control_request(c->control, "publish", &raw, &len) < 0)
+		return 0;
+	if (cli_json_parse(raw, len, &doc) == 0 && (state = cli_json_text(doc, "state")) != NULL &&
+	    same_dir(state, c->state) && cli_json_u64(doc, "seq", &res->seq) &&
+	    cli_json_u64(doc, "endpoints", &res->n) &&
+	    cli_json_u64(doc, "listen_port", &res->listen_port))
+		ret = 1;
+	cli_json_free(doc);
+	free(raw);
+	return ret;
+}
+
+/* Whether this host's record, as the registry holds it now (after the daemon's publish),
+ * lists ep. Replaces *s with the fresh snapshot. */
+static bool still_published(struct cli *c, struct snapshot **s, const struct rec_endpoint *ep)
+{
+	const struct snapshot_host *h;
+	struct rec_endpoints now;
+	uint8_t pk[REC_KEY_SIZE];
+	bool changed;
+
+	if (registry_changed(c->reg, &changed) < 0 || registry_refresh(c->reg, c->now) < 0 ||
+	    cli_host_pk(c, pk) < 0)
+		return false;
+	snapshot_unref(*s);
+	*s = NULL;
+	if (registry_snapshot(c->reg, s) < 0)
+		return false;
+	h = snapshot_lookup_host_key(*s, pk);
+	if (h == NULL)
+		return false;
+	endpoints_of_host(h, &now);
+	return endpoints_find(&now, ep) >= 0;
+}
+
+/* Publishes set without a daemon: the next seq, until the certificate ends (nothing
+ * would sign it again before). */
+static int publish_here(struct cli *c, const struct snapshot_host *h, struct rec_endpoints *set)
+{
+	uint8_t buf[REC_MAX_SIZE];
+	size_t len;
+	int rc;
+
+	endpoints_sort(set);
+	rc = endpoints_sign(c->state, c->mesh_id, set, h->endpoints_seq + 1, c->now, h->not_after,
+			    buf, &len);
+	if (rc == -EINVAL)
+		return cli_fail("cannot sign the ENDPOINTS record: it breaks a rule of the record "
+				"format");
+	if (rc < 0)
+		return cli_fail("cannot sign with this host's key: %s", strerror(-rc));
+	return cli_ingest(c, buf, len, "the new ENDPOINTS");
+}
+
 static int endpoint_change(struct cli *c, bool add, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -82,15 +145,16 @@ static int endpoint_change(struct cli *c, bool add, int argc, char **argv)
 		{ "listen-port", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint8_t sk[REC_SECRET_SIZE];
 	struct snapshot *s = NULL;
 	const struct snapshot_host *h = NULL;
+	struct rec_endpoints pinned, set;
 	struct rec_endpoint ep;
-	struct rec r;
+	struct daemon_reply dr = { 0 };
 	const char *kind = NULL;
 	uint64_t port = 0;
-	int ch, ret, rc;
-	unsigned found = UINT8_MAX;
+	unsigned line;
+	int ch, ret, rc, at;
+	bool was_pinned;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 'k' && add)
@@ -116,60 +180,100 @@ static int endpoint_change(struct cli *c, bool add, int argc, char **argv)
 	else
 		ep.kind = kind != NULL && strcmp(kind, "public") == 0 ? EP_PUBLIC : EP_LAN;
 
-	memset(sk, 0, sizeof(sk));
 	ret = cli_open(c);
 	if (ret != CLI_OK)
 		return ret;
 	ret = this_host(c, &s, &h);
 	if (ret != CLI_OK)
 		goto out;
-	memset(&r, 0, sizeof(r));
-	r.u.endpoints.n = h->n_endpoints;
-	if (h->n_endpoints > 0) /* endpoints is NULL when there are none */
-		memcpy(r.u.endpoints.ep, h->endpoints, h->n_endpoints * sizeof(h->endpoints[0]));
-	for (unsigned i = 0; i < r.u.endpoints.n; i++)
-		if (same_address(&r.u.endpoints.ep[i], &ep))
-			found = i;
-	if (found != UINT8_MAX) {
-		/* Removing it first makes add a change of kind, and rm a removal. */
-		memmove(&r.u.endpoints.ep[found], &r.u.endpoints.ep[found + 1],
-			(r.u.endpoints.n - found - 1) * sizeof(ep));
-		r.u.endpoints.n--;
-	} else if (!add) {
+	rc = endpoints_pinned_load(c->state, &pinned, &line);
+	if (rc < 0) {
+		if (line > 0)
+			ret = cli_fail("%s/%s line %u is not KIND ADDRESS PORT: fix or remove it",
+				       c->state, ENDPOINTS_PINNED, line);
+		else
+			ret = cli_fail("cannot read %s/%s: %s", c->state, ENDPOINTS_PINNED,
+				       strerror(-rc));
+		goto out;
+	}
+	endpoints_of_host(h, &set);
+	at = endpoints_find(&pinned, &ep);
+	was_pinned = at >= 0;
+	if (at >= 0) { /* removing it first makes add a change of kind, and rm a removal */
+		memmove(&pinned.ep[at], &pinned.ep[at + 1],
+			(size_t)(pinned.n - at - 1) * sizeof(ep));
+		pinned.n--;
+	} else if (!add && endpoints_find(&set, &ep) < 0) {
 		ret = cli_fail("%s is not an endpoint of this host: see meshname endpoint ls",
 			       argv[optind]);
 		goto out;
 	}
 	if (add) {
-		if (r.u.endpoints.n >= REC_MAX_ENDPOINTS) {
+		if (pinned.n >= REC_MAX_ENDPOINTS) {
+			ret = cli_fail(
+				"this host already has %d endpoints added by hand: remove one "
+				"first",
+				REC_MAX_ENDPOINTS);
+			goto out;
+		}
+		pinned.ep[pinned.n++] = ep;
+	}
+	rc = endpoints_pinned_save(c->state, &pinned);
+	if (rc < 0) {
+		ret = cli_fail("cannot write %s/%s: %s", c->state, ENDPOINTS_PINNED, strerror(-rc));
+		goto out;
+	}
+
+	/* A running meshnamed merges the pinned list with what it finds; without one, the
+	 * record changes by this one endpoint, as it always did. */
+	if (ask_daemon(c, &dr) == 1) {
+		if (port != 0 && port != dr.listen_port)
+			warnx("--listen-port is ignored: meshnamed publishes the port its interface "
+			      "listens on (%llu; listen-port in meshnamed.conf)",
+			      (unsigned long long)dr.listen_port);
+		if (!add && still_published(c, &s, &ep)) {
+			if (was_pinned) {
+				printf("removed %s from the endpoints added by hand; meshnamed still "
+				       "publishes it because it found it (an interface address or "
+				       "an endpoint line in meshnamed.conf)\n",
+				       argv[optind]);
+				goto out;
+			}
+			ret = cli_fail("%s was not added with meshname endpoint add: meshnamed "
+				       "publishes it because it found it (an interface address or "
+				       "an endpoint line in meshnamed.conf)",
+				       argv[optind]);
+			goto out;
+		}
+		printf("%s %s (%s); %llu endpoint%s now, listen port %llu (published by "
+		       "meshnamed)\n",
+		       add ? "published" : "removed", argv[optind], rec_ep_kind_name(ep.kind),
+		       (unsigned long long)dr.n, dr.n == 1 ? "" : "s",
+		       (unsigned long long)dr.listen_port);
+		goto out;
+	}
+	at = endpoints_find(&set, &ep);
+	if (at >= 0) {
+		memmove(&set.ep[at], &set.ep[at + 1], (size_t)(set.n - at - 1) * sizeof(ep));
+		set.n--;
+	}
+	if (add) {
+		if (set.n >= REC_MAX_ENDPOINTS) {
 			ret = cli_fail("this host already has %d endpoints: remove one first",
 				       REC_MAX_ENDPOINTS);
 			goto out;
 		}
-		r.u.endpoints.ep[r.u.endpoints.n++] = ep;
+		set.ep[set.n++] = ep;
 	}
-	qsort(r.u.endpoints.ep, r.u.endpoints.n, sizeof(ep), ep_cmp);
-	r.u.endpoints.listen_port = (uint16_t)(port != 0             ? port :
-					       h->endpoints_seq != 0 ? h->listen_port :
-								       DEFAULT_LISTEN_PORT);
-	r.type = REC_ENDPOINTS;
-	memcpy(r.mesh_id, c->mesh_id, REC_ID_SIZE);
-	r.seq = h->endpoints_seq + 1;
-	r.issued_at = c->now;
-	/* Endpoints are worth nothing once the certificate is gone. */
-	r.expires_at = h->not_after;
-	rc = keys_ed25519_load(c->state, KEYS_HOST, sk);
-	if (rc < 0) {
-		ret = cli_fail("cannot read this host's key: %s", strerror(-rc));
-		goto out;
-	}
-	ret = cli_sign_ingest(c, &r, sk, NULL, NULL);
+	set.listen_port = (uint16_t)(port != 0             ? port :
+				     h->endpoints_seq != 0 ? h->listen_port :
+							     DEFAULT_LISTEN_PORT);
+	ret = publish_here(c, h, &set);
 	if (ret == CLI_OK)
 		printf("%s %s (%s); %u endpoint%s now, listen port %u\n",
 		       add ? "published" : "removed", argv[optind], rec_ep_kind_name(ep.kind),
-		       r.u.endpoints.n, r.u.endpoints.n == 1 ? "" : "s", r.u.endpoints.listen_port);
+		       set.n, set.n == 1 ? "" : "s", set.listen_port);
 out:
-	sodium_memzero(sk, sizeof(sk));
 	snapshot_unref(s);
 	cli_close(c, false);
 	return ret;

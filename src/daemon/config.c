@@ -60,6 +60,8 @@ enum {
 	KW_USERSPACE,
 	KW_ENDPOINT,
 	KW_LISTEN_PORT,
+	KW_PUBLISH_ENDPOINTS,
+	KW_LAN_PREFIX,
 	KW_COUNT
 };
 
@@ -530,6 +532,54 @@ static int kw_listen_port(struct config_parser *p, const char *kw, char *value)
 	return 0;
 }
 
+static int kw_publish_endpoints(struct config_parser *p, const char *kw, char *value)
+{
+	return set_bool(p, kw, value, &p->cfg->publish_endpoints);
+}
+
+/* "ADDR/LEN"; host bits must be zero, so that the prefix means what it says. */
+static int kw_lan_prefix(struct config_parser *p, const char *kw, char *value)
+{
+	struct config *cfg = p->cfg;
+	struct config_prefix pf = { .family = AF_INET };
+	char written[CONFIG_LINE_MAX + 1], q[QUOTE_MAX + 4];
+	char *slash = strchr(value, '/');
+	unsigned long len, max;
+
+	if (cfg->n_lan_prefix == CONFIG_MAX_LAN_PREFIX)
+		return fail_at(p, p->line, "too many %s entries (at most %d)", kw,
+			       CONFIG_MAX_LAN_PREFIX);
+	snprintf(written, sizeof(written), "%s", value);
+	if (slash == NULL)
+		goto bad;
+	*slash = '\0';
+	if (inet_pton(AF_INET, value, pf.addr) != 1) {
+		if (inet_pton(AF_INET6, value, pf.addr) != 1)
+			goto bad;
+		pf.family = AF_INET6;
+	}
+	max = pf.family == AF_INET ? 32 : 128;
+	if (!parse_ulong(slash + 1, 0, max, &len))
+		goto bad;
+	pf.len = (uint8_t)len;
+	for (unsigned i = pf.len; i < max; i++)
+		if (pf.addr[i / 8] & (0x80u >> (i % 8)))
+			return fail_at(p, p->line,
+				       "%s %s has bits set after the prefix length (write the "
+				       "network address)",
+				       kw, quote(q, written));
+	for (size_t i = 0; i < cfg->n_lan_prefix; i++)
+		if (memcmp(&cfg->lan_prefix[i], &pf, sizeof(pf)) == 0)
+			return fail_at(p, p->line, "duplicate %s %s", kw, quote(q, written));
+	cfg->lan_prefix[cfg->n_lan_prefix++] = pf;
+	return 0;
+bad:
+	return fail_at(p, p->line,
+		       "%s: invalid prefix \"%s\" (ADDRESS/LENGTH: 198.51.100.0/24, "
+		       "2001:db8:1::/48)",
+		       kw, quote(q, written));
+}
+
 /* Indexed by KW_*; also the order config_print writes. */
 static const struct keyword keywords[KW_COUNT] = {
 	[KW_STATE] = { "state", kw_state, false },
@@ -549,6 +599,8 @@ static const struct keyword keywords[KW_COUNT] = {
 	[KW_USERSPACE] = { "userspace", kw_userspace, false },
 	[KW_ENDPOINT] = { "endpoint", kw_endpoint, true },
 	[KW_LISTEN_PORT] = { "listen-port", kw_listen_port, false },
+	[KW_PUBLISH_ENDPOINTS] = { "publish-endpoints", kw_publish_endpoints, false },
+	[KW_LAN_PREFIX] = { "lan-prefix", kw_lan_prefix, true },
 };
 
 /* ---- the parser -------------------------------------------------------------------- */
@@ -577,6 +629,7 @@ struct config *config_new_defaults(void)
 	cfg->manage = CONFIG_MANAGE_YES;
 	cfg->on_exit = CONFIG_ON_EXIT_KEEP;
 	cfg->listen_port = DEFAULT_LISTEN_PORT;
+	cfg->publish_endpoints = true;
 	return cfg;
 }
 
@@ -886,4 +939,14 @@ void config_print(const struct config *cfg, FILE *fp)
 	if (cfg->n_endpoint == 0)
 		fprintf(fp, "# endpoint: none, only the addresses found on the interfaces\n");
 	fprintf(fp, "listen-port %u\n", (unsigned)cfg->listen_port);
+	fprintf(fp, "publish-endpoints %s\n", yes_no(cfg->publish_endpoints));
+	for (i = 0; i < cfg->n_lan_prefix; i++) {
+		const struct config_prefix *pf = &cfg->lan_prefix[i];
+		char addr[INET6_ADDRSTRLEN];
+
+		inet_ntop(pf->family, pf->addr, addr, sizeof(addr));
+		fprintf(fp, "lan-prefix %s/%u\n", addr, (unsigned)pf->len);
+	}
+	if (cfg->n_lan_prefix == 0)
+		fprintf(fp, "# lan-prefix: none, only private ranges are published as lan\n");
 }

@@ -26,6 +26,7 @@
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_UPSTREAM 16
 #define CONFIG_MAX_ENDPOINT 16
+#define CONFIG_MAX_LAN_PREFIX 16
 #define CONFIG_ERROR_MAX 1280 /* "file:line: message", long enough for any message */
 
 enum config_manage {
@@ -44,6 +45,13 @@ enum config_on_exit {
 struct config_endpoint {
 	char host[CONFIG_HOST_MAX];
 	uint16_t port;
+};
+
+/* An address prefix (lan-prefix), host bits zero. */
+struct config_prefix {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t len;    /* 0..32 or 0..128 */
+	uint8_t addr[16];
 };
 
 /* Every string is NUL-terminated; an empty string means "not set". Addresses are zeroed
@@ -70,7 +78,10 @@ struct config {
 	char userspace[CONFIG_PATH_MAX]; /* wireguard-go: absolute path or a name in $PATH */
 	struct config_endpoint endpoint[CONFIG_MAX_ENDPOINT];
 	size_t n_endpoint;
-	uint16_t listen_port; /* WireGuard UDP port */
+	uint16_t listen_port;   /* WireGuard UDP port */
+	bool publish_endpoints; /* publish this host's ENDPOINTS record (src/daemon/publish.c) */
+	struct config_prefix lan_prefix[CONFIG_MAX_LAN_PREFIX]; /* published as LAN */
+	size_t n_lan_prefix;
 };
 
 struct config_parser;

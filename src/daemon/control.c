@@ -27,6 +27,7 @@
 
 #include "daemon/config.h"
 #include "daemon/control.h"
+#include "daemon/publish.h"
 #include "meshname/registry.h"
 #include "meshname/resolver.h"
 #include "meshname/snapshot.h"
@@ -49,6 +50,7 @@ static const struct control_verb {
 	{ "status", false },
 	{ "ls", false },
 	{ "reload", true },
+	{ "publish", true }, /* `meshname endpoint add|rm`: publish this host's endpoints now */
 };
 
 struct control_client {
@@ -431,6 +433,52 @@ static void json_wireguard(struct evbuffer *out, const struct wg_manager_status 
 	evbuffer_add_printf(out, "]}");
 }
 
+/* "endpoints":{...}: what this host publishes in its ENDPOINTS record, and why not. */
+static void json_endpoints(struct evbuffer *out, const struct publish_status *e)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	evbuffer_add_printf(out, ",\"endpoints\":{\"publishing\":%s,\"member\":%s",
+			    e->enabled ? "true" : "false", e->member ? "true" : "false");
+	if (e->seq != 0)
+		evbuffer_add_printf(out, ",\"seq\":%llu,\"expires\":%llu,\"listen_port\":%u",
+				    (unsigned long long)e->seq, (unsigned long long)e->expires,
+				    (unsigned)e->published.listen_port);
+	else
+		evbuffer_add_printf(out, ",\"seq\":null,\"expires\":null,\"listen_port\":null");
+	if (e->last_publish != 0)
+		evbuffer_add_printf(out, ",\"last_publish\":%llu",
+				    (unsigned long long)e->last_publish);
+	else
+		evbuffer_add_printf(out, ",\"last_publish\":null");
+	evbuffer_add_printf(out, ",\"published\":[");
+	for (unsigned i = 0; i < e->published.n; i++) {
+		const struct rec_endpoint *ep = &e->published.ep[i];
+
+		inet_ntop(ep->family == 4 ? AF_INET : AF_INET6, ep->addr, addr, sizeof(addr));
+		evbuffer_add_printf(out,
+				    "%s{\"kind\":\"%s\",\"address\":\"%s\",\"port\":%u,"
+				    "\"source\":\"%s\"}",
+				    i > 0 ? "," : "", rec_ep_kind_name(ep->kind), addr,
+				    (unsigned)ep->port,
+				    e->source[i] != NULL ? e->source[i] : "unknown");
+	}
+	evbuffer_add_printf(out, "],\"dropped\":%zu,\"nat\":", e->n_dropped);
+	control_json_string(out, e->nat != NULL ? e->nat : "unknown");
+	evbuffer_add_printf(out, ",\"unresolved\":[");
+	for (size_t i = 0; i < e->n_unresolved; i++) {
+		if (i > 0)
+			evbuffer_add(out, ",", 1);
+		control_json_string(out, e->unresolved[i]);
+	}
+	evbuffer_add_printf(out, "],\"error\":");
+	if (e->error[0] != '\0')
+		control_json_string(out, e->error);
+	else
+		evbuffer_add_printf(out, "null");
+	evbuffer_add(out, "}", 1);
+}
+
 void control_json_status(struct evbuffer *out, const struct control_status *st)
 {
 	evbuffer_add_printf(out, "{\"daemon\":\"running\",\"pid\":%ld,\"started\":%llu,\"state\":",
@@ -485,6 +533,8 @@ void control_json_status(struct evbuffer *out, const struct control_status *st)
 				    (unsigned long long)st->stats->tcp_clients);
 	if (st->wg != NULL)
 		json_wireguard(out, st->wg);
+	if (st->endpoints != NULL)
+		json_endpoints(out, st->endpoints);
 	evbuffer_add_printf(out, "}");
 }
 

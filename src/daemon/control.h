@@ -27,7 +27,8 @@ struct control;
 
 /*
  * Called once per request, for the verbs of the table in control.c: "status" and "ls"
- * (anyone), "reload" (privileged only: control.c refuses the others before calling).
+ * (anyone), "reload" and "publish" (privileged only: control.c refuses the others before
+ * calling).
  * arg_text is what follows "VERB " ("" when nothing). The handler appends one JSON
  * document to out and returns 0; when it appends nothing, the reply is {"ok":true}.
  * On failure it returns -errno and the reply is {"error":"VERB failed: strerror"},
@@ -77,6 +78,7 @@ void control_json_error(struct evbuffer *out, const char *fmt, ...)
 /* What `meshname status` shows of a running daemon. Fields may be NULL/0 when unknown.
  * The WireGuard manager (issue 4) adds its interface, backend and peers here. */
 struct wg_manager_status;
+struct publish_status;
 
 struct control_status {
 	const struct snapshot *snap;               /* NULL: no snapshot yet */
@@ -88,7 +90,8 @@ struct control_status {
 	const char *state_dir;              /* absolute */
 	uint64_t started;                   /* unix time the daemon started */
 	uint64_t now;
-	const struct wg_manager_status *wg; /* the WireGuard peer manager; NULL: manage no */
+	const struct wg_manager_status *wg;     /* the WireGuard peer manager; NULL: manage no */
+	const struct publish_status *endpoints; /* this host's ENDPOINTS publisher; NULL: none */
 };
 
 /*
@@ -97,7 +100,10 @@ struct control_status {
  * (this host: name, ipv4, ipv6, not_after, certificate valid|expiring|revoked|none; null
  * when self_key is NULL), "hosts", "custom_records", with reg also "records", "pending",
  * "alerts" (array of {at, message}), "listeners" (address, proto, bound, error) and
- * "resolver" (the counters of struct resolver_stats). meshname(8) documents it.
+ * "resolver" (the counters of struct resolver_stats), with wg "wireguard", with endpoints
+ * "endpoints" (what this host publishes: publishing, member, seq, expires, last_publish,
+ * listen_port, published [{kind, address, port, source}], dropped, nat, unresolved, error).
+ * meshname(8) documents it.
  */
 void control_json_status(struct evbuffer *out, const struct control_status *st);
 

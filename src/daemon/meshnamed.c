@@ -18,6 +18,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <sodium.h>
 
@@ -25,6 +26,7 @@
 #include "common/log.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
+#include "daemon/publish.h"
 #include "meshname/keys.h"
 #include "meshname/registry.h"
 #include "meshname/resolver.h"
@@ -61,6 +63,7 @@ struct daemon {
 	struct snapshot *snap; /* the current one; the resolver holds its own reference */
 	struct resolver *resolver;
 	struct wg_manager *wg; /* NULL with `manage no` */
+	struct publish *pub;   /* this host's ENDPOINTS record (publish.c) */
 	uint64_t last_refresh;
 	struct event *ev_watch;
 };
@@ -236,6 +239,8 @@ static int daemon_publish(struct daemon *d, uint64_t now)
 		resolver_set_snapshot(d->resolver, snap);
 	if (d->wg != NULL)
 		wg_manager_set_snapshot(d->wg, snap);
+	if (d->pub != NULL)
+		publish_set_snapshot(d->pub, snap);
 	log_info("mesh %s (zone %s): %zu active hosts, generation %llu", snapshot_root(snap)->name,
 		 snapshot_zone(snap), snapshot_host_count(snap),
 		 (unsigned long long)snapshot_generation(snap));
@@ -327,6 +332,8 @@ static int daemon_reload(struct daemon *d)
 	daemon_check_listeners(d);
 	config_free(d->cfg);
 	d->cfg = cfg;
+	if (d->pub != NULL)
+		publish_reconfigure(d->pub, cfg);
 	log_info("configuration reloaded");
 	daemon_publish(d, (uint64_t)time(NULL));
 	return 0;
@@ -339,6 +346,41 @@ static void on_hangup(evutil_socket_t sig, short events, void *arg)
 	daemon_reload(arg);
 }
 
+/* `meshname endpoint add|rm` asks for a look now (the pinned list changed). */
+static int daemon_publish_endpoints(struct daemon *d, struct evbuffer *out)
+{
+	struct publish_result res;
+	bool changed = false;
+	int r;
+
+	if (d->pub == NULL) {
+		control_json_error(out, "this meshnamed does not publish endpoints");
+		return -EOPNOTSUPP;
+	}
+	/* The CLI may have committed just now: see it before choosing the next seq. */
+	if (registry_changed(d->reg, &changed) == 0 && changed)
+		daemon_publish(d, (uint64_t)time(NULL));
+	r = publish_now(d->pub, (uint64_t)time(NULL), &res);
+	if (r == -EOPNOTSUPP) {
+		control_json_error(out,
+				   "publish-endpoints is no: this meshnamed publishes nothing");
+		return r;
+	}
+	if (r == -ENOENT) {
+		control_json_error(out, "this host is not an active member in meshnamed's view");
+		return r;
+	}
+	if (r < 0)
+		return r;
+	evbuffer_add_printf(out, "{\"state\":");
+	control_json_string(out, d->state_dir);
+	evbuffer_add_printf(out,
+			    ",\"published\":%s,\"seq\":%llu,\"endpoints\":%u,\"listen_port\":%u}",
+			    res.published ? "true" : "false", (unsigned long long)res.seq,
+			    (unsigned)res.n, (unsigned)res.listen_port);
+	return 0;
+}
+
 /* The control socket's requests (control.c has checked privileges already). */
 static int on_control(void *arg, const char *verb, const char *arg_text, bool privileged,
 		      struct evbuffer *out)
@@ -348,6 +390,7 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 	struct resolver_stats stats;
 	struct control_status st = { 0 };
 	struct wg_manager_status wg = { 0 };
+	struct publish_status pub;
 
 	(void)arg_text;
 	(void)privileged;
@@ -360,6 +403,8 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 		}
 		return 0;
 	}
+	if (strcmp(verb, "publish") == 0)
+		return daemon_publish_endpoints(d, out);
 	if (strcmp(verb, "ls") == 0) {
 		control_json_hosts(out, d->snap, d->have_self_key ? d->self_key : NULL,
 				   d->state_dir);
@@ -380,6 +425,10 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 	st.now = (uint64_t)time(NULL);
 	if (d->wg != NULL && wg_manager_status(d->wg, &wg) == 0)
 		st.wg = &wg;
+	if (d->pub != NULL) {
+		publish_status(d->pub, &pub);
+		st.endpoints = &pub;
+	}
 	control_json_status(out, &st);
 	wg_manager_status_clear(&wg);
 	return 0;
@@ -423,6 +472,34 @@ static int daemon_start_wg(struct daemon *d)
 		log_warnx("cannot start the WireGuard peer manager: %s", strerror(-r));
 	else
 		wg_manager_set_snapshot(d->wg, d->snap);
+	return r;
+}
+
+static void on_endpoints_published(void *arg)
+{
+	struct daemon *d = arg;
+
+	daemon_publish(d, (uint64_t)time(NULL));
+}
+
+/* This host's ENDPOINTS record (publish.c); off with publish-endpoints no, but the
+ * publisher still answers `meshname endpoint` so that it knows to do the work itself. */
+static int daemon_start_publish(struct daemon *d)
+{
+	struct publish_params pp = { 0 };
+	int r;
+
+	pp.reg = d->reg;
+	pp.state_dir = d->state_dir;
+	pp.self_host_key = d->have_self_key ? d->self_key : NULL;
+	pp.wg = d->wg;
+	pp.changed = on_endpoints_published;
+	pp.arg = d;
+	r = publish_new(d->base, &pp, d->cfg, &d->pub);
+	if (r < 0)
+		log_warnx("cannot start publishing this host's endpoints: %s", strerror(-r));
+	else
+		publish_set_snapshot(d->pub, d->snap);
 	return r;
 }
 
@@ -528,6 +605,8 @@ int main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	if (daemon_start_wg(&d) < 0)
 		goto out;
+	if (daemon_start_publish(&d) < 0)
+		goto out;
 	r = control_open(d.base, d.cfg->control, d.cfg->control_group, on_control, &d, &d.control);
 	if (r < 0) {
 		log_warnx("cannot open the control socket %s: %s%s", d.cfg->control, strerror(-r),
@@ -562,6 +641,7 @@ out:
 	if (d.ev_watch != NULL)
 		event_free(d.ev_watch);
 	control_close(d.control);
+	publish_free(d.pub); /* before the manager: it asks it for the listen port */
 	wg_manager_free(d.wg);
 	resolver_free(d.resolver);
 	if (d.base != NULL)

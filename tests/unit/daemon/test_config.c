@@ -111,6 +111,9 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		assert_int_equal(a->endpoint[i].port, b->endpoint[i].port);
 	}
 	assert_int_equal(a->listen_port, b->listen_port);
+	assert_int_equal(a->publish_endpoints, b->publish_endpoints);
+	assert_int_equal(a->n_lan_prefix, b->n_lan_prefix);
+	assert_memory_equal(a->lan_prefix, b->lan_prefix, sizeof(a->lan_prefix));
 }
 
 /* config_print into a string; caller frees. */
@@ -744,6 +747,48 @@ static void endpoints_need_a_port_and_a_valid_host(void **state)
 	config_free(cfg);
 }
 
+static void lan_prefixes_and_publish_endpoints_parse_and_print_back(void **state)
+{
+	struct config *cfg, *back;
+	char *text;
+
+	(void)state;
+	cfg = parse_ok("publish-endpoints no\nlan-prefix 198.51.100.0/24\n"
+		       "lan-prefix 2001:db8:1::/48\nlan-prefix 0.0.0.0/0\n");
+	assert_false(cfg->publish_endpoints);
+	assert_int_equal(cfg->n_lan_prefix, 3);
+	assert_int_equal(cfg->lan_prefix[0].family, AF_INET);
+	assert_int_equal(cfg->lan_prefix[0].len, 24);
+	assert_int_equal(cfg->lan_prefix[0].addr[0], 198);
+	assert_int_equal(cfg->lan_prefix[1].family, AF_INET6);
+	assert_int_equal(cfg->lan_prefix[1].len, 48);
+	text = print_to_string(cfg);
+	assert_non_null(strstr(text, "publish-endpoints no\nlan-prefix 198.51.100.0/24\n"
+				     "lan-prefix 2001:db8:1::/48\nlan-prefix 0.0.0.0/0\n"));
+	back = parse_ok(text);
+	assert_config_equal(cfg, back);
+	free(text);
+	config_free(back);
+	config_free(cfg);
+	assert_parse_error("lan-prefix 198.51.100.1/24\n",
+			   "test.conf:1: lan-prefix 198.51.100.1/24 has bits set after the prefix "
+			   "length (write the network address)");
+	assert_parse_error(
+		"lan-prefix 198.51.100.0\n",
+		"test.conf:1: lan-prefix: invalid prefix \"198.51.100.0\" (ADDRESS/LENGTH: "
+		"198.51.100.0/24, 2001:db8:1::/48)");
+	assert_parse_error("lan-prefix 198.51.100.0/33\n",
+			   "test.conf:1: lan-prefix: invalid prefix \"198.51.100.0/33\" "
+			   "(ADDRESS/LENGTH: 198.51.100.0/24, 2001:db8:1::/48)");
+	assert_parse_error("lan-prefix 2001:db8::/129\n",
+			   "test.conf:1: lan-prefix: invalid prefix \"2001:db8::/129\" "
+			   "(ADDRESS/LENGTH: 198.51.100.0/24, 2001:db8:1::/48)");
+	assert_parse_error("lan-prefix 10.0.0.0/8\nlan-prefix 10.0.0.0/8\n",
+			   "test.conf:2: duplicate lan-prefix 10.0.0.0/8");
+	assert_parse_error("publish-endpoints maybe\n",
+			   "test.conf:1: publish-endpoints must be yes or no, not \"maybe\"");
+}
+
 static void an_endpoint_name_longer_than_253_bytes_is_rejected(void **state)
 {
 	char name[300], text[400], expected[512];
@@ -914,7 +959,9 @@ static void print_writes_the_effective_values(void **state)
 				  "on-exit keep\n"
 				  "# userspace: none, the kernel's WireGuard\n"
 				  "# endpoint: none, only the addresses found on the interfaces\n"
-				  "listen-port 51820\n");
+				  "listen-port 51820\n"
+				  "publish-endpoints yes\n"
+				  "# lan-prefix: none, only private ranges are published as lan\n");
 	free(text);
 	config_free(cfg);
 }
@@ -1153,6 +1200,7 @@ int main(void)
 		cmocka_unit_test(print_then_parse_gives_a_full_config_back),
 		cmocka_unit_test(print_then_parse_works_without_manage_yes),
 		cmocka_unit_test(print_writes_the_effective_values),
+		cmocka_unit_test(lan_prefixes_and_publish_endpoints_parse_and_print_back),
 		cmocka_unit_test(addresses_print_with_brackets_for_ipv6),
 		cmocka_unit_test_setup_teardown(load_reads_a_file, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(load_reports_the_file_and_line_of_an_error,
