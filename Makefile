@@ -78,7 +78,9 @@ UNIT_RESOLVER_SRC := $(wildcard tests/unit/resolver/test_*.c)
 UNIT_RESOLVER := $(patsubst tests/unit/resolver/%.c,$(BUILD)/tests/unit/resolver/%,$(UNIT_RESOLVER_SRC))
 UNIT_WG_SRC := $(wildcard tests/unit/wg/test_*.c)
 UNIT_WG := $(patsubst tests/unit/wg/%.c,$(BUILD)/tests/unit/wg/%,$(UNIT_WG_SRC))
-UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON) $(UNIT_RESOLVER) $(UNIT_WG)
+UNIT_CLI_SRC := $(wildcard tests/unit/cli/test_*.c)
+UNIT_CLI := $(patsubst tests/unit/cli/%.c,$(BUILD)/tests/unit/cli/%,$(UNIT_CLI_SRC))
+UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON) $(UNIT_RESOLVER) $(UNIT_WG) $(UNIT_CLI)
 # Fuzz targets, built without libFuzzer (tests/fuzz/standalone.c replays files), so
 # that they compile in every CI run and replay tests/fuzz/seeds/TARGET/.
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -128,6 +130,9 @@ $(BUILD)/tests/unit/daemon/test_publish: $(BUILD)/tests/unit/daemon/test_publish
 		$(BUILD)/src/daemon/publish.o $(BUILD)/src/daemon/config.o $(LIB_WG) $(LIB_REGISTRY) \
 		$(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+# The command line's tests link only the pure output helpers (format.c).
+$(BUILD)/tests/unit/cli/%: $(BUILD)/tests/unit/cli/%.o $(BUILD)/src/cli/format.o
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -c -o $@ $<

@@ -192,6 +192,38 @@ const char *cli_reset(const struct cli *c);
 /* True if argv holds -h or --help before "--". */
 bool cli_wants_help(int argc, char **argv);
 
+/* --- format.c: pure helpers for human output (unit-tested) ------------------------- */
+
+/* "12s ago", "3m12s ago", "2h5m ago", "3d2h ago"; "never" when then <= 0 (unix seconds);
+ * "in the future" when then > now. */
+void cli_fmt_ago(int64_t now, int64_t then, char *out, size_t size);
+/* "0 B" .. "1023 B", then one decimal in binary units: "1.5 KiB", "12.0 MiB", up to EiB. */
+void cli_fmt_bytes(uint64_t n, char *out, size_t size);
+
+/* An aligned table: cells are copied; columns separated by two blanks, each as wide as
+ * its widest cell (bytes: the cells are ASCII), left-aligned unless its bit in right is
+ * set; the last left-aligned column is not padded (no trailing blanks). */
+#define CLI_TABLE_MAX_COLS 16
+struct cli_table {
+	size_t n_cols, n_rows, cap;
+	unsigned right; /* bit i: column i right-aligned (numbers) */
+	char **cells;   /* n_rows * n_cols, row by row */
+};
+/* 0, or -EINVAL for 0 or more than CLI_TABLE_MAX_COLS columns. */
+int cli_table_init(struct cli_table *t, size_t n_cols, unsigned right);
+/* Appends a row of n_cols cells (NULL: empty). 0 or -ENOMEM (the table is unchanged). */
+int cli_table_add(struct cli_table *t, const char *const *cells);
+/* Prints every row, each after indent (NULL: none). */
+void cli_table_print(const struct cli_table *t, FILE *f, const char *indent);
+void cli_table_clear(struct cli_table *t);
+
+/* --- status.c: the daemon's WireGuard and endpoint view in `meshname status` ---------- */
+
+struct cli_json;
+/* Prints what doc (the daemon's status reply) says of WireGuard, published endpoints,
+ * NAT and systemd-resolved, each only when present; unknown members are ignored. */
+void cli_status_wireguard(const struct cli *c, const struct cli_json *doc);
+
 /* --- control.c: asking a running meshnamed ---------------------------------------- */
 
 /* Sends "request\n" to the control socket at path and reads the whole reply (caller

@@ -24,14 +24,18 @@ const char cli_help_status[] =
 	"Shows the mesh (name, id, zone, prefixes), this host (name, addresses, certificate\n"
 	"expiry), what the registry holds and any alerts (conflicts the registry resolved).\n"
 	"Asks the running meshnamed first (see --control in meshname --help): then it also\n"
-	"shows the daemon's pid, its DNS listeners (bound or FAILED) and resolver counters.\n"
+	"shows the daemon's pid, its DNS listeners (bound or FAILED), resolver counters, the\n"
+	"WireGuard interface (backend, listen port) with one line per peer (mesh IPv4,\n"
+	"endpoint in use and its kind: lan, ipv6, public, reflexive or none; latest\n"
+	"handshake; bytes received and sent), and the endpoints this host publishes.\n"
 	"When no daemon answers, or it serves another state directory, it shows the local\n"
 	"registry and says \"daemon: not running (offline view)\".\n"
 	"Warns when this host's certificate expires within 30 days.\n"
 	"\n"
 	"Options:\n"
 	"  --json   the same as one JSON object (the daemon's has \"daemon\":\"running\",\n"
-	"           pid, listeners and resolver counters, and no \"admin\")\n"
+	"           pid, listeners, resolver counters, \"wireguard\" and \"endpoints\", and\n"
+	"           no \"admin\"; see meshname(8))\n"
 	"\n"
 	"Exit status: 0, or 1 when this host's certificate expired or was revoked (or the\n"
 	"state directory holds no mesh).\n";
@@ -925,6 +929,7 @@ static int daemon_status(struct cli *c, const struct cli_json *doc)
 		}
 		printf("\n");
 	}
+	cli_status_wireguard(c, doc);
 	return ret;
 }
 

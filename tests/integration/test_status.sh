@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# `meshname status` with a real WireGuard: two simulated hosts, node and beta, on one LAN
+# (a bridge in a namespace of its own), each running meshnamed with `manage yes`
+# (meshnamed starts wireguard-go), and a third member, alpha, that is only in the
+# registry. Checks what a user reads: this host's interface, backend and listen port,
+# one aligned line per peer sorted by name with mesh address, endpoint and its kind,
+# "never" before any traffic and "Ns ago" after a ping, bytes received and sent; the
+# --json form with the daemon's fields; the offline view when no daemon runs.
+# Only documentation prefixes, only inside the namespaces; everything stopped by PID.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+MESHNAME=$PWD/$BUILD/meshname
+MESHNAMED=$PWD/$BUILD/meshnamed
+WG_GO=/usr/bin/wireguard-go
+PYTHON=/usr/bin/python3
+passed=0
+failed=0
+tmp=$(mktemp -d)
+tag=$$
+lan=mnb-lan-$tag
+declare -A ns ifname daemon_pid name port
+name[1]=node
+name[2]=beta
+for h in 1 2; do
+	ns[$h]=mnb-h$h-$tag
+	# /run/wireguard is shared by every namespace: interface names must be unique.
+	ifname[$h]=$(printf 'wgb%s-%s' "$tag" "$h" | cut -c1-15)
+	port[$h]=5184$h
+done
+
+# The wireguard-go meshnamed started, from its log line "(pid N)": stopped only if
+# meshnamed did not stop it, and only if that PID still is a wireguard-go.
+child_of() { sed -n 's/.*started .* for interface .* (pid \([0-9]*\)).*/\1/p' "$tmp/log$1" 2>/dev/null | tail -n 1; }
+stop_wg() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	grep -q wireguard-go "/proc/$pid/cmdline" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null
+}
+cleanup() {
+	local h
+	for h in 1 2; do
+		if [ -n "${daemon_pid[$h]:-}" ]; then
+			kill -TERM "${daemon_pid[$h]}" 2>/dev/null && wait "${daemon_pid[$h]}" 2>/dev/null
+		fi
+	done
+	for h in 1 2; do stop_wg "$(child_of $h)"; done
+	for h in 1 2; do
+		ip netns del "${ns[$h]}" 2>/dev/null
+		rm -rf "/etc/netns/${ns[$h]}"
+		rm -f "/run/wireguard/${ifname[$h]}.sock"
+	done
+	ip netns del "$lan" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+show() { sed 's/^/# /' "$@"; }
+bail() {
+	not_ok "$1"
+	for h in 1 2; do [ -f "$tmp/log$h" ] && sed "s/^/# h$h: /" "$tmp/log$h"; done
+	echo "$passed passed, $failed failed"
+	exit 1
+}
+# eventually SECONDS COMMAND: retries COMMAND every 0.2 s.
+eventually() {
+	local i
+	for i in $(seq $(($1 * 5))); do
+		eval "$2" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+in_ns() { local h=$1; shift; ip netns exec "${ns[$h]}" "$@"; }
+# mn H ARGS: meshname for host H (its state directory and its daemon's socket).
+mn() { local h=$1; shift; "$MESHNAME" --state "$tmp/s$h" --control "$tmp/control$h.sock" "$@"; }
+# peer_line H PEER: the line of PEER in the peer table of H's status (saved in $tmp/st).
+peer_line() { mn $1 status >"$tmp/st" 2>&1; grep -E "^  $2  " "$tmp/st"; }
+# json H EXPR: a Python expression over the status document d of host H.
+json() {
+	mn $1 status --json | "$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(eval(sys.argv[1]))' "$2"
+}
+
+for tool in ip ping "$PYTHON" "$WG_GO"; do
+	command -v "$tool" >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
+done
+[ "$(id -u)" -eq 0 ] || bail "network namespaces need root"
+[ -c /dev/net/tun ] || bail "/dev/net/tun is missing: wireguard-go cannot run"
+
+# ---- the registry: node admits beta and alpha; bundles both ways -----------------------
+mn 1 init --name t --host node --ipv4 198.51.100.0/24 --ipv6 fd4d:6e00:2::/48 >/dev/null ||
+	bail "meshname init"
+mkdir -p "$tmp/s2" "$tmp/s3"
+inv=$(mn 1 add beta 2>/dev/null) || bail "meshname add beta"
+mn 2 join "$inv" >/dev/null || bail "meshname join beta"
+inv=$(mn 1 add alpha 2>/dev/null) || bail "meshname add alpha"
+mn 3 join "$inv" >/dev/null || bail "meshname join alpha"
+# A LAN endpoint to be used, and a public one that makes each host directly reachable
+# (so no persistent keepalive: no handshake before the test sends traffic). alpha never
+# runs: its public endpoint is in a documentation range nobody answers in.
+for h in 1 2; do
+	mn $h endpoint add 192.0.2.$h:${port[$h]} --kind lan --listen-port ${port[$h]} >/dev/null &&
+		mn $h endpoint add 203.0.113.$h:${port[$h]} --kind public >/dev/null ||
+		bail "meshname endpoint add on ${name[$h]}"
+done
+mn 3 endpoint add 203.0.113.3:51843 --kind public --listen-port 51843 >/dev/null ||
+	bail "meshname endpoint add on alpha"
+for h in 2 3; do
+	mn $h export -o "$tmp/b$h" && mn 1 import "$tmp/b$h" >/dev/null || bail "bundle $h -> node"
+done
+mn 1 export -o "$tmp/b1" && mn 2 import "$tmp/b1" >/dev/null || bail "bundle node -> beta"
+v4_beta=$(mn 1 show beta --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["ipv4"])')
+v4_alpha=$(mn 1 show alpha --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["ipv4"])')
+
+# ---- no daemon: the local registry ---------------------------------------------------------
+mn 1 status >"$tmp/off" 2>&1
+rc=$?
+check "without a daemon, status exits 0" "[ $rc -eq 0 ]"
+check "and says the daemon is not running" "grep -q '^daemon: *not running (offline view)' '$tmp/off'"
+check "and shows this host from the local registry" "grep -q '^this host: *node\\.mesh ' '$tmp/off'"
+check "and no WireGuard section it cannot know" "! grep -q '^wireguard:' '$tmp/off'"
+check "status --json without a daemon parses and says so" \
+	"[ \"\$(json 1 '(d[\"daemon\"], d[\"host\"][\"name\"], d[\"hosts\"])')\" = \"('not running', 'node', 3)\" ]"
+
+# ---- two hosts on a LAN, meshnamed on each --------------------------------------------------
+ip netns add "$lan" || bail "ip netns add"
+ip -n "$lan" link add br0 type bridge && ip -n "$lan" link set br0 up
+for h in 1 2; do
+	ip netns add "${ns[$h]}" || bail "ip netns add ${ns[$h]}"
+	ip -n "${ns[$h]}" link set lo up
+	ip -n "${ns[$h]}" link add eth0 type veth peer name "p$h" netns "$lan"
+	ip -n "$lan" link set "p$h" master br0 up
+	ip -n "${ns[$h]}" addr add "192.0.2.$h/24" dev eth0
+	ip -n "${ns[$h]}" link set eth0 up
+	mkdir -p "/etc/netns/${ns[$h]}"
+	echo "nameserver 127.0.0.153" >"/etc/netns/${ns[$h]}/resolv.conf"
+	cat >"$tmp/conf$h" <<CONF
+state $tmp/s$h
+control $tmp/control$h.sock
+listen 127.0.0.153:53
+forward no
+interface ${ifname[$h]}
+listen-port ${port[$h]}
+manage yes
+userspace $WG_GO
+on-exit remove
+CONF
+done
+for h in 1 2; do
+	# Not through in_ns: $! must be meshnamed itself (ip netns exec execs it in place).
+	ip netns exec "${ns[$h]}" "$MESHNAMED" -d -f "$tmp/conf$h" 2>"$tmp/log$h" &
+	daemon_pid[$h]=$!
+done
+for h in 1 2; do
+	eventually 10 "grep -q ': ready$' '$tmp/log$h'" || bail "meshnamed starts on ${name[$h]}"
+done
+ok "meshnamed runs on node and beta"
+eventually 10 "peer_line 1 beta | grep -q 192.0.2.2" ||
+	{ show "$tmp/st"; bail "node's status lists beta with its LAN endpoint"; }
+mn 1 status >"$tmp/st1"
+rc=$?
+show "$tmp/st1"
+check "status through the daemon exits 0" "[ $rc -eq 0 ]"
+check "it says the daemon runs" "grep -q '^daemon: *running (pid ${daemon_pid[1]},' '$tmp/st1'"
+check "this host: interface, backend, listen port and peer count" \
+	"grep -qx 'wireguard: *${ifname[1]} (userspace), listen port ${port[1]}, 2 peers' '$tmp/st1'"
+check "this host: name and mesh addresses, certificate expiry, listeners" \
+	"grep -q '^this host: *node\\.mesh  198\\.51\\.100\\.[0-9]*  fd4d:6e00:2:' '$tmp/st1' &&
+	 grep -q '^certificate: *valid until ' '$tmp/st1' && grep -q '127\\.0\\.0\\.153:53 *udp *bound' '$tmp/st1'"
+check "the peer table has a header" \
+	"grep -qE '^  PEER +MESH IPV4 +ENDPOINT +KIND +HANDSHAKE +RX +TX$' '$tmp/st1'"
+# The lines from the header on, sorted by name: alpha before beta.
+table=$(sed -n '/^  PEER /,/^[^ ]/p' "$tmp/st1" | grep '^  ')
+check "peers sorted by name: alpha, then beta" \
+	"[ \"\$(echo \"\$table\" | sed 1d | awk '{print \$1}' | tr '\\n' ' ')\" = 'alpha beta ' ]"
+check "beta: mesh IPv4, LAN endpoint, kind lan, never a handshake before traffic" \
+	"echo \"\$table\" | grep -qE '^  beta +${v4_beta//./\\.} +192\\.0\\.2\\.2:${port[2]} +lan +never '"
+check "alpha (not running): its public endpoint, never, nothing received" \
+	"echo \"\$table\" | grep -qE '^  alpha +${v4_alpha//./\\.} +203\\.0\\.113\\.3:51843 +public +never +0 B +'"
+# Aligned: every column starts at the same offset in every line (the header's words).
+aligned() {
+	local col word off
+	for col in 'MESH IPV4' ENDPOINT KIND HANDSHAKE; do
+		off=$(echo "$table" | head -n1 | awk -v w="$col" '{print index($0, w)}')
+		echo "$table" | sed 1d | while IFS= read -r line; do
+			[ "${line:$((off - 3)):2}" = "  " ] && [ "${line:$((off - 1)):1}" != " " ] || exit 1
+		done || return 1
+	done
+	# RX and TX are right-aligned: every line ends at the same column.
+	[ "$(echo "$table" | awk '{print length($0)}' | sort -u | wc -l)" -eq 1 ]
+}
+check "the columns are aligned (left for text, right for RX and TX)" aligned
+
+check "node: ping -c1 -W2 beta.mesh through the tunnel" \
+	"eventually 10 'in_ns 1 ping -4 -c1 -W2 beta.mesh >/dev/null'"
+check "after the ping, beta's handshake is 'Ns ago'" \
+	"eventually 5 'peer_line 1 beta | grep -qE \" lan +[0-9]+s ago \"'"
+check "and beta's received and sent bytes are not zero" \
+	"peer_line 1 beta | grep -qE ' ago +[0-9.]+ (B|KiB) +[0-9.]+ (B|KiB)$' &&
+	 ! peer_line 1 beta | grep -qE ' ago +0 B|  0 B$'"
+check "alpha still never shook hands" "peer_line 1 alpha | grep -q ' never '"
+check "beta sees node the same way" \
+	"eventually 5 'peer_line 2 node | grep -qE \"^  node +198\\.51\\.100\\.[0-9]+ +192\\.0\\.2\\.1:${port[1]} +lan +[0-9]+s ago \"'"
+
+# ---- --json: the daemon's document as it is --------------------------------------------------
+check "status --json parses and is the daemon's" \
+	"[ \"\$(json 1 '(d[\"daemon\"], d[\"pid\"])')\" = \"('running', ${daemon_pid[1]})\" ]"
+check "--json: interface, backend, device, listen port" \
+	"[ \"\$(json 1 '[d[\"wireguard\"][k] for k in (\"interface\", \"backend\", \"device\", \"listen_port\")]')\" = \
+	   \"['${ifname[1]}', 'userspace', True, ${port[1]}]\" ]"
+check "--json: every peer has name, mesh addresses, endpoint, kind, handshake, rx, tx" \
+	"[ \"\$(json 1 'sorted(sorted(p) for p in d[\"wireguard\"][\"peers\"])')\" = \
+	   \"\$(json 1 'sorted([sorted([\"name\", \"ipv4\", \"ipv6\", \"endpoint\", \"endpoint_kind\", \"latest_handshake\", \"rx_bytes\", \"tx_bytes\"])] * 2)')\" ]"
+check "--json: beta with its values after the ping" \
+	"[ \"\$(json 1 '[(p[\"ipv4\"], p[\"endpoint\"], p[\"endpoint_kind\"], p[\"latest_handshake\"] > 0, p[\"rx_bytes\"] > 0, p[\"tx_bytes\"] > 0) for p in d[\"wireguard\"][\"peers\"] if p[\"name\"] == \"beta\"]')\" = \
+	   \"[('$v4_beta', '192.0.2.2:${port[2]}', 'lan', True, True, True)]\" ]"
+check "--json: alpha never shook hands (latest_handshake 0, endpoint kind public)" \
+	"[ \"\$(json 1 '[(p[\"latest_handshake\"], p[\"endpoint_kind\"]) for p in d[\"wireguard\"][\"peers\"] if p[\"name\"] == \"alpha\"]')\" = \
+	   \"[(0, 'public')]\" ]"
+# Sections other parts of the daemon add: printed whenever the document has them.
+mn 1 status >"$tmp/st1"
+if [ "$(json 1 '"endpoints" in d')" = True ]; then
+	check "the daemon reports published endpoints: status prints them" \
+		"grep -q '^endpoints: ' '$tmp/st1'"
+fi
+if [ "$(json 1 '"nat" in d or "nat" in d.get("endpoints", {}) or "nat" in d["wireguard"]')" = True ]; then
+	check "the daemon reports a NAT verdict: status prints it" "grep -qE '^nat: +[a-z]' '$tmp/st1'"
+fi
+if [ "$(json 1 '"resolved" in d')" = True ]; then
+	check "the daemon reports its systemd-resolved registration: status prints it" \
+		"grep -q '^resolved: ' '$tmp/st1'"
+fi
+
+# ---- the daemon stops: the offline view again ---------------------------------------------
+kill -TERM "${daemon_pid[1]}"
+wait "${daemon_pid[1]}"
+rc=$?
+daemon_pid[1]=
+check "meshnamed on node exits 0 on SIGTERM" "[ $rc -eq 0 ]"
+mn 1 status >"$tmp/off2" 2>&1
+rc=$?
+check "after it stopped, status exits 0 and says the daemon is not running" \
+	"[ $rc -eq 0 ] && grep -q '^daemon: *not running (offline view)' '$tmp/off2'"
+check "and no stale WireGuard view" "! grep -q '^wireguard:' '$tmp/off2'"
+check "no sanitizer report in the logs" "! grep -q 'Sanitizer' '$tmp/log1' '$tmp/log2'"
+
+if [ "$failed" -ne 0 ]; then
+	for h in 1 2; do sed "s/^/# ${name[$h]}: /" "$tmp/log$h"; done
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
