@@ -1,7 +1,7 @@
 /*
  * materialize.c: the CRDT conflict rules of doc/records.md over arrays: which CERTs
- * are active, which ENDPOINTS each active host publishes, which RECORDs are live, and
- * an alert sentence for every conflict. Pure and deterministic: every choice is made
+ * are active, which ENDPOINTS each active host publishes, which RECORDs are live, which
+ * OBSERVEs each active host has, and an alert sentence for every conflict. Pure and deterministic: every choice is made
  * by sorting on record content, never by array position; no sqlite, no clock, no I/O.
  */
 #include <arpa/inet.h>
@@ -452,6 +452,145 @@ out:
 	return r;
 }
 
+/* OBSERVEs by subject, observer, then highest seq, then lower id. */
+static int cmp_observes(const void *pa, const void *pb, void *arg)
+{
+	const struct mat_input *in = arg;
+	const struct mat_observe *a = &in->observes[*(const size_t *)pa];
+	const struct mat_observe *b = &in->observes[*(const size_t *)pb];
+	int c = memcmp(a->subject, b->subject, REC_KEY_SIZE);
+
+	if (c == 0)
+		c = memcmp(a->observer, b->observer, REC_KEY_SIZE);
+	if (c != 0)
+		return c;
+	if (a->seq != b->seq)
+		return a->seq > b->seq ? -1 : 1;
+	return memcmp(a->id, b->id, REC_ID_SIZE);
+}
+
+/* The observations of one subject: newest issued_at first, then observer key. */
+static int cmp_observes_newest(const void *pa, const void *pb, void *arg)
+{
+	const struct mat_input *in = arg;
+	const struct mat_observe *a = &in->observes[*(const size_t *)pa];
+	const struct mat_observe *b = &in->observes[*(const size_t *)pb];
+
+	if (a->issued_at != b->issued_at)
+		return a->issued_at > b->issued_at ? -1 : 1;
+	return memcmp(a->observer, b->observer, REC_KEY_SIZE);
+}
+
+/* An active host's host key and its position in name order. */
+struct host_pos {
+	const uint8_t *key;
+	size_t h;
+};
+
+static int cmp_host_pos(const void *pa, const void *pb)
+{
+	return memcmp(((const struct host_pos *)pa)->key, ((const struct host_pos *)pb)->key,
+		      REC_KEY_SIZE);
+}
+
+/* The position of the active host whose host key is key, or SIZE_MAX. */
+static size_t host_position(const struct host_pos *hp, size_t n, const uint8_t *key)
+{
+	struct host_pos probe = { .key = key };
+	const struct host_pos *found = bsearch(&probe, hp, n, sizeof(*hp), cmp_host_pos);
+
+	return found != NULL ? found->h : SIZE_MAX;
+}
+
+/*
+ * The observations each active host keeps in the view: per (observer, subject) the
+ * highest seq, then the lower id (same seq with other content: equivocation, an
+ * alert), unexpired, both ends active and distinct; per subject the newest
+ * MAT_MAX_OBSERVATIONS of those.
+ */
+static int choose_observations(const struct mat_input *in, struct mat_output *out,
+			       struct alerts *alerts)
+{
+	struct host_pos *hp = NULL;
+	size_t *v = NULL, *start = NULL, n = 0, n_win = 0;
+	char key_hex[17], subj_hex[17], win_hex[17], lose_hex[17];
+	int r = -ENOMEM;
+
+	v = malloc((in->n_observes + 1) * sizeof(*v));
+	hp = malloc((out->n_hosts + 1) * sizeof(*hp));
+	start = malloc((out->n_hosts + 1) * sizeof(*start));
+	out->obs_first = calloc(out->n_hosts + 1, sizeof(*out->obs_first));
+	out->obs = malloc((in->n_observes + 1) * sizeof(*out->obs));
+	if (v == NULL || hp == NULL || start == NULL || out->obs_first == NULL || out->obs == NULL)
+		goto out;
+	for (size_t h = 0; h < out->n_hosts; h++) {
+		hp[h].key = in->certs[out->hosts[h]].host_key;
+		hp[h].h = h;
+	}
+	qsort(hp, out->n_hosts, sizeof(*hp), cmp_host_pos);
+
+	for (size_t i = 0; i < in->n_observes; i++) {
+		if (in->observes[i].expires_at > in->now) {
+			v[n++] = i;
+			note_expiry(&out->valid_until, in->now, in->observes[i].expires_at);
+		}
+	}
+	qsort_r(v, n, sizeof(*v), cmp_observes, (void *)(uintptr_t)in);
+	for (size_t i = 0, w = 0; i < n; i++) {
+		const struct mat_observe *o = &in->observes[v[i]];
+		const struct mat_observe *first = &in->observes[v[w]];
+
+		if (i > 0 && memcmp(first->subject, o->subject, REC_KEY_SIZE) == 0 &&
+		    memcmp(first->observer, o->observer, REC_KEY_SIZE) == 0) {
+			if (first->seq == o->seq) {
+				mat_hex_prefix(o->observer, key_hex);
+				mat_hex_prefix(o->subject, subj_hex);
+				mat_hex_prefix(first->id, win_hex);
+				mat_hex_prefix(o->id, lose_hex);
+				alert_add(alerts,
+					  "host key %s signed two different OBSERVE records about "
+					  "host key %s with sequence %llu; %s wins over %s",
+					  key_hex, subj_hex, (unsigned long long)o->seq, win_hex,
+					  lose_hex);
+			}
+			continue; /* only the first of each (subject, observer) counts */
+		}
+		w = i;
+		if (memcmp(o->subject, o->observer, REC_KEY_SIZE) == 0 ||
+		    host_position(hp, out->n_hosts, o->observer) == SIZE_MAX ||
+		    host_position(hp, out->n_hosts, o->subject) == SIZE_MAX)
+			continue;
+		v[n_win++] = v[i];
+	}
+	/* The winners are grouped by subject: newest first, capped, placed in host order. */
+	for (size_t i = 0, j; i < n_win; i = j) {
+		const uint8_t *subject = in->observes[v[i]].subject;
+		size_t h = host_position(hp, out->n_hosts, subject);
+
+		for (j = i + 1;
+		     j < n_win && memcmp(in->observes[v[j]].subject, subject, REC_KEY_SIZE) == 0;
+		     j++)
+			;
+		qsort_r(v + i, j - i, sizeof(*v), cmp_observes_newest, (void *)(uintptr_t)in);
+		/* A count for now, made an offset below. */
+		out->obs_first[h + 1] = j - i < MAT_MAX_OBSERVATIONS ? j - i : MAT_MAX_OBSERVATIONS;
+		start[h] = i;
+	}
+	for (size_t h = 0; h < out->n_hosts; h++) {
+		size_t count = out->obs_first[h + 1];
+
+		out->obs_first[h + 1] = out->obs_first[h] + count;
+		for (size_t k = 0; k < count; k++)
+			out->obs[out->obs_first[h] + k] = v[start[h] + k];
+	}
+	r = 0;
+out:
+	free(v);
+	free(hp);
+	free(start);
+	return r;
+}
+
 /* Sorts the alerts and drops repeats, so the output does not depend on input order. */
 static void alerts_finish(struct alerts *a, struct mat_output *out)
 {
@@ -511,6 +650,8 @@ int mat_compute(const struct mat_input *in, struct mat_output *out)
 	r = choose_endpoints(in, out, &alerts);
 	if (r == 0)
 		r = choose_records(in, out);
+	if (r == 0)
+		r = choose_observations(in, out, &alerts);
 	if (r == 0 && alerts.failed)
 		r = -ENOMEM;
 	if (r == 0)
@@ -532,6 +673,8 @@ void mat_output_free(struct mat_output *out)
 	free(out->hosts);
 	free(out->host_eps);
 	free(out->rrs);
+	free(out->obs_first);
+	free(out->obs);
 	for (size_t i = 0; i < out->n_alerts; i++)
 		free(out->alerts[i]);
 	free(out->alerts);
@@ -549,5 +692,6 @@ void mat_input_free(struct mat_input *in)
 	free(in->certs);
 	free(in->endpoints);
 	free(in->records);
+	free(in->observes);
 	memset(in, 0, sizeof(*in));
 }

@@ -1,7 +1,7 @@
 /*
  * materialize.h: the conflict rules of doc/records.md as one pure function, private to
- * src/registry: stored CERTs, ENDPOINTS and RECORDs in, active hosts, published rrs
- * and alert sentences out. No sqlite, no clock, no I/O: the same input set gives the
+ * src/registry: stored CERTs, ENDPOINTS, RECORDs and OBSERVEs in, active hosts, published
+ * rrs, the observations of each host and alert sentences out. No sqlite, no clock, no I/O: the same input set gives the
  * same output whatever the order of the arrays.
  */
 #ifndef MESHNAME_REGISTRY_MATERIALIZE_H
@@ -55,6 +55,19 @@ struct mat_record {
 	uint8_t *rdata; /* owned by the input */
 };
 
+struct mat_observe {
+	uint8_t id[REC_ID_SIZE];
+	uint8_t observer[REC_KEY_SIZE]; /* the signer */
+	uint8_t subject[REC_KEY_SIZE];
+	uint64_t seq;
+	uint64_t issued_at;
+	uint64_t expires_at;
+	uint8_t seen[MAT_ENDPOINT_WIRE];
+};
+
+/* Observations about one host kept in the view at most (SNAPSHOT_MAX_OBSERVATIONS). */
+#define MAT_MAX_OBSERVATIONS 16
+
 struct mat_input {
 	uint64_t now;
 	struct mat_cert *certs;
@@ -63,6 +76,8 @@ struct mat_input {
 	size_t n_endpoints;
 	struct mat_record *records;
 	size_t n_records;
+	struct mat_observe *observes;
+	size_t n_observes;
 };
 
 struct mat_output {
@@ -71,6 +86,10 @@ struct mat_output {
 	ptrdiff_t *host_eps; /* per host: index into endpoints, or -1 */
 	size_t n_rrs;
 	size_t *rrs; /* indexes into records, in (owner, rrtype, rdata) order */
+	/* Observations of host h: observes[obs[obs_first[h]]] .. observes[obs[obs_first[h + 1]
+	 * - 1]], newest issued_at first, then observer key; at most MAT_MAX_OBSERVATIONS. */
+	size_t *obs_first; /* n_hosts + 1 entries */
+	size_t *obs;       /* indexes into observes */
 	size_t n_alerts;
 	char **alerts;        /* sentences, sorted, unique */
 	uint64_t valid_until; /* the first expiry after now that may change the result;

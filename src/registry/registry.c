@@ -20,6 +20,7 @@
 #define OFF_TYPE 4
 #define OFF_MESH_ID 6
 #define STATE_HASH_CONTEXT "meshname-state-v1"
+#define OBSERVE_KEY_CONTEXT "meshname-observe-key"
 
 /* What step 5 of the validation decided. */
 enum auth {
@@ -35,6 +36,7 @@ struct host_view {
 	char group_buf[REC_MAX_GROUPS][REC_NAME_MAX + 1];
 	const char *groups[REC_MAX_GROUPS];
 	struct rec_endpoint ep[REC_MAX_ENDPOINTS];
+	struct snapshot_observation obs[SNAPSHOT_MAX_OBSERVATIONS];
 };
 
 static int ingest_one(struct registry *reg, const uint8_t *buf, size_t len, uint64_t now,
@@ -211,6 +213,21 @@ static void hash_host(crypto_generichash_state *st, const struct snapshot_host *
 		endpoint_wire(&h->endpoints[i], w);
 		crypto_generichash_update(st, w, sizeof(w));
 	}
+	/* Only when there are some, so that a view without any hashes as it always did. */
+	if (h->n_observations > 0) {
+		crypto_generichash_update(st, (const uint8_t *)"O", 1);
+		hash_u64(st, h->n_observations);
+	}
+	for (size_t i = 0; i < h->n_observations; i++) {
+		const struct snapshot_observation *o = &h->observations[i];
+
+		crypto_generichash_update(st, o->observer, sizeof(o->observer));
+		hash_u64(st, o->seq);
+		hash_u64(st, o->issued_at);
+		hash_u64(st, o->expires_at);
+		endpoint_wire(&o->seen, w);
+		crypto_generichash_update(st, w, sizeof(w));
+	}
 }
 
 static void hash_rr(crypto_generichash_state *st, const struct snapshot_rr *rr)
@@ -293,6 +310,39 @@ static int rr_from_row(struct snapshot_rr *rr, sqlite3_stmt *st)
 	return 0;
 }
 
+/* The observation rows of v's host, in rank order (newest first). */
+static int view_load_observations(struct registry *reg, struct host_view *v)
+{
+	sqlite3_stmt *st = store_stmt(reg, ST_OBS_OF);
+	int rc, r;
+
+	r = store_bind_blob(st, 1, v->h.host_key, REC_KEY_SIZE);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct snapshot_observation *o = &v->obs[v->h.n_observations];
+
+		if (v->h.n_observations == SNAPSHOT_MAX_OBSERVATIONS ||
+		    sqlite3_column_bytes(st, 0) != REC_KEY_SIZE ||
+		    sqlite3_column_bytes(st, 4) != MAT_ENDPOINT_WIRE) {
+			r = -EIO;
+			goto out;
+		}
+		memcpy(o->observer, sqlite3_column_blob(st, 0), REC_KEY_SIZE);
+		o->seq = (uint64_t)sqlite3_column_int64(st, 1);
+		o->issued_at = (uint64_t)sqlite3_column_int64(st, 2);
+		o->expires_at = (uint64_t)sqlite3_column_int64(st, 3);
+		endpoint_unwire(sqlite3_column_blob(st, 4), &o->seen);
+		v->h.n_observations++;
+	}
+	if (rc != SQLITE_DONE)
+		r = store_errno(rc);
+out:
+	sqlite3_reset(st);
+	v->h.observations = v->obs;
+	return r;
+}
+
 typedef int (*host_row_fn)(void *arg, const struct snapshot_host *h);
 typedef int (*rr_row_fn)(void *arg, const struct snapshot_rr *rr);
 
@@ -306,6 +356,8 @@ static int view_foreach(struct registry *reg, host_row_fn host_fn, rr_row_fn rr_
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		r = view_from_row(&v, st);
+		if (r == 0)
+			r = view_load_observations(reg, &v);
 		if (r == 0)
 			r = host_fn(arg, &v.h);
 		if (r < 0)
@@ -383,6 +435,23 @@ static void view_from_mat(struct host_view *v, const struct mat_cert *c,
 			endpoint_unwire(e->wire + i * MAT_ENDPOINT_WIRE, &v->ep[i]);
 	}
 	v->h.endpoints = v->ep;
+	v->h.observations = v->obs;
+}
+
+/* Host h of out's observations into v (view_from_mat ran first). */
+static void view_obs_from_mat(struct host_view *v, const struct mat_input *in,
+			      const struct mat_output *out, size_t h)
+{
+	for (size_t i = out->obs_first[h]; i < out->obs_first[h + 1]; i++) {
+		const struct mat_observe *m = &in->observes[out->obs[i]];
+		struct snapshot_observation *o = &v->obs[v->h.n_observations++];
+
+		memcpy(o->observer, m->observer, REC_KEY_SIZE);
+		o->seq = m->seq;
+		o->issued_at = m->issued_at;
+		o->expires_at = m->expires_at;
+		endpoint_unwire(m->seen, &o->seen);
+	}
 }
 
 static void rr_from_mat(struct snapshot_rr *rr, const struct mat_record *m)
@@ -412,7 +481,7 @@ static int grow(void **v, size_t *cap, size_t n, size_t sz)
 	return 0;
 }
 
-static int load_one(struct registry *reg, struct mat_input *in, size_t caps[3], const uint8_t *id,
+static int load_one(struct registry *reg, struct mat_input *in, size_t caps[4], const uint8_t *id,
 		    const uint8_t *raw, size_t len)
 {
 	struct rec r;
@@ -479,14 +548,28 @@ static int load_one(struct registry *reg, struct mat_input *in, size_t caps[3], 
 		if (m->owner == NULL || m->rdata == NULL)
 			return -ENOMEM;
 		memcpy(m->rdata, r.u.record.rdata, m->rdlen);
+	} else if (r.type == REC_OBSERVE) {
+		struct mat_observe *o;
+
+		if (grow((void **)&in->observes, &caps[3], in->n_observes, sizeof(*o)) < 0)
+			return -ENOMEM;
+		o = &in->observes[in->n_observes];
+		memcpy(o->id, id, REC_ID_SIZE);
+		memcpy(o->observer, r.signer, REC_KEY_SIZE);
+		memcpy(o->subject, r.u.observe.subject, REC_KEY_SIZE);
+		o->seq = r.seq;
+		o->issued_at = r.issued_at;
+		o->expires_at = r.expires_at;
+		endpoint_wire(&r.u.observe.seen, o->seen);
+		in->n_observes++;
 	}
 	return 0;
 }
 
 static int load_input(struct registry *reg, uint64_t now, struct mat_input *in)
 {
-	static const uint8_t types[] = { REC_CERT, REC_ENDPOINTS, REC_RECORD };
-	size_t caps[3] = { 0, 0, 0 };
+	static const uint8_t types[] = { REC_CERT, REC_ENDPOINTS, REC_RECORD, REC_OBSERVE };
+	size_t caps[4] = { 0, 0, 0, 0 };
 	int r = 0;
 
 	memset(in, 0, sizeof(*in));
@@ -570,6 +653,35 @@ static int insert_host(struct registry *reg, const struct snapshot_host *h)
 	return r == -ENOSPC || r == -ENOMEM ? r : (r < 0 ? -EIO : 0);
 }
 
+static int insert_observations(struct registry *reg, const struct snapshot_host *h)
+{
+	uint8_t seen[MAT_ENDPOINT_WIRE];
+	int r = 0;
+
+	for (size_t i = 0; i < h->n_observations && r == 0; i++) {
+		const struct snapshot_observation *o = &h->observations[i];
+		sqlite3_stmt *st = store_stmt(reg, ST_OBS_INSERT);
+
+		endpoint_wire(&o->seen, seen);
+		r = store_bind_blob(st, 1, h->host_key, REC_KEY_SIZE);
+		if (r == 0)
+			r = store_bind_blob(st, 2, o->observer, REC_KEY_SIZE);
+		if (r == 0)
+			r = store_bind_u64(st, 3, o->seq);
+		if (r == 0)
+			r = store_bind_u64(st, 4, o->issued_at);
+		if (r == 0)
+			r = store_bind_u64(st, 5, o->expires_at);
+		if (r == 0)
+			r = store_bind_blob(st, 6, seen, sizeof(seen));
+		if (r == 0)
+			r = store_bind_u64(st, 7, i);
+		if (r == 0)
+			r = store_run(st);
+	}
+	return r == -ENOSPC || r == -ENOMEM ? r : (r < 0 ? -EIO : 0);
+}
+
 static int insert_rr(struct registry *reg, const struct snapshot_rr *rr,
 		     const uint8_t id[REC_ID_SIZE])
 {
@@ -616,6 +728,7 @@ static void output_hash(const struct mat_input *in, const struct mat_output *out
 	for (size_t i = 0; i < out->n_hosts; i++) {
 		view_from_mat(&v, &in->certs[out->hosts[i]],
 			      out->host_eps[i] >= 0 ? &in->endpoints[out->host_eps[i]] : NULL);
+		view_obs_from_mat(&v, in, out, i);
 		hash_host(&st, &v.h);
 	}
 	for (size_t i = 0; i < out->n_rrs; i++) {
@@ -663,10 +776,15 @@ static int materialize(struct registry *reg, uint64_t now)
 		r = store_run(store_stmt(reg, ST_HOST_CLEAR));
 		if (r == 0)
 			r = store_run(store_stmt(reg, ST_RR_CLEAR));
+		if (r == 0)
+			r = store_run(store_stmt(reg, ST_OBS_CLEAR));
 		for (size_t i = 0; i < out.n_hosts && r == 0; i++) {
 			view_from_mat(&v, &in.certs[out.hosts[i]],
 				      out.host_eps[i] >= 0 ? &in.endpoints[out.host_eps[i]] : NULL);
+			view_obs_from_mat(&v, &in, &out, i);
 			r = insert_host(reg, &v.h);
+			if (r == 0)
+				r = insert_observations(reg, &v.h);
 		}
 		for (size_t i = 0; i < out.n_rrs && r == 0; i++) {
 			rr_from_mat(&rr, &in.records[out.rrs[i]]);
@@ -759,6 +877,11 @@ static int check_mesh_rules(const struct registry *reg, const struct rec *r)
 		break;
 	case REC_RENEW:
 		if (r->u.renew.lifetime > root->max_cert_lifetime)
+			return -EINVAL;
+		break;
+	case REC_OBSERVE:
+		/* A host cannot vouch for its own public address. */
+		if (memcmp(r->u.observe.subject, r->signer, REC_KEY_SIZE) == 0)
 			return -EINVAL;
 		break;
 	default:
@@ -860,6 +983,20 @@ static int authorize(struct registry *reg, const struct rec *r, enum auth *auth,
 		/* Always about the signer's own host: nobody can sign for another. */
 		found = any_covers(reg, REC_CERT, r->signer, REC_KEY_SIZE, NULL, r);
 		break;
+	case REC_OBSERVE:
+		/* The observer is a host, and so is the subject: wait for whichever CERT is
+		 * missing (the observer's first; retry_pending comes back for the other). */
+		found = any_covers(reg, REC_CERT, r->signer, REC_KEY_SIZE, NULL, r);
+		if (found == 1) {
+			found = any_covers(reg, REC_CERT, r->u.observe.subject, REC_KEY_SIZE, NULL,
+					   r);
+			if (found == -ENOENT) {
+				*auth = AUTH_PENDING;
+				memcpy(wait_key, r->u.observe.subject, REC_KEY_SIZE);
+				return 0;
+			}
+		}
+		break;
 	case REC_RENEW:
 		st = store_stmt(reg, ST_REC_RAW);
 		rc = store_bind_blob(st, 1, r->u.renew.cert_id, REC_ID_SIZE);
@@ -912,6 +1049,8 @@ static int check_revoked(struct registry *reg, const struct rec *r)
 		keys[2] = r->u.cert.wg_key;
 	} else if (r->type == REC_ADMIT) {
 		keys[1] = r->u.admit.admission_key;
+	} else if (r->type == REC_OBSERVE) {
+		keys[1] = r->u.observe.subject;
 	}
 	for (size_t i = 0; i < 3; i++) {
 		if (keys[i] == NULL)
@@ -921,6 +1060,20 @@ static int check_revoked(struct registry *reg, const struct rec *r)
 			return rc > 0 ? -EKEYREVOKED : rc;
 	}
 	return 0;
+}
+
+/* An OBSERVE competes per (observer, subject): BLAKE2b-256 of both keys. */
+static void observe_key(const uint8_t observer[REC_KEY_SIZE], const uint8_t subject[REC_KEY_SIZE],
+			uint8_t key[32])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, (const uint8_t *)OBSERVE_KEY_CONTEXT,
+				  sizeof(OBSERVE_KEY_CONTEXT) - 1);
+	crypto_generichash_update(&st, observer, REC_KEY_SIZE);
+	crypto_generichash_update(&st, subject, REC_KEY_SIZE);
+	crypto_generichash_final(&st, key, 32);
 }
 
 /* The conflict key of a record (see the record table in store.c). */
@@ -945,6 +1098,9 @@ static void conflict_key(const struct rec *r, const uint8_t id[REC_ID_SIZE], uin
 	case REC_RENEW:
 		memcpy(key, r->u.renew.cert_id, REC_ID_SIZE);
 		break;
+	case REC_OBSERVE:
+		observe_key(r->signer, r->u.observe.subject, key);
+		break;
 	case REC_ROOT:
 	default:
 		memcpy(key, id, REC_ID_SIZE);
@@ -953,8 +1109,8 @@ static void conflict_key(const struct rec *r, const uint8_t id[REC_ID_SIZE], uin
 }
 
 /*
- * Step 7 for ENDPOINTS and RECORD: -ESTALE if a stored record of the same key beats
- * r. With delete set (after the signature checked out), deletes the ones r beats.
+ * Step 7 for ENDPOINTS, OBSERVE and RECORD: -ESTALE if a stored record of the same key
+ * beats r. With delete set (after the signature checked out), deletes the ones r beats.
  */
 static int supersede(struct registry *reg, const struct rec *r, const uint8_t id[REC_ID_SIZE],
 		     const uint8_t key[32], bool delete)
@@ -964,7 +1120,7 @@ static int supersede(struct registry *reg, const struct rec *r, const uint8_t id
 	sqlite3_stmt *st;
 	int rc, ret = 0;
 
-	if (r->type != REC_ENDPOINTS && r->type != REC_RECORD)
+	if (r->type != REC_ENDPOINTS && r->type != REC_OBSERVE && r->type != REC_RECORD)
 		return 0;
 	st = store_stmt(reg, ST_REC_BY_KEY);
 	sqlite3_bind_int(st, 1, r->type);
@@ -980,8 +1136,9 @@ static int supersede(struct registry *reg, const struct rec *r, const uint8_t id
 			ret = -EIO;
 			goto out;
 		}
-		/* ENDPOINTS: same seq is equivocation, both kept. RECORD: lower id wins. */
-		if (r->type == REC_ENDPOINTS) {
+		/* ENDPOINTS, OBSERVE: same seq is equivocation, both kept. RECORD: lower id
+		 * wins. */
+		if (r->type == REC_ENDPOINTS || r->type == REC_OBSERVE) {
 			beats_r = seq > r->seq;
 			r_beats = seq < r->seq;
 		} else {
@@ -1078,6 +1235,8 @@ static int insert_record(struct registry *reg, const struct rec *r, const uint8_
 		rc = store_bind_blob(st, 7, key, REC_ID_SIZE);
 	if (rc == 0 && r->type == REC_CERT)
 		rc = store_bind_blob(st, 8, r->u.cert.wg_key, REC_KEY_SIZE);
+	if (rc == 0 && r->type == REC_OBSERVE)
+		rc = store_bind_blob(st, 8, r->u.observe.subject, REC_KEY_SIZE);
 	if (rc == 0 && ipv4 != NULL)
 		rc = store_bind_u64(st, 9, ipv4_u32(ipv4));
 	if (rc == 0 && name != NULL)
@@ -1186,8 +1345,8 @@ static int accept_record(struct registry *reg, const struct rec *r, const uint8_
 	if (rc < 0)
 		return rc;
 	reg->dirty = true;
-	/* What this record may authorize: CERTs of an admission key; ENDPOINTS, RECORDs
-	 * and RENEWs of a host. */
+	/* What this record may authorize: CERTs of an admission key; ENDPOINTS, RECORDs,
+	 * RENEWs and OBSERVEs of a host, and OBSERVEs about it. */
 	if (r->type == REC_ADMIT)
 		rc = retry_pending(reg, r->u.admit.admission_key, now);
 	if (r->type == REC_CERT) {

@@ -3,11 +3,12 @@
  * resolver and the WireGuard manager read on every query (include/meshname/snapshot.h).
  * It never touches sqlite, never logs, and never changes a snapshot once it is finished.
  *
- * Layout: every string, group list and endpoint list lives in an arena of a few large
- * chunks owned by the snapshot; hosts are sorted by name, rrs by (owner, rrtype, rdata);
- * four open-addressing hash tables (power-of-two size, load <= 0.5, linear probing) map
- * name, IPv4, IPv6 and host key to host indexes. Each slot keeps the key's hash (or the
- * IPv4 address itself) next to the index, so a miss rarely touches a host.
+ * Layout: every string, group list, endpoint list and observation list lives in an arena
+ * of a few large chunks owned by the snapshot; hosts are sorted by name, rrs by (owner,
+ * rrtype, rdata); four open-addressing hash tables (power-of-two size, load <= 0.5,
+ * linear probing) map name, IPv4, IPv6 and host key to host indexes. Each slot keeps the
+ * key's hash (or the IPv4 address itself) next to the index, so a miss rarely touches a
+ * host.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -380,11 +381,15 @@ int snapshot_builder_add_host(struct snapshot_builder *b, const struct snapshot_
 	struct snapshot_host *copy;
 	const char **groups = NULL;
 	struct rec_endpoint *endpoints = NULL;
+	struct snapshot_observation *observations = NULL;
 	int err = 0;
 	size_t i;
 
 	if (h->n_groups > REC_MAX_GROUPS || h->n_endpoints > REC_MAX_ENDPOINTS ||
-	    (h->n_groups > 0 && h->groups == NULL) || (h->n_endpoints > 0 && h->endpoints == NULL))
+	    h->n_observations > SNAPSHOT_MAX_OBSERVATIONS ||
+	    (h->n_groups > 0 && h->groups == NULL) ||
+	    (h->n_endpoints > 0 && h->endpoints == NULL) ||
+	    (h->n_observations > 0 && h->observations == NULL))
 		return -EINVAL;
 	if (s->n_hosts >= SNAPSHOT_MAX_HOSTS)
 		return -E2BIG;
@@ -417,6 +422,14 @@ int snapshot_builder_add_host(struct snapshot_builder *b, const struct snapshot_
 		memcpy(endpoints, h->endpoints, h->n_endpoints * sizeof(*endpoints));
 	}
 	copy->endpoints = endpoints;
+	if (h->n_observations > 0) {
+		observations = arena_alloc(&s->arena, h->n_observations * sizeof(*observations),
+					   _Alignof(struct snapshot_observation));
+		if (observations == NULL)
+			return -ENOMEM;
+		memcpy(observations, h->observations, h->n_observations * sizeof(*observations));
+	}
+	copy->observations = observations;
 	/* Only now is the host counted: a failure above leaves the builder as it was,
 	 * apart from arena bytes that are freed with it. */
 	s->n_hosts++;

@@ -11,6 +11,15 @@
 
 #include "registry/store.h"
 
+/* The observations of the view (materialize.c): at most 16 per subject, rank 0 the
+ * newest. Added to schema version 1 without a bump: store_open creates it in a database
+ * made before it existed, and nothing else changed. */
+#define OBSERVATION_SQL                                                                 \
+	"CREATE TABLE IF NOT EXISTS observation ("                                      \
+	" subject BLOB NOT NULL, observer BLOB NOT NULL, seq INTEGER NOT NULL,"         \
+	" issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, seen BLOB NOT NULL," \
+	" rank INTEGER NOT NULL, PRIMARY KEY (subject, observer)) WITHOUT ROWID;"
+
 static const char schema_sql[] =
 	"CREATE TABLE meta ("
 	" one INTEGER PRIMARY KEY CHECK (one = 1),"
@@ -18,8 +27,10 @@ static const char schema_sql[] =
 	"INSERT INTO meta (one) VALUES (1);"
 	/* key: the conflict key (host key for CERT and ENDPOINTS, admission key for
 	 * ADMIT, target for REVOKE, hash of owner/rrtype/rdata for RECORD, cert id for
-	 * RENEW, mesh id for ROOT); key2: a CERT's WireGuard key; ipv4 and name: the
-	 * address and name a CERT, ADMIT or REVOKE holds, for allocation. */
+	 * RENEW, hash of observer and subject for OBSERVE, mesh id for ROOT); key2: a
+	 * CERT's WireGuard key, an OBSERVE's subject (so that revoking either purges the
+	 * record); ipv4 and name: the address and name a CERT, ADMIT or REVOKE holds, for
+	 * allocation. */
 	"CREATE TABLE record ("
 	" id BLOB PRIMARY KEY, type INTEGER NOT NULL, signer BLOB NOT NULL,"
 	" seq INTEGER NOT NULL, issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
@@ -46,7 +57,7 @@ static const char schema_sql[] =
 	"CREATE TABLE rr ("
 	" owner TEXT NOT NULL, rrtype INTEGER NOT NULL, ttl INTEGER NOT NULL,"
 	" rdata BLOB NOT NULL, record_id BLOB NOT NULL, UNIQUE (owner, rrtype, rdata));"
-	"CREATE TABLE alert (message TEXT NOT NULL UNIQUE, at INTEGER NOT NULL);";
+	"CREATE TABLE alert (message TEXT NOT NULL UNIQUE, at INTEGER NOT NULL);" OBSERVATION_SQL;
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -107,6 +118,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_COUNT_HOSTS] = "SELECT count(*) FROM host",
 	[ST_COUNT_RRS] = "SELECT count(*) FROM rr",
 	[ST_COUNT_ALERTS] = "SELECT count(*) FROM alert",
+	[ST_OBS_CLEAR] = "DELETE FROM observation",
+	[ST_OBS_INSERT] = "INSERT INTO observation (subject, observer, seq, issued_at, expires_at,"
+			  " seen, rank) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_OBS_OF] = "SELECT observer, seq, issued_at, expires_at, seen FROM observation"
+		      " WHERE subject = ?1 ORDER BY rank",
 };
 
 int store_errno(int rc)
@@ -327,6 +343,8 @@ int store_open(struct registry *reg, const char *path)
 		r = create_schema(reg->db);
 	else if (version != STORE_SCHEMA_VERSION)
 		r = -EPROTONOSUPPORT; /* made by another version of meshname */
+	else
+		r = exec(reg->db, OBSERVATION_SQL);
 	if (r < 0)
 		goto out;
 

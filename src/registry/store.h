@@ -62,6 +62,9 @@ enum store_stmt {
 	ST_COUNT_HOSTS,
 	ST_COUNT_RRS,
 	ST_COUNT_ALERTS,
+	ST_OBS_CLEAR,
+	ST_OBS_INSERT, /* subject, observer, seq, issued_at, expires_at, seen, rank */
+	ST_OBS_OF,     /* subject -> observer, seq, issued_at, expires_at, seen; rank order */
 	ST_COUNT
 };
 

@@ -1431,6 +1431,296 @@ static void every_error_has_a_sentence(void **state)
 	}
 }
 
+/* ---- observations (OBSERVE) --------------------------------------------------------------- */
+
+/* An OBSERVE: "I saw subject at 203.0.113.octet:port", issued at issued for an hour. */
+static void observe(struct fx *f, struct rec *r, uint64_t seq, const uint8_t *subject_sk,
+		    uint8_t octet, uint16_t port, uint64_t issued)
+{
+	memset(r, 0, sizeof(*r));
+	r->type = REC_OBSERVE;
+	memcpy(r->mesh_id, f->mesh_id, REC_ID_SIZE);
+	r->seq = seq;
+	r->issued_at = issued;
+	r->expires_at = issued + 3600;
+	memcpy(r->u.observe.subject, fixture_pk(subject_sk), REC_KEY_SIZE);
+	r->u.observe.seen.kind = EP_REFLEXIVE;
+	r->u.observe.seen.family = 4;
+	r->u.observe.seen.addr[0] = 203;
+	r->u.observe.seen.addr[1] = 0;
+	r->u.observe.seen.addr[2] = 113;
+	r->u.observe.seen.addr[3] = octet;
+	r->u.observe.seen.port = port;
+}
+
+/* Hosts 0..n-1 named h0.. at 100.70.0.1.. */
+static void members(struct fx *f, int n)
+{
+	struct rec r;
+
+	for (int i = 0; i < n; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "h%d", i);
+		cert(f, &r, i, name, (uint8_t)(i + 1));
+		assert_int_equal(ingest(f, &r, f->admin, NULL), 0);
+	}
+}
+
+static void an_observation_by_one_member_of_another_is_in_the_subjects_snapshot(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE], before[32], after[32];
+	struct rec r;
+	enum ingest_result res;
+	struct snapshot *s;
+	const struct snapshot_host *h;
+	uint64_t gen;
+
+	host_key(0, a);
+	host_key(1, b);
+	members(f, 2);
+	observe(f, &r, 1, b, 7, 41641, NOW - 10);
+	assert_int_equal(ingest(f, &r, a, &res), 0);
+	assert_int_equal(res, INGEST_ACCEPTED);
+	s = snap(f);
+	h = lookup(s, "h1");
+	assert_int_equal(h->n_observations, 1);
+	assert_memory_equal(h->observations[0].observer, fixture_pk(a), REC_KEY_SIZE);
+	assert_int_equal(h->observations[0].seen.kind, EP_REFLEXIVE);
+	assert_int_equal(h->observations[0].seen.family, 4);
+	assert_memory_equal(h->observations[0].seen.addr, "\xcb\x00\x71\x07", 4);
+	assert_int_equal(h->observations[0].seen.port, 41641);
+	assert_int_equal(h->observations[0].seq, 1);
+	assert_int_equal(h->observations[0].issued_at, NOW - 10);
+	assert_int_equal(h->observations[0].expires_at, NOW - 10 + 3600);
+	assert_int_equal(lookup(s, "h0")->n_observations, 0); /* about h1, not by it */
+	gen = snapshot_generation(s);
+	snapshot_unref(s);
+
+	/* Read back from the tables by a reopened registry: the same view, no new generation. */
+	assert_int_equal(registry_state_hash(f->reg, before), 0);
+	registry_close(f->reg);
+	assert_int_equal(registry_open(f->path, &f->reg), 0);
+	assert_int_equal(registry_state_hash(f->reg, after), 0);
+	assert_memory_equal(before, after, 32);
+	assert_int_equal(registry_refresh(f->reg, NOW + 1), 0);
+	s = snap(f);
+	assert_int_equal(snapshot_generation(s), gen);
+	assert_int_equal(lookup(s, "h1")->n_observations, 1);
+	assert_int_equal(lookup(s, "h1")->observations[0].seen.port, 41641);
+	snapshot_unref(s);
+}
+
+static void an_observation_by_a_non_member_waits_and_applies_when_its_cert_comes(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE];
+	struct rec r, o;
+	enum ingest_result res;
+	struct snapshot *s;
+
+	host_key(0, a);
+	host_key(1, b);
+	cert(f, &r, 1, "h1", 2);
+	assert_int_equal(ingest(f, &r, f->admin, NULL), 0);
+	observe(f, &o, 1, b, 7, 41641, NOW);
+	assert_int_equal(ingest(f, &o, a, &res), 0);
+	assert_int_equal(res, INGEST_PENDING);
+	s = snap(f);
+	assert_int_equal(lookup(s, "h1")->n_observations, 0);
+	snapshot_unref(s);
+	cert(f, &r, 0, "h0", 1);
+	assert_int_equal(ingest(f, &r, f->admin, NULL), 0);
+	s = snap(f);
+	assert_int_equal(lookup(s, "h1")->n_observations, 1);
+	snapshot_unref(s);
+	assert_int_equal(counts(f).pending, 0);
+}
+
+static void an_observation_of_an_unknown_host_waits_and_of_itself_is_refused(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE];
+	struct rec r, o;
+	enum ingest_result res;
+	struct snapshot *s;
+
+	host_key(0, a);
+	host_key(1, b);
+	cert(f, &r, 0, "h0", 1);
+	assert_int_equal(ingest(f, &r, f->admin, NULL), 0);
+	observe(f, &o, 1, a, 7, 41641, NOW);
+	assert_int_equal(ingest(f, &o, a, NULL), -EINVAL); /* nobody vouches for itself */
+	observe(f, &o, 1, b, 7, 41641, NOW);
+	assert_int_equal(ingest(f, &o, a, &res), 0);
+	assert_int_equal(res, INGEST_PENDING);
+	assert_int_equal(counts(f).pending, 1);
+	cert(f, &r, 1, "h1", 2);
+	assert_int_equal(ingest(f, &r, f->admin, NULL), 0);
+	assert_int_equal(counts(f).pending, 0);
+	s = snap(f);
+	assert_int_equal(lookup(s, "h1")->n_observations, 1);
+	assert_int_equal(lookup(s, "h0")->n_observations, 0);
+	snapshot_unref(s);
+}
+
+static void a_replayed_older_observation_is_stale(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE], c[REC_SECRET_SIZE];
+	struct rec old, r;
+	struct snapshot *s;
+
+	host_key(0, a);
+	host_key(1, b);
+	host_key(2, c);
+	members(f, 3);
+	observe(f, &old, 4, b, 7, 1000, NOW);
+	assert_int_equal(ingest(f, &old, a, NULL), 0);
+	observe(f, &r, 5, b, 7, 2000, NOW);
+	assert_int_equal(ingest(f, &r, a, NULL), 0);
+	assert_int_equal(counts(f).records, 1 + 3 + 1); /* seq 4 was deleted */
+	assert_int_equal(ingest(f, &old, a, NULL), -ESTALE);
+	/* Another subject, or another observer, is another key: not stale. */
+	observe(f, &r, 1, c, 7, 3000, NOW);
+	assert_int_equal(ingest(f, &r, a, NULL), 0);
+	observe(f, &r, 1, b, 8, 4000, NOW);
+	assert_int_equal(ingest(f, &r, c, NULL), 0);
+	s = snap(f);
+	assert_int_equal(lookup(s, "h1")->n_observations, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const struct snapshot_observation *o = &lookup(s, "h1")->observations[i];
+
+		if (memcmp(o->observer, fixture_pk(a), REC_KEY_SIZE) == 0)
+			assert_int_equal(o->seen.port, 2000);
+		else
+			assert_int_equal(o->seen.port, 4000);
+	}
+	snapshot_unref(s);
+}
+
+static void expired_observations_are_refused_and_drop_out_when_they_expire(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE];
+	struct rec r;
+	struct snapshot *s;
+	uint64_t gen;
+
+	host_key(0, a);
+	host_key(1, b);
+	members(f, 2);
+	observe(f, &r, 1, b, 7, 41641, NOW - 3600); /* expires at NOW */
+	assert_int_equal(ingest(f, &r, a, NULL), -EKEYEXPIRED);
+	observe(f, &r, 2, b, 7, 41641, NOW - 3000); /* expires at NOW + 600 */
+	assert_int_equal(ingest(f, &r, a, NULL), 0);
+	s = snap(f);
+	gen = snapshot_generation(s);
+	assert_int_equal(lookup(s, "h1")->n_observations, 1);
+	snapshot_unref(s);
+	assert_int_equal(registry_refresh(f->reg, NOW + 599), 0);
+	s = snap(f);
+	assert_int_equal(lookup(s, "h1")->n_observations, 1);
+	snapshot_unref(s);
+	assert_int_equal(registry_refresh(f->reg, NOW + 600), 0);
+	s = snap(f);
+	assert_int_equal(lookup(s, "h1")->n_observations, 0);
+	assert_true(snapshot_generation(s) > gen);
+	snapshot_unref(s);
+}
+
+static void revoking_the_observer_or_the_subject_purges_the_observation(void **state)
+{
+	struct fx *f = *state;
+	uint8_t k[3][REC_SECRET_SIZE];
+	struct rec r, by0, of2, rv;
+	struct snapshot *s;
+
+	for (int i = 0; i < 3; i++)
+		host_key(i, k[i]);
+	members(f, 3);
+	observe(f, &by0, 1, k[1], 7, 1000, NOW); /* h0 saw h1 */
+	assert_int_equal(ingest(f, &by0, k[0], NULL), 0);
+	observe(f, &of2, 1, k[2], 9, 3000, NOW); /* h1 saw h2 */
+	assert_int_equal(ingest(f, &of2, k[1], NULL), 0);
+	observe(f, &r, 1, k[1], 7, 1000, NOW); /* h2 saw h1 */
+	assert_int_equal(ingest(f, &r, k[2], NULL), 0);
+	assert_int_equal(counts(f).records, 1 + 3 + 3);
+
+	/* h0 is revoked: what it said goes. */
+	revoke_rec(f, &rv, fixture_pk(k[0]), 1);
+	assert_int_equal(ingest(f, &rv, f->admin, NULL), 0);
+	assert_int_equal(ingest(f, &by0, k[0], NULL), -EKEYREVOKED);
+	s = snap(f);
+	assert_int_equal(lookup(s, "h1")->n_observations, 1);
+	assert_memory_equal(lookup(s, "h1")->observations[0].observer, fixture_pk(k[2]),
+			    REC_KEY_SIZE);
+	snapshot_unref(s);
+
+	/* h2 gives up: what it said and what was said about it go. */
+	revoke_rec(f, &rv, fixture_pk(k[2]), 3);
+	assert_int_equal(ingest(f, &rv, k[2], NULL), 0);
+	assert_int_equal(counts(f).records, 1 + 1 + 2); /* ROOT, h1's CERT, two REVOKEs */
+	assert_int_equal(ingest(f, &of2, k[1], NULL), -EKEYREVOKED);
+	s = snap(f);
+	assert_int_equal(snapshot_host_count(s), 1);
+	assert_int_equal(lookup(s, "h1")->n_observations, 0);
+	snapshot_unref(s);
+}
+
+static void observation_equivocation_keeps_both_and_the_lower_id_wins_with_an_alert(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE], id0[REC_ID_SIZE], id1[REC_ID_SIZE];
+	struct rec o0, o1;
+	struct snapshot *s;
+
+	host_key(0, a);
+	host_key(1, b);
+	members(f, 2);
+	observe(f, &o0, 3, b, 7, 1000, NOW);
+	observe(f, &o1, 3, b, 7, 2000, NOW);
+	id_of(&o0, a, id0);
+	id_of(&o1, a, id1);
+	assert_int_equal(ingest(f, &o0, a, NULL), 0);
+	assert_int_equal(ingest(f, &o1, a, NULL), 0);
+	assert_int_equal(counts(f).records, 1 + 2 + 2);
+	s = snap(f);
+	assert_int_equal(lookup(s, "h1")->n_observations, 1);
+	assert_int_equal(lookup(s, "h1")->observations[0].seen.port,
+			 memcmp(id0, id1, REC_ID_SIZE) < 0 ? 1000 : 2000);
+	snapshot_unref(s);
+	assert_int_equal(alerts_with(f, "signed two different OBSERVE records"), 1);
+}
+
+static void a_snapshot_keeps_the_16_newest_observations_of_a_host(void **state)
+{
+	struct fx *f = *state;
+	uint8_t k[19][REC_SECRET_SIZE];
+	struct rec r;
+	struct snapshot *s;
+	const struct snapshot_host *h;
+
+	for (int i = 0; i < 19; i++)
+		host_key(i, k[i]);
+	members(f, 19);
+	/* h1..h18 all saw h0; h<i> at NOW - 100 * i: h1 newest, h17 and h18 the oldest */
+	for (int i = 1; i < 19; i++) {
+		observe(f, &r, 1, k[0], (uint8_t)i, 1000, NOW - 100 * (uint64_t)i);
+		assert_int_equal(ingest(f, &r, k[i], NULL), 0);
+	}
+	s = snap(f);
+	h = lookup(s, "h0");
+	assert_int_equal(h->n_observations, SNAPSHOT_MAX_OBSERVATIONS);
+	for (int i = 0; i < SNAPSHOT_MAX_OBSERVATIONS; i++) {
+		assert_memory_equal(h->observations[i].observer, fixture_pk(k[i + 1]),
+				    REC_KEY_SIZE);
+		assert_int_equal(h->observations[i].issued_at, NOW - 100 * (uint64_t)(i + 1));
+	}
+	snapshot_unref(s);
+}
+
 /* ---- order independence ------------------------------------------------------------------------ */
 
 struct raw {
@@ -1536,6 +1826,27 @@ static size_t build_set(struct fx *f, struct raw *set)
 	endpoints(f, &r, 1, 6000, 9);
 	add_raw(set, &n, &r, sk[8]);
 
+	/* Observations: a newer one replaces an older, an equivocation, one by a revoked
+	 * host, one about a revoked host, one by a key without a cert, one about itself. */
+	observe(f, &r, 1, sk[6], 7, 1000, NOW - 50);
+	add_raw(set, &n, &r, sk[5]);
+	observe(f, &r, 2, sk[6], 7, 1001, NOW - 40);
+	add_raw(set, &n, &r, sk[5]);
+	observe(f, &r, 1, sk[6], 8, 1002, NOW - 30);
+	add_raw(set, &n, &r, sk[2]);
+	observe(f, &r, 1, sk[5], 9, 2000, NOW);
+	add_raw(set, &n, &r, sk[2]);
+	observe(f, &r, 1, sk[5], 9, 2001, NOW);
+	add_raw(set, &n, &r, sk[2]);
+	observe(f, &r, 1, sk[6], 10, 3000, NOW);
+	add_raw(set, &n, &r, sk[7]);
+	observe(f, &r, 1, sk[7], 11, 3001, NOW);
+	add_raw(set, &n, &r, sk[6]);
+	observe(f, &r, 1, sk[6], 12, 3002, NOW);
+	add_raw(set, &n, &r, sk[19]);
+	observe(f, &r, 1, sk[9], 13, 3003, NOW);
+	add_raw(set, &n, &r, sk[9]);
+
 	/* Refused in any order: wrong signer, bad rules. */
 	cert(f, &r, 17, "bad", 80);
 	add_raw(set, &n, &r, sk[0]);
@@ -1569,15 +1880,15 @@ static void ingest_all(struct fx *f, const struct raw *set, const size_t *order,
 static void the_same_records_in_any_order_give_the_same_state(void **state)
 {
 	struct fx *ref = *state;
-	struct raw *set = calloc(80, sizeof(*set));
-	size_t order[100], n, total;
+	struct raw *set = calloc(100, sizeof(*set));
+	size_t order[120], n, total;
 	uint8_t want[32], got[32];
 	uint64_t seed = 42;
 	struct snapshot *s;
 
 	assert_non_null(set);
 	n = build_set(ref, set);
-	assert_true(n >= 45 && n <= 80);
+	assert_true(n >= 45 && n <= 100);
 
 	/* The reference: everything in one batch, in the order made. */
 	for (size_t i = 0; i < n; i++)
@@ -1611,6 +1922,12 @@ static void the_same_records_in_any_order_give_the_same_state(void **state)
 		assert_int_equal(snapshot_rr_find(s, "svc.h9", 6, &rr), 1);
 		assert_int_equal(snapshot_rr_find(s, "svc.h7", 6, &rr), 0);
 	}
+	/* h6: by h5 (seq 2, the newer) and h2; not by h7 (revoked) nor the certless key. */
+	assert_int_equal(lookup(s, "h6")->n_observations, 2);
+	assert_int_equal(lookup(s, "h6")->observations[0].seen.port, 1002); /* newest first */
+	assert_int_equal(lookup(s, "h6")->observations[1].seen.port, 1001);
+	assert_int_equal(lookup(s, "h5")->n_observations, 1); /* one of the equivocation */
+	assert_int_equal(lookup(s, "h9")->n_observations, 0);
 	snapshot_unref(s);
 
 	for (int round = 0; round < 50; round++) {
@@ -1655,6 +1972,22 @@ static void the_same_records_in_any_order_give_the_same_state(void **state)
 		for (size_t i = 0; i < n; i++)
 			if (i != 13)
 				order[k++] = i;
+		ingest_all(f, set, order, k);
+		assert_int_equal(registry_state_hash(f->reg, got), 0);
+		assert_memory_not_equal(want, got, 32);
+		registry_close(f->reg);
+		fx_remove(f);
+		free(f);
+	}
+	/* ... and without one observation (h2's of h6, the third OBSERVE) it changes too. */
+	{
+		struct fx *f = fx_new_in("/tmp");
+		size_t k = 0, seen = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (set[i].buf[4] != REC_OBSERVE || ++seen != 3)
+				order[k++] = i;
+		assert_int_equal(k, n - 1);
 		ingest_all(f, set, order, k);
 		assert_int_equal(registry_state_hash(f->reg, got), 0);
 		assert_memory_not_equal(want, got, 32);
@@ -1710,6 +2043,14 @@ int main(void)
 		T(a_database_cut_in_half_is_an_io_error),
 		T(a_full_disk_stores_nothing_and_the_registry_recovers),
 		cmocka_unit_test(every_error_has_a_sentence),
+		T(an_observation_by_one_member_of_another_is_in_the_subjects_snapshot),
+		T(an_observation_by_a_non_member_waits_and_applies_when_its_cert_comes),
+		T(an_observation_of_an_unknown_host_waits_and_of_itself_is_refused),
+		T(a_replayed_older_observation_is_stale),
+		T(expired_observations_are_refused_and_drop_out_when_they_expire),
+		T(revoking_the_observer_or_the_subject_purges_the_observation),
+		T(observation_equivocation_keeps_both_and_the_lower_id_wins_with_an_alert),
+		T(a_snapshot_keeps_the_16_newest_observations_of_a_host),
 		T(the_same_records_in_any_order_give_the_same_state),
 #undef T
 	};

@@ -258,6 +258,61 @@ static void groups_and_endpoints_survive_the_callers_buffers(void **state)
 	snapshot_unref(s);
 }
 
+static void observations_survive_the_callers_buffers_and_are_bounded(void **state)
+{
+	struct snapshot_builder *b = new_builder();
+	struct snapshot_host h;
+	struct snapshot *s;
+	const struct snapshot_host *got;
+	struct snapshot_observation *obs = calloc(SNAPSHOT_MAX_OBSERVATIONS + 1, sizeof(*obs));
+	char name[16];
+
+	(void)state;
+	assert_non_null(obs);
+	for (size_t i = 0; i <= SNAPSHOT_MAX_OBSERVATIONS; i++) {
+		obs[i].observer[0] = (uint8_t)(i + 1);
+		obs[i].seen = (struct rec_endpoint){ .kind = EP_REFLEXIVE,
+						     .family = 4,
+						     .addr = { 198, 51, 100, (uint8_t)i },
+						     .port = (uint16_t)(40000 + i) };
+		obs[i].seq = i;
+		obs[i].issued_at = 1000 - i;
+		obs[i].expires_at = 2000 + i;
+	}
+	host_fill(&h, name, sizeof(name), 1);
+	h.observations = obs;
+	h.n_observations = SNAPSHOT_MAX_OBSERVATIONS + 1;
+	assert_int_equal(snapshot_builder_add_host(b, &h), -EINVAL);
+	h.observations = NULL;
+	h.n_observations = 1;
+	assert_int_equal(snapshot_builder_add_host(b, &h), -EINVAL);
+	h.observations = obs;
+	h.n_observations = SNAPSHOT_MAX_OBSERVATIONS;
+	assert_int_equal(snapshot_builder_add_host(b, &h), 0);
+	host_fill(&h, name, sizeof(name), 2); /* a host nobody observed */
+	assert_int_equal(snapshot_builder_add_host(b, &h), 0);
+	memset(obs, 0xee, (SNAPSHOT_MAX_OBSERVATIONS + 1) * sizeof(*obs));
+	free(obs);
+	s = finish(b);
+
+	got = snapshot_lookup_name(s, "host1", 5);
+	assert_non_null(got);
+	assert_int_equal(got->n_observations, SNAPSHOT_MAX_OBSERVATIONS);
+	for (size_t i = 0; i < SNAPSHOT_MAX_OBSERVATIONS; i++) {
+		assert_int_equal(got->observations[i].observer[0], i + 1);
+		assert_int_equal(got->observations[i].seen.kind, EP_REFLEXIVE);
+		assert_int_equal(got->observations[i].seen.addr[3], i);
+		assert_int_equal(got->observations[i].seen.port, 40000 + i);
+		assert_int_equal(got->observations[i].seq, i);
+		assert_int_equal(got->observations[i].issued_at, 1000 - i);
+		assert_int_equal(got->observations[i].expires_at, 2000 + i);
+	}
+	got = snapshot_lookup_name(s, "host2", 5);
+	assert_int_equal(got->n_observations, 0);
+	assert_null(got->observations);
+	snapshot_unref(s);
+}
+
 static void add_rr_bytes(struct snapshot_builder *b, const char *owner, uint16_t rrtype,
 			 const char *rdata, size_t rdlen)
 {
@@ -613,6 +668,10 @@ static int build_everything(struct snapshot **out)
 	const char *groups[2] = { "admins", "servers" };
 	struct rec_endpoint ep[2] = { { .kind = EP_LAN, .family = 4, .port = 1 },
 				      { .kind = EP_PUBLIC, .family = 4, .port = 2 } };
+	struct snapshot_observation obs[2] = {
+		{ .seen = { .kind = EP_REFLEXIVE, .family = 4, .port = 3 }, .expires_at = 9 },
+		{ .seen = { .kind = EP_REFLEXIVE, .family = 4, .port = 4 }, .expires_at = 9 },
+	};
 	uint8_t rdata[REC_RDATA_MAX] = { 0 };
 	char name[32];
 	uint32_t i;
@@ -628,6 +687,8 @@ static int build_everything(struct snapshot **out)
 		h.groups = groups;
 		h.n_endpoints = 2;
 		h.endpoints = ep;
+		h.n_observations = 2;
+		h.observations = obs;
 		err = snapshot_builder_add_host(b, &h);
 		if (err < 0)
 			goto fail;
@@ -678,6 +739,7 @@ int main(void)
 		cmocka_unit_test(lookup_by_ipv4_ipv6_and_host_key_finds_the_host),
 		cmocka_unit_test(lookups_of_missing_keys_return_null),
 		cmocka_unit_test(groups_and_endpoints_survive_the_callers_buffers),
+		cmocka_unit_test(observations_survive_the_callers_buffers_and_are_bounded),
 		cmocka_unit_test(rr_find_returns_every_rr_of_an_owner_and_only_those),
 		cmocka_unit_test(hosts_come_back_in_name_order),
 		cmocka_unit_test(duplicate_name_is_refused),
