@@ -23,10 +23,12 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <sodium.h>
 
 #include "common/log.h"
 #include "daemon/publish.h"
 #include "meshname/endpoints.h"
+#include "meshname/keys.h"
 #include "meshname/registry.h"
 #include "meshname/wgmanager.h"
 
@@ -244,6 +246,60 @@ enum publish_why publish_due(const struct rec_endpoints *want, const struct rec_
 	return PUBLISH_NONE;
 }
 
+bool publish_observation(const struct sockaddr_storage *endpoint, int64_t last_handshake,
+			 const struct snapshot_host *peer, const struct wg_local_net *local,
+			 int64_t now, struct rec_endpoint *seen)
+{
+	memset(seen, 0, sizeof(*seen));
+	if (last_handshake <= 0 || now - last_handshake >= WG_EP_FRESH)
+		return false;
+	if (endpoint->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)endpoint;
+
+		seen->family = 4;
+		memcpy(seen->addr, &sin->sin_addr, 4);
+		seen->port = ntohs(sin->sin_port);
+	} else if (endpoint->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)endpoint;
+
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			seen->family = 4;
+			memcpy(seen->addr, sin6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			seen->family = 6;
+			memcpy(seen->addr, &sin6->sin6_addr, 16);
+		}
+		seen->port = ntohs(sin6->sin6_port);
+	} else {
+		return false;
+	}
+	seen->kind = EP_REFLEXIVE;
+	if (seen->port == 0 || wg_local_on_link(local, seen->family, seen->addr))
+		return false;
+	for (unsigned i = 0; i < peer->n_endpoints; i++) {
+		const struct rec_endpoint *e = &peer->endpoints[i];
+
+		if (e->kind != EP_REFLEXIVE && e->family == seen->family &&
+		    memcmp(e->addr, seen->addr, 16) == 0)
+			return false;
+	}
+	return true;
+}
+
+bool publish_observe_due(const struct rec_endpoint *seen, const struct rec_endpoint *prev,
+			 uint64_t prev_issued, uint64_t prev_expires, uint64_t last_attempt,
+			 uint64_t now)
+{
+	if (last_attempt != 0 && now < last_attempt + PUBLISH_OBSERVE_MIN_INTERVAL)
+		return false;
+	if (prev == NULL || prev_expires <= now)
+		return true;
+	if (prev->family != seen->family || prev->port != seen->port ||
+	    memcmp(prev->addr, seen->addr, 16) != 0)
+		return true;
+	return now >= prev_issued + (prev_expires - prev_issued) / 2;
+}
+
 /* ---- the dispatch ------------------------------------------------------------------- */
 
 struct publish_name {
@@ -257,6 +313,13 @@ struct publish_name {
 	bool failed; /* the last lookup failed (logged once until it resolves) */
 	struct evdns_getaddrinfo_request *req;
 	bool in_flight;
+};
+
+struct observed {
+	uint8_t subject[REC_KEY_SIZE];
+	struct rec_endpoint seen; /* what this daemon signed last */
+	uint64_t seq, issued, expires;
+	uint64_t last_attempt;
 };
 
 struct publish {
@@ -299,6 +362,12 @@ struct publish {
 	unsigned burst;
 	bool burst_logged;
 	char error[256];
+	enum wg_nat nat;
+	/* observations: one entry per peer this daemon observed (grows, never shrinks) */
+	struct observed *observed;
+	size_t n_observed, cap_observed;
+	size_t n_signed;
+	bool observe_error_logged;
 	unsigned pinned_error_line; /* logged once per broken state */
 	int pinned_error;
 	bool member_logged;
@@ -352,6 +421,29 @@ static bool v6_unstable(const uint8_t addr[16])
 	return unstable;
 }
 
+static uint8_t netmask_len(const struct sockaddr *mask)
+{
+	const uint8_t *b;
+	size_t n;
+	uint8_t len = 0;
+
+	if (mask == NULL)
+		return 0;
+	if (mask->sa_family == AF_INET) {
+		b = (const uint8_t *)&((const struct sockaddr_in *)(const void *)mask)->sin_addr;
+		n = 4;
+	} else if (mask->sa_family == AF_INET6) {
+		b = ((const struct sockaddr_in6 *)(const void *)mask)->sin6_addr.s6_addr;
+		n = 16;
+	} else {
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (uint8_t bit = 0x80; bit != 0 && (b[i] & bit); bit >>= 1)
+			len++;
+	return len;
+}
+
 static size_t scan_addresses(struct publish_ifaddr *out, size_t max)
 {
 	struct ifaddrs *ifa = NULL;
@@ -371,6 +463,7 @@ static size_t scan_addresses(struct publish_ifaddr *out, size_t max)
 		snprintf(a->ifname, sizeof(a->ifname), "%s", i->ifa_name);
 		a->up = (i->ifa_flags & IFF_UP) != 0;
 		a->loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
+		a->prefix_len = netmask_len(i->ifa_netmask);
 		if (i->ifa_addr->sa_family == AF_INET) {
 			a->family = 4;
 			memcpy(a->addr, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
@@ -439,6 +532,7 @@ static const struct snapshot_host *compute(struct publish *p)
 	struct rec_endpoint configured[CONFIG_MAX_ENDPOINT * NAME_ADDRS];
 	struct config_prefix mesh[2];
 	struct publish_input in = { 0 };
+	struct rec_endpoint reflexive;
 	const struct snapshot_host *self;
 	size_t n_conf = 0;
 
@@ -470,7 +564,8 @@ static const struct snapshot_host *compute(struct publish *p)
 	in.n_configured = n_conf;
 	in.pinned = pinned.ep;
 	in.n_pinned = pinned.n;
-	in.reflexive = NULL;
+	p->nat = wg_nat_verdict(p->snap, self, (int64_t)now_s(), &reflexive);
+	in.reflexive = p->nat == WG_NAT_OPEN ? &reflexive : NULL;
 	p->n_dropped = publish_build(&in, &p->want, p->source);
 	free(addrs);
 	return self;
@@ -634,6 +729,155 @@ static int run(struct publish *p, uint64_t now, bool forced, struct publish_resu
 	return r;
 }
 
+/* ---- observations ------------------------------------------------------------------- */
+
+static struct observed *observed_for(struct publish *p, const uint8_t subject[REC_KEY_SIZE])
+{
+	struct observed *o;
+
+	for (size_t i = 0; i < p->n_observed; i++)
+		if (memcmp(p->observed[i].subject, subject, REC_KEY_SIZE) == 0)
+			return &p->observed[i];
+	if (p->n_observed == p->cap_observed) {
+		size_t cap = p->cap_observed != 0 ? p->cap_observed * 2 : 16;
+
+		o = realloc(p->observed, cap * sizeof(*o));
+		if (o == NULL)
+			return NULL;
+		p->observed = o;
+		p->cap_observed = cap;
+	}
+	o = &p->observed[p->n_observed++];
+	memset(o, 0, sizeof(*o));
+	memcpy(o->subject, subject, REC_KEY_SIZE);
+	return o;
+}
+
+/* What the registry holds of our own observation of peer (after a restart, this is how
+ * the daemon knows it), into o when it is newer than what o says. */
+static void observed_from_snapshot(const struct publish *p, const struct snapshot_host *peer,
+				   struct observed *o)
+{
+	for (unsigned i = 0; i < peer->n_observations; i++) {
+		const struct snapshot_observation *ob = &peer->observations[i];
+
+		if (memcmp(ob->observer, p->self_key, REC_KEY_SIZE) == 0 && ob->seq > o->seq) {
+			o->seen = ob->seen;
+			o->seq = ob->seq;
+			o->issued = ob->issued_at;
+			o->expires = ob->expires_at;
+		}
+	}
+}
+
+static int sign_observation(struct publish *p, struct observed *o, const struct rec_endpoint *seen,
+			    uint64_t now)
+{
+	uint8_t sk[REC_SECRET_SIZE], buf[REC_MAX_SIZE];
+	enum ingest_result res;
+	struct rec r;
+	size_t len = 0;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.type = REC_OBSERVE;
+	memcpy(r.mesh_id, snapshot_mesh_id(p->snap), REC_ID_SIZE);
+	r.seq = o->seq + 1 > now ? o->seq + 1 : now; /* as for ENDPOINTS: survives restarts */
+	r.issued_at = now;
+	r.expires_at = now + PUBLISH_OBSERVE_LIFETIME;
+	memcpy(r.u.observe.subject, o->subject, REC_KEY_SIZE);
+	r.u.observe.seen = *seen;
+	rc = keys_ed25519_load(p->state_dir, KEYS_HOST, sk);
+	if (rc == 0)
+		rc = rec_sign(&r, sk, buf, sizeof(buf), &len);
+	sodium_memzero(sk, sizeof(sk));
+	if (rc == 0)
+		rc = registry_ingest(p->reg, buf, len, now, &res);
+	if (rc == 0 && res == INGEST_PENDING)
+		rc = -EPERM;
+	if (rc < 0)
+		return rc;
+	o->seen = *seen;
+	o->seq = r.seq;
+	o->issued = r.issued_at;
+	o->expires = r.expires_at;
+	p->n_signed++;
+	return 0;
+}
+
+/* Signs what this host's WireGuard shows of its peers, where it says something new. */
+static void observe(struct publish *p, uint64_t now)
+{
+	struct wg_manager_status st = { 0 };
+	struct publish_ifaddr *addrs = NULL;
+	struct wg_local_prefix *prefixes = NULL;
+	struct wg_local_net local = { 0 };
+	struct snapshot *snap;
+	size_t n_addrs, accepted = 0;
+
+	if (p->wg == NULL || p->snap == NULL || !p->have_self_key ||
+	    snapshot_lookup_host_key(p->snap, p->self_key) == NULL ||
+	    wg_manager_status(p->wg, &st) < 0)
+		return;
+	snap = snapshot_ref(p->snap); /* a publish below swaps the daemon's */
+	addrs = calloc(MAX_ADDRS, sizeof(*addrs));
+	prefixes = calloc(MAX_ADDRS, sizeof(*prefixes));
+	if (addrs == NULL || prefixes == NULL || !st.device)
+		goto out;
+	n_addrs = scan_addresses(addrs, MAX_ADDRS);
+	for (size_t i = 0; i < n_addrs; i++) {
+		prefixes[i].family = addrs[i].family == 4 ? AF_INET : AF_INET6;
+		prefixes[i].len = addrs[i].prefix_len;
+		memcpy(prefixes[i].addr, addrs[i].addr, 16);
+	}
+	local.n = n_addrs;
+	local.prefixes = prefixes;
+	for (size_t i = 0; i < st.n_peers; i++) {
+		const struct wg_manager_peer_status *ps = &st.peers[i];
+		const struct snapshot_host *peer;
+		struct rec_endpoint seen;
+		struct observed *o;
+		int rc;
+
+		if (ps->name[0] == '\0')
+			continue;
+		peer = snapshot_lookup_name(snap, ps->name, strlen(ps->name));
+		if (peer == NULL || memcmp(peer->host_key, p->self_key, REC_KEY_SIZE) == 0 ||
+		    !publish_observation(&ps->endpoint, ps->last_handshake, peer, &local,
+					 (int64_t)now, &seen))
+			continue;
+		o = observed_for(p, peer->host_key);
+		if (o == NULL)
+			break;
+		observed_from_snapshot(p, peer, o);
+		if (!publish_observe_due(&seen, o->seq != 0 ? &o->seen : NULL, o->issued,
+					 o->expires, o->last_attempt, now))
+			continue;
+		o->last_attempt = now;
+		rc = sign_observation(p, o, &seen, now);
+		if (rc < 0) {
+			if (!p->observe_error_logged)
+				log_warnx("cannot publish the observation of %s: %s", ps->name,
+					  rc == -ENOENT || rc == -EPERM || rc == -EBADMSG ?
+						  strerror(-rc) :
+						  registry_strerror(rc));
+			p->observe_error_logged = true;
+			continue;
+		}
+		p->observe_error_logged = false;
+		accepted++;
+		log_debug("observed %s at its endpoint (seq %llu)", ps->name,
+			  (unsigned long long)o->seq);
+	}
+	if (accepted > 0 && p->changed != NULL)
+		p->changed(p->arg);
+out:
+	free(addrs);
+	free(prefixes);
+	snapshot_unref(snap);
+	wg_manager_status_clear(&st);
+}
+
 static void on_debounce(evutil_socket_t fd, short events, void *arg)
 {
 	(void)fd;
@@ -643,9 +887,14 @@ static void on_debounce(evutil_socket_t fd, short events, void *arg)
 
 static void on_tick(evutil_socket_t fd, short events, void *arg)
 {
+	struct publish *p = arg;
+	uint64_t now = now_s();
+
 	(void)fd;
 	(void)events;
-	run(arg, now_s(), false, NULL);
+	run(p, now, false, NULL);
+	if (p->enabled)
+		observe(p, now);
 }
 
 /* rtnetlink: any address or link message means "look again soon". */
@@ -932,7 +1181,8 @@ void publish_status(const struct publish *p, struct publish_status *st)
 
 	memset(st, 0, sizeof(*st));
 	st->enabled = p->enabled;
-	st->nat = "unknown";
+	st->nat = wg_nat_name(p->nat);
+	st->n_observed = p->n_signed;
 	if (p->snap != NULL && p->have_self_key)
 		self = snapshot_lookup_host_key(p->snap, p->self_key);
 	st->member = self != NULL;
@@ -973,5 +1223,6 @@ void publish_free(struct publish *p)
 	if (p->ev_resolve != NULL)
 		event_free(p->ev_resolve);
 	snapshot_unref(p->snap);
+	free(p->observed);
 	free(p);
 }

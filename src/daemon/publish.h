@@ -15,6 +15,7 @@
 #include "daemon/config.h"
 #include "meshname/record.h"
 #include "meshname/snapshot.h"
+#include "meshname/wgmanage.h"
 
 struct event_base;
 struct registry;
@@ -31,10 +32,11 @@ struct publish;
 /* One address of a local interface, as the dispatch found it. */
 struct publish_ifaddr {
 	char ifname[CONFIG_IFNAME_MAX];
-	bool up;        /* IFF_UP */
-	bool loopback;  /* IFF_LOOPBACK */
-	bool unstable;  /* IPv6: temporary (privacy), deprecated, tentative or failed DAD */
-	uint8_t family; /* 4 or 6, as in struct rec_endpoint */
+	bool up;            /* IFF_UP */
+	bool loopback;      /* IFF_LOOPBACK */
+	bool unstable;      /* IPv6: temporary (privacy), deprecated, tentative or failed DAD */
+	uint8_t family;     /* 4 or 6, as in struct rec_endpoint */
+	uint8_t prefix_len; /* of the on-link prefix (for observations: "on our links") */
 	uint8_t addr[16];
 };
 
@@ -105,6 +107,32 @@ enum publish_why publish_due(const struct rec_endpoints *want, const struct rec_
 /* The expiry of a record signed now: now + PUBLISH_LIFETIME, capped at not_after. */
 uint64_t publish_expiry(uint64_t not_after, uint64_t now);
 
+/* ---- observations of peers (OBSERVE records, doc/records.md) -------------------------- */
+
+#define PUBLISH_OBSERVE_LIFETIME REC_OBSERVE_MAX_LIFETIME
+#define PUBLISH_OBSERVE_MIN_INTERVAL 60 /* per peer, whatever changes */
+
+/*
+ * Whether what this host's WireGuard shows as peer's endpoint (endpoint, with the latest
+ * handshake last_handshake) is an observation of the peer's public address: a handshake
+ * younger than WG_EP_FRESH, an IPv4 or IPv6 endpoint, not on one of our links (local),
+ * and not an address the peer publishes itself as LAN, PUBLIC or IPV6 (its REFLEXIVE
+ * entries do count as observable: else observations would stop once it publishes one,
+ * lapse, and it would unpublish it). Fills *seen (kind EP_REFLEXIVE) when true.
+ */
+bool publish_observation(const struct sockaddr_storage *endpoint, int64_t last_handshake,
+			 const struct snapshot_host *peer, const struct wg_local_net *local,
+			 int64_t now, struct rec_endpoint *seen);
+
+/*
+ * Whether to sign a new OBSERVE of seen: when there is none in force (prev NULL), when it
+ * saw another address or port, or when the one in force is past half its life; never
+ * within PUBLISH_OBSERVE_MIN_INTERVAL seconds of the last attempt for this peer.
+ */
+bool publish_observe_due(const struct rec_endpoint *seen, const struct rec_endpoint *prev,
+			 uint64_t prev_issued, uint64_t prev_expires, uint64_t last_attempt,
+			 uint64_t now);
+
 /* ---- the dispatch ------------------------------------------------------------------- */
 
 /* Called after an accepted publish, so that the daemon rebuilds its snapshot. */
@@ -154,7 +182,8 @@ struct publish_status {
 	struct rec_endpoints published;        /* the record in force */
 	const char *source[REC_MAX_ENDPOINTS]; /* publish_source_name of published.ep[i] */
 	size_t n_dropped;                      /* candidates the cap left out at the last look */
-	const char *nat;     /* the NAT verdict: "open", "closed", ... or "unknown" */
+	const char *nat;     /* wg_nat_name: "unknown", "open", "symmetric", "none" */
+	size_t n_observed;   /* observations this daemon signed since it started */
 	size_t n_unresolved; /* `endpoint` names that did not resolve at the last try */
 	char unresolved[CONFIG_MAX_ENDPOINT][CONFIG_HOST_MAX];
 	char error[256]; /* the last publish error, "" when the last one worked */

@@ -366,6 +366,112 @@ static void a_record_is_refreshed_at_two_thirds_of_its_life_but_not_past_the_cer
 	assert_int_equal(publish_expiry(NOW + 3600, NOW), NOW + 3600);
 }
 
+/* ---- observations --------------------------------------------------------------------- */
+
+static struct sockaddr_storage sockaddr_of(const char *text, uint16_t port)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(text, ':') != NULL) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		assert_int_equal(inet_pton(AF_INET6, text, &sin6->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		assert_int_equal(inet_pton(AF_INET, text, &sin->sin_addr), 1);
+	}
+	return ss;
+}
+
+/* This host: 192.0.2.10/24 on its LAN. The peer publishes a LAN address, a public one
+ * and a reflexive one. */
+static struct wg_local_prefix local_prefixes[1];
+static struct wg_local_net local = { 1, local_prefixes };
+static struct rec_endpoint peer_eps[3];
+static struct snapshot_host peer;
+
+static void setup_peer(void)
+{
+	local_prefixes[0].family = AF_INET;
+	local_prefixes[0].len = 24;
+	inet_pton(AF_INET, "192.0.2.10", local_prefixes[0].addr);
+	peer_eps[0] = ep_of("10.0.0.5", 51820, EP_LAN);
+	peer_eps[1] = ep_of("203.0.113.5", 51820, EP_PUBLIC);
+	peer_eps[2] = ep_of("198.51.100.77", 40000, EP_REFLEXIVE);
+	memset(&peer, 0, sizeof(peer));
+	peer.name = "peer";
+	peer.endpoints_seq = 3;
+	peer.n_endpoints = 3;
+	peer.endpoints = peer_eps;
+}
+
+static void a_fresh_handshake_from_a_public_address_is_an_observation(void **state)
+{
+	struct sockaddr_storage ss = sockaddr_of("198.51.100.9", 61000);
+	struct rec_endpoint seen;
+
+	(void)state;
+	assert_true(publish_observation(&ss, NOW - 30, &peer, &local, NOW, &seen));
+	assert_int_equal(seen.kind, EP_REFLEXIVE);
+	assert_int_equal(seen.family, 4);
+	assert_int_equal(seen.port, 61000);
+	assert_int_equal(seen.addr[3], 9);
+	/* an IPv4-mapped IPv6 endpoint is the IPv4 address */
+	ss = sockaddr_of("::ffff:198.51.100.9", 61000);
+	assert_true(publish_observation(&ss, NOW - 30, &peer, &local, NOW, &seen));
+	assert_int_equal(seen.family, 4);
+	/* the address the peer itself published as reflexive is still observed */
+	ss = sockaddr_of("198.51.100.77", 40000);
+	assert_true(publish_observation(&ss, NOW - 30, &peer, &local, NOW, &seen));
+}
+
+static void stale_on_link_or_self_published_endpoints_are_not_observations(void **state)
+{
+	struct sockaddr_storage ss = sockaddr_of("198.51.100.9", 61000);
+	struct rec_endpoint seen;
+
+	(void)state;
+	assert_false(publish_observation(&ss, 0, &peer, &local, NOW, &seen));
+	assert_false(publish_observation(&ss, NOW - WG_EP_FRESH, &peer, &local, NOW, &seen));
+	ss = sockaddr_of("192.0.2.77", 51820); /* on our LAN */
+	assert_false(publish_observation(&ss, NOW - 1, &peer, &local, NOW, &seen));
+	ss = sockaddr_of("203.0.113.5", 51820); /* its own public address */
+	assert_false(publish_observation(&ss, NOW - 1, &peer, &local, NOW, &seen));
+	ss = sockaddr_of("203.0.113.5", 999); /* the address counts, not the port */
+	assert_false(publish_observation(&ss, NOW - 1, &peer, &local, NOW, &seen));
+	memset(&ss, 0, sizeof(ss)); /* no endpoint */
+	assert_false(publish_observation(&ss, NOW - 1, &peer, &local, NOW, &seen));
+}
+
+static void an_observation_is_signed_again_on_change_or_at_half_life_rate_limited(void **state)
+{
+	struct rec_endpoint a = ep_of("198.51.100.9", 61000, EP_REFLEXIVE);
+	struct rec_endpoint b = ep_of("198.51.100.9", 61001, EP_REFLEXIVE);
+	uint64_t issued = NOW - 3600, expires = issued + PUBLISH_OBSERVE_LIFETIME;
+
+	(void)state;
+	assert_true(publish_observe_due(&a, NULL, 0, 0, 0, NOW));
+	assert_false(publish_observe_due(&a, &a, issued, expires, issued, NOW));
+	assert_true(publish_observe_due(&b, &a, issued, expires, issued, NOW));
+	/* at half its life */
+	assert_false(publish_observe_due(&a, &a, issued, expires, issued,
+					 issued + PUBLISH_OBSERVE_LIFETIME / 2 - 1));
+	assert_true(publish_observe_due(&a, &a, issued, expires, issued,
+					issued + PUBLISH_OBSERVE_LIFETIME / 2));
+	/* a change, but the last try was a moment ago: later */
+	assert_false(publish_observe_due(&b, &a, issued, expires, NOW - 10, NOW));
+	assert_true(publish_observe_due(&b, &a, issued, expires, NOW - PUBLISH_OBSERVE_MIN_INTERVAL,
+					NOW));
+	/* lapsed */
+	assert_true(publish_observe_due(&a, &a, issued, NOW, issued, NOW));
+}
+
 /* ---- the pinned list file ------------------------------------------------------------- */
 
 static char dir[64];
@@ -456,6 +562,10 @@ int main(void)
 		cmocka_unit_test(a_change_of_address_kind_or_port_is_published),
 		cmocka_unit_test(
 			a_record_is_refreshed_at_two_thirds_of_its_life_but_not_past_the_cert),
+		cmocka_unit_test(a_fresh_handshake_from_a_public_address_is_an_observation),
+		cmocka_unit_test(stale_on_link_or_self_published_endpoints_are_not_observations),
+		cmocka_unit_test(
+			an_observation_is_signed_again_on_change_or_at_half_life_rate_limited),
 		cmocka_unit_test_setup_teardown(the_pinned_list_is_read_back_as_written, make_dir,
 						remove_dir),
 		cmocka_unit_test_setup_teardown(a_broken_pinned_line_is_refused_with_its_number,
@@ -463,5 +573,6 @@ int main(void)
 	};
 
 	setup_mesh();
+	setup_peer();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
