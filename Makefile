@@ -16,7 +16,8 @@ CFLAGS ?= -O2 -g
 SANITIZE ?=
 WERROR ?=
 
-PKGS := ldns libevent sqlite3 libsodium
+# libmnl: netlink message helpers for the kernel WireGuard backend (src/wg/netlink.c, rtnl.c).
+PKGS := ldns libevent sqlite3 libsodium libmnl
 
 ifeq ($(SANITIZE),)
 BUILD ?= build

@@ -17,6 +17,7 @@ BUILD_PKGS=(
 	libsqlite3-dev   # registry store
 	libsodium-dev    # Ed25519, X25519, BLAKE2b, AEAD
 	libcmocka-dev    # unit tests
+	libmnl-dev       # netlink helpers for the kernel WireGuard backend (as iproute2 uses)
 )
 TEST_PKGS=(
 	"${BUILD_PKGS[@]}"
