@@ -478,8 +478,7 @@ static int endpoint_len(const struct wg_peer *peer, size_t *len)
  * The peer's head: key, flags, and (in its first part only) endpoint and keepalive.
  * first: this is the first part of the peer (no allowed IP of it sent yet).
  */
-static bool put_peer_head(struct nlmsghdr *nlh, size_t size, const struct wg_peer *peer,
-			  bool first)
+static bool put_peer_head(struct nlmsghdr *nlh, size_t size, const struct wg_peer *peer, bool first)
 {
 	uint32_t flags = 0;
 	size_t len;
