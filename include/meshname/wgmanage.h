@@ -158,9 +158,12 @@ const char *wg_nat_name(enum wg_nat nat);
 
 /* ---- endpoint choice (src/wg/endpoint.c): one state machine per peer --------------- */
 
-#define WG_EP_FRESH 180        /* a handshake younger than this: the path works (rekey: 120 s) */
-#define WG_EP_TRIAL 10         /* seconds a candidate gets to handshake (retries every 5 s) */
-#define WG_EP_DEAD 90          /* seconds of sending without a fresh handshake: give up a path */
+#define WG_EP_FRESH 180 /* a handshake younger than this: a session exists (keys live 180 s) */
+#define WG_EP_TRIAL 10  /* seconds of sending a candidate gets to bring something back */
+/* Seconds of sending with nothing received that make a working path dead: more than the
+ * 25 s keepalive (WG_KEEPALIVE_NAT) and the 10 s passive keepalive of WireGuard, which
+ * answer any traffic on a live path well within it. */
+#define WG_EP_DEAD 30
 #define WG_EP_BACKOFF_MIN 30   /* first back-off of a candidate that failed a trial */
 #define WG_EP_BACKOFF_MAX 3600 /* back-off doubles per failure up to this */
 
@@ -173,7 +176,7 @@ enum wg_ep_phase {
 
 /* A usable candidate, ranked, with its failure record (carried over re-ranks by address). */
 struct wg_ep_cand {
-	uint8_t kind; /* enum ep_kind */
+	uint8_t kind; /* enum ep_kind; EP_LAN for any on-link address */
 	struct sockaddr_storage addr;
 	unsigned failures;
 	int64_t retry_after; /* not tried again before this (unix seconds) */
@@ -189,7 +192,12 @@ struct wg_ep_state {
 	uint8_t previous_kind;
 	int64_t judge_from; /* a path is judged on the sending time since this */
 	uint64_t judge_tx;  /* tx_bytes at judge_from */
+	uint64_t judge_rx;  /* rx_bytes at judge_from */
 	bool set_pending;   /* the last update asked for a set */
+	bool seen_once;     /* the device has shown in_use since it was chosen */
+	bool on_device;     /* the last update saw in_use on the device and asked no set */
+	uint64_t proof_rx;  /* rx_bytes at that update */
+	int64_t proof_at;   /* and its time */
 	size_t n_cands;
 	struct wg_ep_cand cands[REC_MAX_ENDPOINTS];
 };
@@ -198,38 +206,56 @@ struct wg_ep_state {
 struct wg_ep_seen {
 	int64_t last_handshake; /* unix seconds, 0 = never */
 	uint64_t tx_bytes;      /* grows while the device sends to the peer (data or handshakes) */
+	uint64_t rx_bytes;      /* grows with every packet received from the peer */
 	const struct sockaddr_storage *endpoint; /* NULL or AF_UNSPEC: none */
 };
 
 void wg_ep_init(struct wg_ep_state *st);
 
 /*
- * One step of the peer's state machine; call it on every tick and whenever the
- * candidates (the peer's ENDPOINTS) or local (this host's addresses) change.
+ * One step of the peer's state machine; call it on every tick (about once a second: a
+ * path is judged between two calls) and whenever the candidates (the peer's ENDPOINTS) or
+ * local (this host's addresses) change.
  *
- * Candidates: EP_LAN only when on-link (else skipped: a private address off our links is
- * unreachable), any IPv6 candidate that is not on-link only when we have a global IPv6,
- * unknown kinds and port 0 skipped, an address listed twice kept at its best kind. Rank:
- * LAN > IPV6 > PUBLIC > REFLEXIVE, the record's order within a kind.
+ * Candidates: an address in one of local's prefixes (on-link) is EP_LAN whatever kind it
+ * was published with (a public address on our own segment is still the LAN path); an
+ * EP_LAN address that is not on-link is skipped (a private address off our links is
+ * unreachable, or somebody else's); an IPv6 candidate that is not on-link only when we
+ * have a global IPv6; unknown kinds and port 0 skipped; an address listed twice kept at
+ * its best kind. Rank: LAN > IPV6 > PUBLIC > REFLEXIVE, the record's order within a kind.
+ *
+ * What counts as proof. WireGuard does not handshake again when only an endpoint changes
+ * (the session keys stay valid), so a new handshake is no test of a path. Traffic is:
+ * WireGuard moves a peer's endpoint to wherever its last authenticated packet came from,
+ * so when two updates in a row see the endpoint on the device and rx_bytes grew between
+ * them (or a handshake completed), the peer's packets came from that endpoint: the path
+ * works. A path fails when the device sends to it (tx_bytes grows) and nothing comes back.
  *
  * Rules, in order:
- *  - roaming: when the device showed our endpoint and now shows another one while the
- *    handshake is fresh, the peer's packets came from there: adopt it (kind: that of a
- *    candidate with its address, else LAN if on-link, IPV6 for IPv6, else REFLEXIVE, an
- *    observed address), never set ours back, and back off the path left and every
- *    better-ranked candidate. (An endpoint set by hand looks the same and is respected.)
- *    While a set we asked for is not on the device yet (deferred), it is asked again.
- *    At start, a device endpoint with a fresh handshake is adopted the same way.
- *  - trying: a handshake newer than the switch keeps the candidate; WG_EP_TRIAL seconds of
- *    sending without one revert to the previous endpoint and back the candidate off
- *    (WG_EP_BACKOFF_MIN doubling to WG_EP_BACKOFF_MAX);
- *  - steady with a fresh handshake: a usable candidate of a strictly better kind that is
- *    not backed off is tried at once;
- *  - nothing works (no fresh handshake and WG_EP_DEAD seconds of sending in steady, or
- *    WG_EP_TRIAL seconds in search): search moves to the next candidate in rank order,
- *    back-off or not, but backs off the one it leaves (for the trials that follow).
- * A path is judged only while the device sends to the peer (tx_bytes grows): an idle peer
- * has no handshakes and that proves nothing, so its endpoint stays.
+ *  - roaming (steady or search): when the device showed our endpoint and now shows another
+ *    one while the handshake is fresh, the peer's packets came from there: adopt it (kind:
+ *    that of a candidate with its address, else LAN if on-link, IPV6 for IPv6, else
+ *    REFLEXIVE, an observed address), never set ours back, and back off the path left and
+ *    every better-ranked candidate. (An endpoint set by hand looks the same and is
+ *    respected.) At start, a device endpoint with a fresh handshake is adopted the same way.
+ *  - trying a better candidate: proof (above) keeps it; WG_EP_TRIAL seconds of sending
+ *    without proof revert to the previous endpoint and back the candidate off
+ *    (WG_EP_BACKOFF_MIN doubling to WG_EP_BACKOFF_MAX). While the trial runs the device
+ *    is held on the candidate: if the peer's packets move it back (a packet sent before
+ *    the peer saw ours, or a broken path while the peer keeps talking), it is set again,
+ *    and only proof counts. Until the device first shows the candidate (a set deferred by
+ *    the reconcile cap), the trial clock waits, for at most WG_EP_TRIAL seconds.
+ *  - steady: a usable candidate of a strictly better kind that is not backed off is tried
+ *    at once; the path in use is dead after WG_EP_DEAD seconds of sending with nothing
+ *    received, however fresh its last handshake;
+ *  - nothing works (a dead path in steady, or WG_EP_TRIAL seconds without proof in
+ *    search): search moves to the next candidate in rank order, back-off or not, but
+ *    backs off the one it leaves (for the trials that follow).
+ * Idle peers: a path is judged only while the device sends to the peer (tx_bytes grows);
+ * an idle peer has no traffic and that proves nothing, so its endpoint stays. A better
+ * candidate is still set at once on an idle peer (WireGuard follows the peer if it comes
+ * from elsewhere), as a trial that stays open, its previous endpoint kept, until traffic
+ * judges it: the first WG_EP_TRIAL seconds of sending keep it or revert it.
  *
  * Fills *want with the endpoint wanted (AF_UNSPEC: none, leave the device alone) and
  * returns true when it differs from seen->endpoint, i.e. must be set now.

@@ -155,6 +155,7 @@ static size_t rank_candidates(const struct rec_endpoint *cands, size_t n,
 	for (i = 0; i < n; i++) {
 		const struct rec_endpoint *ep = &cands[i];
 		struct sockaddr_storage ss;
+		uint8_t kind;
 		bool on_link;
 
 		if (ep->port == 0 || (ep->family != 4 && ep->family != 6))
@@ -179,20 +180,22 @@ static size_t rank_candidates(const struct rec_endpoint *cands, size_t n,
 		default:
 			continue;
 		}
+		/* On our own segment whatever it was published as: the LAN path. */
+		kind = on_link ? (uint8_t)EP_LAN : ep->kind;
 		sockaddr_from_rec(ep, &ss);
 		for (j = 0; j < count; j++) {
 			if (wg_sockaddr_equal(&list[j].addr, &ss))
 				break;
 		}
 		if (j < count) {
-			if (ep->kind < list[j].kind)
-				list[j].kind = ep->kind;
+			if (kind < list[j].kind)
+				list[j].kind = kind;
 			continue;
 		}
 		if (count == REC_MAX_ENDPOINTS)
 			break;
 		memset(&list[count], 0, sizeof(list[count]));
-		list[count].kind = ep->kind;
+		list[count].kind = kind;
 		list[count].addr = ss;
 		count++;
 	}
@@ -288,32 +291,36 @@ static uint8_t classify(const struct wg_ep_state *st, const struct wg_local_net 
 	return a.family == 6 ? EP_IPV6 : EP_REFLEXIVE;
 }
 
-static void judge_restart(struct wg_ep_state *st, int64_t now, uint64_t tx)
+static void judge_restart(struct wg_ep_state *st, int64_t now, const struct wg_ep_seen *seen)
 {
 	st->judge_from = now;
-	st->judge_tx = tx;
+	st->judge_tx = seen->tx_bytes;
+	st->judge_rx = seen->rx_bytes;
 }
 
 static void switch_to(struct wg_ep_state *st, const struct sockaddr_storage *ss, uint8_t kind,
-		      enum wg_ep_phase phase, int64_t now, uint64_t tx)
+		      enum wg_ep_phase phase, int64_t now, const struct wg_ep_seen *seen)
 {
 	st->in_use = *ss;
 	st->in_use_kind = kind;
 	st->since = now;
 	st->phase = phase;
-	judge_restart(st, now, tx);
+	st->seen_once = false;
+	judge_restart(st, now, seen);
 }
 
 /*
- * True when the path has been sent to for at least limit seconds without an answer.
- * While nothing is sent (tx_bytes still at judge_tx) the clock keeps restarting: an idle
- * peer has no handshakes and that says nothing about the path.
+ * True when the path has been sent to for at least limit seconds without it being judged
+ * good (the caller restarts the clock on proof). While nothing is sent (tx_bytes still at
+ * judge_tx) the clock keeps restarting: an idle peer sends nothing back, and that says
+ * nothing about the path.
  */
-static bool path_failing(struct wg_ep_state *st, int64_t now, uint64_t tx, int64_t limit)
+static bool path_failing(struct wg_ep_state *st, int64_t now, const struct wg_ep_seen *seen,
+			 int64_t limit)
 {
-	if (tx <= st->judge_tx) {
+	if (seen->tx_bytes <= st->judge_tx) {
 		/* Idle, or the counters restarted (peer re-created). */
-		judge_restart(st, now, tx);
+		judge_restart(st, now, seen);
 		return false;
 	}
 	return now - st->judge_from >= limit;
@@ -356,15 +363,16 @@ static void step(struct wg_ep_state *st, const struct wg_local_net *local, int64
 	const struct sockaddr_storage *dev = sockaddr_set(seen->endpoint) ? seen->endpoint : NULL;
 	int64_t hs = seen->last_handshake;
 	bool fresh = hs > 0 && now - hs < WG_EP_FRESH;
-	uint64_t tx = seen->tx_bytes;
+	bool at_dev, proof, waiting;
 	const struct wg_ep_cand *c;
 
 	if (st->phase == WG_EP_NONE || !sockaddr_set(&st->in_use)) {
 		if (dev != NULL && fresh) {
 			/* A session already works (we restarted, or it was configured before us). */
-			switch_to(st, dev, classify(st, local, dev), WG_EP_STEADY, now, tx);
+			switch_to(st, dev, classify(st, local, dev), WG_EP_STEADY, now, seen);
 		} else if (st->n_cands > 0) {
-			switch_to(st, &st->cands[0].addr, st->cands[0].kind, WG_EP_SEARCH, now, tx);
+			switch_to(st, &st->cands[0].addr, st->cands[0].kind, WG_EP_SEARCH, now,
+				  seen);
 		} else {
 			st->phase = WG_EP_NONE;
 			memset(&st->in_use, 0, sizeof(st->in_use));
@@ -373,14 +381,24 @@ static void step(struct wg_ep_state *st, const struct wg_local_net *local, int64
 		return;
 	}
 
+	at_dev = dev != NULL && wg_sockaddr_equal(dev, &st->in_use);
+	/* The device showed in_use at the last update too, and none of ours was set since:
+	 * whatever came in between came from in_use, or the device would show its source. */
+	proof = at_dev && st->on_device && (seen->rx_bytes > st->proof_rx || hs > st->proof_at);
+	/* Our set is not on the device yet (the reconcile cap deferred it, or it failed),
+	 * for at most WG_EP_TRIAL seconds: beyond that, it was applied and moved away before
+	 * a get could see it, which is what a peer talking from elsewhere does. */
+	waiting = st->set_pending && !at_dev && !st->seen_once && now - st->since < WG_EP_TRIAL;
+
 	/*
-	 * Roaming: the device had our endpoint (no set of ours is still pending, e.g. deferred
-	 * by the reconcile cap) and now shows another one while the session is fresh: the
-	 * peer's packets came from there (WireGuard follows any authenticated packet, a
-	 * handshake is not needed). Follow it, and do not pull the peer back to the path it
-	 * left nor to anything better-ranked before their back-off ends.
+	 * Roaming: the device had our endpoint and now shows another one while the session is
+	 * fresh: the peer's packets came from there (WireGuard follows any authenticated
+	 * packet, a handshake is not needed). Follow it, and do not pull the peer back to the
+	 * path it left nor to anything better-ranked before their back-off ends. A trial is
+	 * held on its candidate instead (below): a packet the peer sent before it saw ours
+	 * comes from the old path.
 	 */
-	if (dev != NULL && fresh && !st->set_pending && !wg_sockaddr_equal(dev, &st->in_use)) {
+	if (st->phase != WG_EP_TRYING && dev != NULL && fresh && !at_dev && !waiting) {
 		uint8_t kind = classify(st, local, dev);
 		size_t i;
 
@@ -390,65 +408,63 @@ static void step(struct wg_ep_state *st, const struct wg_local_net *local, int64
 			    !wg_sockaddr_equal(&st->cands[i].addr, &st->in_use))
 				back_off(st, &st->cands[i].addr, now);
 		}
-		switch_to(st, dev, kind, WG_EP_STEADY, now, tx);
+		switch_to(st, dev, kind, WG_EP_STEADY, now, seen);
 		return;
 	}
 
-	/* Our set is not on the device yet (the reconcile cap deferred it, or it failed): the
-	 * switch has not happened, so its clock has not started. */
-	if (st->set_pending && (dev == NULL || !wg_sockaddr_equal(dev, &st->in_use))) {
-		st->since = now;
-		judge_restart(st, now, tx);
+	if (waiting) {
+		/* The switch has not happened, so its clock has not started. */
+		judge_restart(st, now, seen);
 		return;
 	}
 
 	switch (st->phase) {
 	case WG_EP_TRYING:
-		if (hs > st->since) {
+		if (proof) {
 			forgive(st, &st->in_use);
 			st->phase = WG_EP_STEADY;
-			judge_restart(st, now, tx);
-		} else if (path_failing(st, now, tx, WG_EP_TRIAL)) {
+			judge_restart(st, now, seen);
+		} else if (path_failing(st, now, seen, WG_EP_TRIAL)) {
 			struct sockaddr_storage prev = st->previous;
 
 			back_off(st, &st->in_use, now);
-			switch_to(st, &prev, st->previous_kind, WG_EP_STEADY, now, tx);
+			switch_to(st, &prev, st->previous_kind, WG_EP_STEADY, now, seen);
 		}
 		return;
 	case WG_EP_SEARCH:
-		if (hs > st->since) {
+		if (proof) {
 			forgive(st, &st->in_use);
 			st->phase = WG_EP_STEADY;
-			judge_restart(st, now, tx);
-		} else if (path_failing(st, now, tx, WG_EP_TRIAL)) {
+			judge_restart(st, now, seen);
+		} else if (path_failing(st, now, seen, WG_EP_TRIAL)) {
 			/* Nothing works anyway, so back-off does not hold the search back:
 			 * every candidate gets its turn. It is recorded all the same, so that
 			 * once one works the others are not tried again at once. */
 			back_off(st, &st->in_use, now);
 			c = next_candidate(st);
 			if (c != NULL)
-				switch_to(st, &c->addr, c->kind, WG_EP_SEARCH, now, tx);
+				switch_to(st, &c->addr, c->kind, WG_EP_SEARCH, now, seen);
 			else
-				judge_restart(st, now, tx);
+				judge_restart(st, now, seen);
 		}
 		return;
 	case WG_EP_STEADY:
-		if (fresh) {
-			judge_restart(st, now, tx);
-		} else if (path_failing(st, now, tx, WG_EP_DEAD)) {
+		if (at_dev && (seen->rx_bytes > st->judge_rx || hs > st->judge_from)) {
+			judge_restart(st, now, seen); /* something came back: the path works */
+		} else if (path_failing(st, now, seen, WG_EP_DEAD)) {
 			back_off(st, &st->in_use, now);
 			c = next_candidate(st);
 			if (c != NULL && !wg_sockaddr_equal(&c->addr, &st->in_use))
-				switch_to(st, &c->addr, c->kind, WG_EP_SEARCH, now, tx);
+				switch_to(st, &c->addr, c->kind, WG_EP_SEARCH, now, seen);
 			else
-				judge_restart(st, now, tx); /* the only path there is: keep it */
+				judge_restart(st, now, seen); /* the only path there is: keep it */
 			return;
 		}
 		c = better_candidate(st, now);
 		if (c != NULL) {
 			st->previous = st->in_use;
 			st->previous_kind = st->in_use_kind;
-			switch_to(st, &c->addr, c->kind, WG_EP_TRYING, now, tx);
+			switch_to(st, &c->addr, c->kind, WG_EP_TRYING, now, seen);
 		}
 		return;
 	case WG_EP_NONE:
@@ -461,13 +477,20 @@ bool wg_ep_update(struct wg_ep_state *st, const struct rec_endpoint *cands, size
 		  struct sockaddr_storage *want)
 {
 	static const struct wg_ep_seen nothing_seen;
+	bool on_device;
 
 	if (seen == NULL)
 		seen = &nothing_seen;
 	refresh_candidates(st, cands, n, local);
 	step(st, local, now, seen);
 	*want = st->in_use;
-	st->set_pending = sockaddr_set(want) && (!sockaddr_set(seen->endpoint) ||
-						 !wg_sockaddr_equal(want, seen->endpoint));
+	on_device = sockaddr_set(want) && sockaddr_set(seen->endpoint) &&
+		    wg_sockaddr_equal(want, seen->endpoint);
+	st->set_pending = sockaddr_set(want) && !on_device;
+	/* The baseline of the next update's proof. */
+	st->on_device = on_device;
+	st->seen_once = st->seen_once || on_device;
+	st->proof_rx = seen->rx_bytes;
+	st->proof_at = now;
 	return st->set_pending;
 }

@@ -1,9 +1,9 @@
 /*
  * manager.c: the WireGuard peer manager's dispatch (include/meshname/wgmanager.h): every
- * second and on every new snapshot it gets the device over UAPI, runs the engines
- * (reconcile.c, endpoint.c), sets only the change set and verifies it with a second get.
- * It never blocks longer than a UAPI timeout (plus a few short `ip` runs once, at start),
- * never touches a peer the engines left out, and never logs a secret.
+ * second and on every new snapshot it gets the device (wg_backend_get: userspace socket,
+ * else kernel), runs the engines (reconcile.c, endpoint.c), sets only the change set and
+ * verifies it with a second get. It never blocks longer than a UAPI timeout (netlink
+ * answers at once), never touches a peer the engines left out, and never logs a secret.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,11 +63,15 @@ struct wg_manager {
 	bool have_wg_key;
 	struct snapshot *snap;
 
-	pid_t child;           /* the wireguard-go we started, 0: none */
-	int64_t child_started; /* when: one that dies is restarted at most this often */
-	bool link_configured;  /* manage yes: addresses, routes and up done */
-	bool warned_missing;   /* "no UAPI socket" said once until it comes */
-	bool warned_key;       /* "our WG key is not the registry's" said once */
+	enum wg_backend backend; /* which one answered the last get */
+	bool created_kernel;     /* we created a kernel interface (on-exit remove deletes it) */
+	bool kernel_lacks_wg;    /* creating one said the kernel has no WireGuard: not again */
+	bool warned_create;      /* "cannot create the interface" said once */
+	pid_t child;             /* the wireguard-go we started, 0: none */
+	int64_t child_started;   /* when: one that dies is restarted at most this often */
+	bool link_configured;    /* manage yes: addresses, routes and up done */
+	bool warned_missing;     /* "no UAPI socket" said once until it comes */
+	bool warned_key;         /* "our WG key is not the registry's" said once */
 
 	struct manager_peer *peers;
 	size_t n_peers;
@@ -140,49 +144,6 @@ static size_t manager_local_prefixes(const struct wg_manager *m, struct wg_local
 
 /* ---- the interface (manage yes) ------------------------------------------------------ */
 
-#define MANAGER_ARGV_MAX 8
-
-/* Runs `ip ARGS...` (short, local) and waits for it. 0, -EIO (it failed), -errno. */
-static int manager_ip(const char *const args[])
-{
-	char *argv[MANAGER_ARGV_MAX + 2] = { NULL };
-	pid_t pid;
-	int status, r = -ENOMEM;
-	size_t n = 0;
-
-	/* Copied before fork: exec wants char *, and the child must not allocate. */
-	if ((argv[n++] = strdup("ip")) == NULL)
-		goto out;
-	for (; n <= MANAGER_ARGV_MAX && args[n - 1] != NULL; n++)
-		if ((argv[n] = strdup(args[n - 1])) == NULL)
-			goto out;
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-
-		if (devnull >= 0)
-			dup2(devnull, STDOUT_FILENO);
-		signal(SIGPIPE, SIG_DFL);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			r = -errno;
-			goto out;
-		}
-	}
-	r = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
-out:
-	for (size_t i = 0; i < n; i++)
-		free(argv[i]);
-	return r;
-}
-
 /* Starts `userspace -f IFNAME` as our child; its socket appears a moment later. */
 static int manager_start_userspace(struct wg_manager *m)
 {
@@ -221,17 +182,18 @@ static void manager_reap_child(struct wg_manager *m)
 }
 
 /*
- * This host's mesh /32 and /128, the mesh prefix routes, link up. Done with `ip`
- * (iproute2) children for now; issue 4 wants rtnetlink here later. Every command is
- * idempotent (replace), so a retry after a failure is harmless.
+ * This host's mesh /32 and /128, the mesh prefix routes, link up, over rtnetlink (the
+ * same for a kernel interface and wireguard-go's tun). Every step replaces what is
+ * there, so a retry after a failure is harmless.
  */
 static void manager_configure_link(struct wg_manager *m)
 {
 	const struct snapshot_host *self;
 	const struct rec_root *root;
-	char a4[INET6_ADDRSTRLEN + 8], a6[INET6_ADDRSTRLEN + 8], p4[INET6_ADDRSTRLEN + 8],
-		p6[INET6_ADDRSTRLEN + 8], buf[INET6_ADDRSTRLEN];
-	int r = 0;
+	struct wg_link_config link = { 0 };
+	char a4[INET6_ADDRSTRLEN], a6[INET6_ADDRSTRLEN], p4[INET6_ADDRSTRLEN], p6[INET6_ADDRSTRLEN];
+	const char *step = NULL;
+	int r;
 
 	if (!m->manage_interface || m->link_configured || m->snap == NULL || !m->have_self_host_key)
 		return;
@@ -239,44 +201,71 @@ static void manager_configure_link(struct wg_manager *m)
 	if (self == NULL)
 		return;
 	root = snapshot_root(m->snap);
-	inet_ntop(AF_INET, self->ipv4, buf, sizeof(buf));
-	snprintf(a4, sizeof(a4), "%s/32", buf);
-	inet_ntop(AF_INET6, self->ipv6, buf, sizeof(buf));
-	snprintf(a6, sizeof(a6), "%s/128", buf);
-	inet_ntop(AF_INET, root->ipv4, buf, sizeof(buf));
-	snprintf(p4, sizeof(p4), "%s/%u", buf, (unsigned)root->ipv4_len);
-	inet_ntop(AF_INET6, root->ipv6, buf, sizeof(buf));
-	snprintf(p6, sizeof(p6), "%s/%d", buf, REC_IPV6_PREFIX_LEN);
-	{
-		const char *const up[] = { "link", "set", m->ifname, "up", NULL };
-		const char *const addr4[] = {
-			"-4", "address", "replace", a4, "dev", m->ifname, NULL
-		};
-		const char *const addr6[] = {
-			"-6", "address", "replace", a6, "dev", m->ifname, NULL
-		};
-		const char *const route4[] = {
-			"-4", "route", "replace", p4, "dev", m->ifname, NULL
-		};
-		const char *const route6[] = {
-			"-6", "route", "replace", p6, "dev", m->ifname, NULL
-		};
+	memcpy(link.addr4, self->ipv4, sizeof(link.addr4));
+	memcpy(link.addr6, self->ipv6, sizeof(link.addr6));
+	memcpy(link.prefix4, root->ipv4, sizeof(link.prefix4));
+	link.prefix4_len = root->ipv4_len;
+	memcpy(link.prefix6, root->ipv6, sizeof(link.prefix6));
+	link.prefix6_len = REC_IPV6_PREFIX_LEN;
+	inet_ntop(AF_INET, link.addr4, a4, sizeof(a4));
+	inet_ntop(AF_INET6, link.addr6, a6, sizeof(a6));
+	inet_ntop(AF_INET, link.prefix4, p4, sizeof(p4));
+	inet_ntop(AF_INET6, link.prefix6, p6, sizeof(p6));
+	r = wg_rtnl_link_configure(m->ifname, &link, &step);
+	if (r < 0) {
+		log_warnx("%s: cannot set the %s (%s/32, %s/128, routes %s/%u and %s/%u): %s",
+			  m->ifname, step, a4, a6, p4, (unsigned)link.prefix4_len, p6,
+			  (unsigned)link.prefix6_len, strerror(-r));
+		return;
+	}
+	m->link_configured = true;
+	log_info("%s: up with %s/32 and %s/128, routes %s/%u and %s/%u", m->ifname, a4, a6, p4,
+		 (unsigned)link.prefix4_len, p6, (unsigned)link.prefix6_len);
+}
 
-		if (r == 0 && (r = manager_ip(up)) < 0)
-			log_warnx("%s: cannot bring the link up", m->ifname);
-		if (r == 0 && (r = manager_ip(addr4)) < 0)
-			log_warnx("%s: cannot add address %s", m->ifname, a4);
-		if (r == 0 && (r = manager_ip(addr6)) < 0)
-			log_warnx("%s: cannot add address %s", m->ifname, a6);
-		if (r == 0 && (r = manager_ip(route4)) < 0)
-			log_warnx("%s: cannot add route %s", m->ifname, p4);
-		if (r == 0 && (r = manager_ip(route6)) < 0)
-			log_warnx("%s: cannot add route %s", m->ifname, p6);
+/*
+ * manage yes and no interface: a kernel WireGuard interface over rtnetlink when the kernel
+ * has WireGuard, else our wireguard-go when `userspace` is configured, else say why, once.
+ * True when a kernel interface was just created (the caller reads it at once).
+ */
+static bool manager_create_interface(struct wg_manager *m)
+{
+	int64_t now = (int64_t)time(NULL);
+	int r = -EOPNOTSUPP;
+
+	if (m->child != 0)
+		return false; /* our wireguard-go is starting: its socket comes */
+	if (!m->kernel_lacks_wg) {
+		r = wg_rtnl_link_create(m->ifname);
+		if (r == 0) {
+			log_info("%s: created a kernel WireGuard interface", m->ifname);
+			m->created_kernel = true;
+			m->warned_create = false;
+			return true;
+		}
+		if (r == -EOPNOTSUPP)
+			m->kernel_lacks_wg = true;
 	}
-	if (r == 0) {
-		m->link_configured = true;
-		log_info("%s: up with %s and %s, routes %s and %s", m->ifname, a4, a6, p4, p6);
+	if (m->userspace[0] != '\0') {
+		if (m->child_started == 0 || now >= m->child_started + MANAGER_RESTART_S) {
+			m->child_started = now;
+			if (manager_start_userspace(m) < 0)
+				log_warn("cannot start %s", m->userspace);
+		}
+		return false;
 	}
+	if (!m->warned_create) {
+		if (r == -EOPNOTSUPP)
+			log_warnx(
+				"%s: cannot create the interface: the kernel has no WireGuard and "
+				"no `userspace` (e.g. wireguard-go) is configured",
+				m->ifname);
+		else
+			log_warnx("%s: cannot create a kernel WireGuard interface: %s", m->ifname,
+				  strerror(-r));
+		m->warned_create = true;
+	}
+	return false;
 }
 
 /* ---- peers and their endpoint state -------------------------------------------------- */
@@ -329,6 +318,7 @@ static bool manager_endpoint_for(void *ctx, const struct snapshot_host *host,
 	if (dp != NULL) {
 		seen.last_handshake = dp->last_handshake_sec;
 		seen.tx_bytes = dp->tx_bytes;
+		seen.rx_bytes = dp->rx_bytes;
 		if (dp->flags & WG_PEER_HAS_ENDPOINT)
 			seen.endpoint = &dp->endpoint;
 	}
@@ -433,7 +423,7 @@ static void manager_verify(struct wg_manager *m, const struct wg_device *desired
 	struct wg_reconcile_result res = { 0 };
 	int r;
 
-	r = wg_uapi_get(m->uapi_dir, m->ifname, MANAGER_UAPI_TIMEOUT_MS, &after);
+	r = wg_backend_get(m->uapi_dir, m->ifname, MANAGER_UAPI_TIMEOUT_MS, &after, &m->backend);
 	if (r == 0) {
 		manager_keep_last(m, &after); /* status shows what was just set */
 		r = wg_reconcile(&after, desired, 0, &again, &res);
@@ -462,22 +452,18 @@ static void manager_tick(struct wg_manager *m)
 	int r;
 
 	manager_reap_child(m);
-	r = wg_uapi_get(m->uapi_dir, m->ifname, MANAGER_UAPI_TIMEOUT_MS, &cur);
+	r = wg_backend_get(m->uapi_dir, m->ifname, MANAGER_UAPI_TIMEOUT_MS, &cur, &m->backend);
+	if (r == -ENOENT && m->manage_interface && manager_create_interface(m))
+		r = wg_backend_get(m->uapi_dir, m->ifname, MANAGER_UAPI_TIMEOUT_MS, &cur,
+				   &m->backend);
 	if (r == -ENOENT || r == -ECONNREFUSED) {
-		int64_t now = (int64_t)time(NULL);
-
-		if (m->manage_interface && m->child == 0 && m->userspace[0] != '\0') {
-			if (m->child_started == 0 || now >= m->child_started + MANAGER_RESTART_S) {
-				m->child_started = now;
-				if (manager_start_userspace(m) < 0)
-					log_warn("cannot start %s", m->userspace);
-			}
-		} else if (!m->warned_missing && m->child == 0) {
+		if (!m->manage_interface && !m->warned_missing && m->child == 0) {
 			log_warnx("%s: no userspace WireGuard socket in %s: waiting for the "
-				  "interface",
+				  "interface (the kernel has none either)",
 				  m->ifname, m->uapi_dir);
 			m->warned_missing = true;
 		}
+		m->link_configured = false; /* a new interface needs its addresses again */
 		m->have_last = false;
 		goto out;
 	}
@@ -533,7 +519,7 @@ static void manager_tick(struct wg_manager *m)
 		log_info("%s: setting this host's private key", m->ifname);
 	if (changes.flags & WG_DEVICE_HAS_LISTEN_PORT)
 		log_info("%s: setting listen port %u", m->ifname, (unsigned)m->listen_port);
-	r = wg_uapi_set(m->uapi_dir, m->ifname, MANAGER_UAPI_TIMEOUT_MS, &changes);
+	r = wg_backend_set(m->uapi_dir, m->ifname, MANAGER_UAPI_TIMEOUT_MS, &changes, NULL);
 	if (r < 0)
 		log_warnx("%s: setting the device failed: %s (will retry)", m->ifname,
 			  strerror(-r));
@@ -651,7 +637,14 @@ void wg_manager_free(struct wg_manager *m)
 		event_free(m->ev_tick);
 	if (m->remove_on_exit)
 		manager_stop_child(m);
-	else if (m->child > 0)
+	if (m->remove_on_exit && m->manage_interface && m->backend == WG_BACKEND_KERNEL) {
+		int r = wg_rtnl_link_delete(m->ifname);
+
+		if (r == 0)
+			log_info("deleted kernel interface %s: on-exit remove", m->ifname);
+		else if (r != -ENODEV)
+			log_warnx("cannot delete interface %s: %s", m->ifname, strerror(-r));
+	} else if (!m->remove_on_exit && m->child > 0)
 		log_info("leaving %s (pid %ld) running: on-exit keep", m->userspace,
 			 (long)m->child);
 	snapshot_unref(m->snap);
@@ -667,7 +660,7 @@ int wg_manager_status(const struct wg_manager *m, struct wg_manager_status *st)
 {
 	memset(st, 0, sizeof(*st));
 	memcpy(st->ifname, m->ifname, sizeof(st->ifname));
-	st->backend = "userspace";
+	st->backend = wg_backend_name(m->backend);
 	st->device = m->have_last;
 	if (!m->have_last)
 		return 0;
