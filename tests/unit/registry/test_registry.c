@@ -1721,6 +1721,30 @@ static void a_snapshot_keeps_the_16_newest_observations_of_a_host(void **state)
 	snapshot_unref(s);
 }
 
+static void a_database_made_before_observations_gets_their_table_when_opened(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE];
+	struct rec r;
+	struct snapshot *s;
+	sqlite3 *db;
+
+	host_key(0, a);
+	host_key(1, b);
+	members(f, 2);
+	registry_close(f->reg);
+	/* What a database of the first schema 1 looks like: no observation table. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE observation", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(registry_open(f->path, &f->reg), 0);
+	observe(f, &r, 1, b, 7, 41641, NOW);
+	assert_int_equal(ingest(f, &r, a, NULL), 0);
+	s = snap(f);
+	assert_int_equal(lookup(s, "h1")->n_observations, 1);
+	snapshot_unref(s);
+}
+
 /* ---- order independence ------------------------------------------------------------------------ */
 
 struct raw {
@@ -2051,6 +2075,7 @@ int main(void)
 		T(revoking_the_observer_or_the_subject_purges_the_observation),
 		T(observation_equivocation_keeps_both_and_the_lower_id_wins_with_an_alert),
 		T(a_snapshot_keeps_the_16_newest_observations_of_a_host),
+		T(a_database_made_before_observations_gets_their_table_when_opened),
 		T(the_same_records_in_any_order_give_the_same_state),
 #undef T
 	};
