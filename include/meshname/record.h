@@ -138,9 +138,13 @@ struct rec_record {
 	uint8_t rdata[REC_RDATA_MAX]; /* DNS wire format, names uncompressed, lowercase */
 };
 
+/* RENEW, signed by the host key of the certificate it names. Body: cert id (32), lifetime
+ * (4), new WireGuard key (32). A non-zero new_wg_key asks for a key rotation: the new
+ * certificate carries it instead of the current one (doc/records.md "Key rotation"). */
 struct rec_renew {
-	uint8_t cert_id[REC_ID_SIZE]; /* the certificate to renew */
-	uint32_t lifetime;            /* seconds asked for */
+	uint8_t cert_id[REC_ID_SIZE];     /* the certificate to renew */
+	uint32_t lifetime;                /* seconds asked for */
+	uint8_t new_wg_key[REC_KEY_SIZE]; /* all zero: keep the current WireGuard key */
 };
 
 /* OBSERVE, signed by the observer's host key: "my WireGuard shows subject's endpoint as

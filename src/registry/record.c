@@ -530,6 +530,7 @@ static void put_body(struct wbuf *w, const struct rec *r)
 	case REC_RENEW:
 		put_bytes(w, r->u.renew.cert_id, sizeof(r->u.renew.cert_id));
 		put_u32(w, r->u.renew.lifetime);
+		put_bytes(w, r->u.renew.new_wg_key, sizeof(r->u.renew.new_wg_key));
 		break;
 	case REC_OBSERVE:
 		put_bytes(w, r->u.observe.subject, sizeof(r->u.observe.subject));
@@ -695,6 +696,7 @@ static void get_body(struct rbuf *rb, struct rec *r)
 	case REC_RENEW:
 		get_copy(rb, r->u.renew.cert_id, sizeof(r->u.renew.cert_id));
 		r->u.renew.lifetime = get_u32(rb);
+		get_copy(rb, r->u.renew.new_wg_key, sizeof(r->u.renew.new_wg_key));
 		break;
 	case REC_OBSERVE:
 		get_copy(rb, r->u.observe.subject, sizeof(r->u.observe.subject));

@@ -951,6 +951,40 @@ static int any_covers(struct registry *reg, uint8_t type, const uint8_t *key, si
 	return found;
 }
 
+/*
+ * Step 5 for a RENEW that asks for a new WireGuard key (cert: the one it renews): the key
+ * must differ from the current one (all zero says "keep", so that is the one spelling of
+ * it) and no stored CERT of another host may carry it, or the renewed cert would take
+ * that host's key. 0, -EINVAL, or a storage error. This only looks at what is stored
+ * now; the admin looks again before signing the new CERT, and materialize.c settles a
+ * CERT that still collides (see doc/records.md "Key rotation").
+ */
+static int check_renew_key(struct registry *reg, const struct rec *r, const struct rec *cert)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (all_zero(r->u.renew.new_wg_key, REC_KEY_SIZE))
+		return 0;
+	if (memcmp(r->u.renew.new_wg_key, cert->u.cert.wg_key, REC_KEY_SIZE) == 0)
+		return -EINVAL;
+	st = store_stmt(reg, ST_CERT_BY_WG_KEY);
+	rc = store_bind_blob(st, 1, r->u.renew.new_wg_key, REC_KEY_SIZE);
+	if (rc < 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const uint8_t *host = sqlite3_column_blob(st, 0);
+
+		if (host == NULL || sqlite3_column_bytes(st, 0) != REC_KEY_SIZE ||
+		    memcmp(host, cert->u.cert.host_key, REC_KEY_SIZE) != 0) {
+			sqlite3_reset(st);
+			return -EINVAL;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
 /* Step 5, the signer: 0 and *auth, or -EPERM, or a storage error. */
 static int authorize(struct registry *reg, const struct rec *r, enum auth *auth,
 		     uint8_t wait_key[32])
@@ -1019,7 +1053,9 @@ static int authorize(struct registry *reg, const struct rec *r, enum auth *auth,
 		sqlite3_reset(st);
 		if (rc < 0)
 			return -EIO;
-		return memcmp(c.u.cert.host_key, r->signer, REC_KEY_SIZE) == 0 ? 0 : -EPERM;
+		if (memcmp(c.u.cert.host_key, r->signer, REC_KEY_SIZE) != 0)
+			return -EPERM;
+		return check_renew_key(reg, r, &c);
 	default:
 		return -EPERM;
 	}
@@ -1051,6 +1087,8 @@ static int check_revoked(struct registry *reg, const struct rec *r)
 		keys[1] = r->u.admit.admission_key;
 	} else if (r->type == REC_OBSERVE) {
 		keys[1] = r->u.observe.subject;
+	} else if (r->type == REC_RENEW && !all_zero(r->u.renew.new_wg_key, REC_KEY_SIZE)) {
+		keys[1] = r->u.renew.new_wg_key;
 	}
 	for (size_t i = 0; i < 3; i++) {
 		if (keys[i] == NULL)
@@ -1237,6 +1275,8 @@ static int insert_record(struct registry *reg, const struct rec *r, const uint8_
 		rc = store_bind_blob(st, 8, r->u.cert.wg_key, REC_KEY_SIZE);
 	if (rc == 0 && r->type == REC_OBSERVE)
 		rc = store_bind_blob(st, 8, r->u.observe.subject, REC_KEY_SIZE);
+	if (rc == 0 && r->type == REC_RENEW && !all_zero(r->u.renew.new_wg_key, REC_KEY_SIZE))
+		rc = store_bind_blob(st, 8, r->u.renew.new_wg_key, REC_KEY_SIZE);
 	if (rc == 0 && ipv4 != NULL)
 		rc = store_bind_u64(st, 9, ipv4_u32(ipv4));
 	if (rc == 0 && name != NULL)

@@ -28,7 +28,8 @@ static const char schema_sql[] =
 	/* key: the conflict key (host key for CERT and ENDPOINTS, admission key for
 	 * ADMIT, target for REVOKE, hash of owner/rrtype/rdata for RECORD, cert id for
 	 * RENEW, hash of observer and subject for OBSERVE, mesh id for ROOT); key2: a
-	 * CERT's WireGuard key, an OBSERVE's subject (so that revoking either purges the
+	 * CERT's WireGuard key, the new WireGuard key a RENEW asks for (NULL when it
+	 * keeps the key), an OBSERVE's subject (so that revoking any of them purges the
 	 * record); ipv4 and name: the address and name a CERT, ADMIT or REVOKE holds, for
 	 * allocation. */
 	"CREATE TABLE record ("
@@ -123,6 +124,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			  " seen, rank) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_OBS_OF] = "SELECT observer, seq, issued_at, expires_at, seen FROM observation"
 		      " WHERE subject = ?1 ORDER BY rank",
+	[ST_CERT_BY_WG_KEY] = "SELECT key FROM record WHERE type = 2 AND key2 = ?1",
 };
 
 int store_errno(int rc)

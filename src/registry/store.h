@@ -63,8 +63,9 @@ enum store_stmt {
 	ST_COUNT_RRS,
 	ST_COUNT_ALERTS,
 	ST_OBS_CLEAR,
-	ST_OBS_INSERT, /* subject, observer, seq, issued_at, expires_at, seen, rank */
-	ST_OBS_OF,     /* subject -> observer, seq, issued_at, expires_at, seen; rank order */
+	ST_OBS_INSERT,     /* subject, observer, seq, issued_at, expires_at, seen, rank */
+	ST_OBS_OF,         /* subject -> observer, seq, issued_at, expires_at, seen; rank order */
+	ST_CERT_BY_WG_KEY, /* wg key -> host key of each stored CERT that carries it */
 	ST_COUNT
 };
 

@@ -42,6 +42,7 @@ enum vector {
 	V_RECORD_DELETE_APEX,
 	V_ENDPOINTS_EMPTY,
 	V_OBSERVE_V6,
+	V_RENEW_KEEP_KEY,
 	V_COUNT,
 };
 
@@ -170,9 +171,13 @@ static const uint8_t *make_vector(enum vector v, struct rec *r)
 		}
 		return admin_sk;
 	case V_RENEW:
+	case V_RENEW_KEEP_KEY:
+		/* V_RENEW rotates the WireGuard key to 32 bytes of 0x99; the other keeps it */
 		r->type = REC_RENEW;
 		memset(r->u.renew.cert_id, 0x77, REC_ID_SIZE);
 		r->u.renew.lifetime = 30 * FIXTURE_DAY;
+		if (v == V_RENEW)
+			memset(r->u.renew.new_wg_key, 0x99, REC_KEY_SIZE);
 		return host_sk;
 	case V_OBSERVE:
 	case V_OBSERVE_V6:
@@ -278,11 +283,12 @@ static const char *const expected_hex[] = {
 		    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
 		    "0000000000000001000000006553f10000000000655d2b80"
 		    "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
-		    "0024"
+		    "0044"
 		    "7777777777777777777777777777777777777777777777777777777777777777"
 		    "00278d00"
-		    "1fb28e788e70839f8ff34f936c22cd973b8e1e5ebffcb89aeaacf0072ccc30c8"
-		    "e0d24437939cb92446ac272ffe55e1ad89de2e396a21c78e9c20ca007f968808",
+		    "9999999999999999999999999999999999999999999999999999999999999999"
+		    "dc230b3cd6e6c139dc665fd8f92237057ca7e5bbf3516d48af7f0dbc9a5b58f7"
+		    "a81b52577250cc6b399a38d4a909c09872de5ee4b5f807739d91bc5730206505",
 	[V_OBSERVE] = "4d4e52010800"
 		      "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
 		      "0000000000000003000000006553f100000000006553ff10"
@@ -425,8 +431,29 @@ static void renew_vector_matches_spec_bytes(void **state)
 	check_vector(V_RENEW);
 	sign_vector(V_RENEW, &r, buf);
 	assert_memory_equal(buf + 62, fixture_pk(host_sk), 32);
+	assert_memory_equal(buf + 94, "\x00\x44", 2); /* body: 32 + 4 + 32 bytes */
 	assert_int_equal(buf[96], 0x77);
 	assert_memory_equal(buf + 128, "\x00\x27\x8d\x00", 4);
+	for (size_t i = 132; i < 164; i++)
+		assert_int_equal(buf[i], 0x99);
+}
+
+static void renew_keeping_the_key_carries_32_zero_bytes_and_round_trips(void **state)
+{
+	static const uint8_t zero[REC_KEY_SIZE];
+	uint8_t buf[REC_MAX_SIZE];
+	struct rec r, d;
+	size_t len;
+
+	(void)state;
+	len = sign_vector(V_RENEW_KEEP_KEY, &r, buf);
+	assert_int_equal(len, 96 + 68 + 64);
+	assert_memory_equal(buf + 132, zero, REC_KEY_SIZE);
+	assert_int_equal(rec_decode(buf, len, &d), 0);
+	assert_memory_equal(d.u.renew.new_wg_key, zero, REC_KEY_SIZE);
+	len = sign_vector(V_RENEW, &r, buf);
+	assert_int_equal(rec_decode(buf, len, &d), 0);
+	assert_memory_equal(d.u.renew.new_wg_key, r.u.renew.new_wg_key, REC_KEY_SIZE);
 }
 
 static void observe_vector_matches_spec_bytes(void **state)
@@ -857,6 +884,12 @@ static void renew_lifetime_zero(uint8_t *buf, size_t *len)
 	(void)len;
 	memset(buf + 128, 0, 4);
 }
+/* The layout before key rotation: cert id and lifetime only. */
+static void renew_without_new_key(uint8_t *buf, size_t *len)
+{
+	buf[95] = 36;
+	*len -= 32;
+}
 
 /* OBSERVE body: subject at 96, then kind 128, family 129, address 130..145, port 146. */
 static void observe_kind_public(uint8_t *buf, size_t *len)
@@ -955,6 +988,8 @@ static const struct noncanonical_case noncanonical_cases[] = {
 	{ "REVOKE with an expiry", V_REVOKE, revoke_expires },
 	{ "RENEW expiring when issued", V_RENEW, renew_expires_before_issue },
 	{ "RENEW for 0 seconds", V_RENEW, renew_lifetime_zero },
+	{ "RENEW without its new WireGuard key field", V_RENEW, renew_without_new_key },
+	{ "a byte after a RENEW body", V_RENEW, body_byte_appended },
 	{ "OBSERVE of a PUBLIC endpoint", V_OBSERVE, observe_kind_public },
 	{ "OBSERVE family 5", V_OBSERVE, observe_family_five },
 	{ "OBSERVE with IPv4 padding set", V_OBSERVE, observe_ipv4_padding },
@@ -1499,6 +1534,7 @@ int main(void)
 		cmocka_unit_test(revoke_vector_matches_spec_bytes),
 		cmocka_unit_test(record_vector_matches_spec_bytes),
 		cmocka_unit_test(renew_vector_matches_spec_bytes),
+		cmocka_unit_test(renew_keeping_the_key_carries_32_zero_bytes_and_round_trips),
 		cmocka_unit_test(observe_vector_matches_spec_bytes),
 		cmocka_unit_test(root_id_matches_blake2b_vector),
 		cmocka_unit_test(every_vector_round_trips_and_verifies),

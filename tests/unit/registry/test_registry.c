@@ -1079,6 +1079,76 @@ static void renew_waits_for_its_cert_and_must_come_from_its_host(void **state)
 	assert_int_equal(ingest(f, &rn, b, NULL), -EPERM);
 }
 
+/* A RENEW that asks for a new WireGuard key (doc/records.md "Key rotation"). */
+static void renew_with_a_new_wg_key_refuses_the_current_key_and_another_hosts(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[REC_SECRET_SIZE];
+	struct rec c, other, rn, rv;
+	enum ingest_result res;
+	size_t before;
+
+	host_key(0, a);
+	cert(f, &c, 0, "nas", 5);    /* WireGuard key 32 x 0x45 */
+	cert(f, &other, 1, "pi", 6); /* WireGuard key 32 x 0x46 */
+	assert_int_equal(ingest(f, &c, f->admin, NULL), 0);
+	assert_int_equal(ingest(f, &other, f->admin, NULL), 0);
+	memset(&rn, 0, sizeof(rn));
+	rn.type = REC_RENEW;
+	memcpy(rn.mesh_id, f->mesh_id, REC_ID_SIZE);
+	rn.seq = 1;
+	rn.issued_at = NOW;
+	rn.expires_at = NOW + DAY;
+	id_of(&c, f->admin, rn.u.renew.cert_id);
+	rn.u.renew.lifetime = (uint32_t)DAY;
+	before = counts(f).records;
+
+	memcpy(rn.u.renew.new_wg_key, other.u.cert.wg_key, REC_KEY_SIZE);
+	assert_int_equal(ingest(f, &rn, a, NULL), -EINVAL); /* pi's key */
+	memcpy(rn.u.renew.new_wg_key, c.u.cert.wg_key, REC_KEY_SIZE);
+	assert_int_equal(ingest(f, &rn, a, NULL), -EINVAL); /* "keep" is all zero */
+	assert_int_equal(counts(f).records, before);
+
+	memset(rn.u.renew.new_wg_key, 0x99, REC_KEY_SIZE);
+	assert_int_equal(ingest(f, &rn, a, &res), 0);
+	assert_int_equal(res, INGEST_ACCEPTED);
+	assert_int_equal(counts(f).records, before + 1);
+
+	/* Revoking the new key drops the request, and a copy of it stays out. */
+	revoke_rec(f, &rv, rn.u.renew.new_wg_key, 0);
+	assert_int_equal(ingest(f, &rv, f->admin, NULL), 0);
+	assert_int_equal(counts(f).records, before + 1); /* the REVOKE, not the RENEW */
+	assert_int_equal(ingest(f, &rn, a, NULL), -EKEYREVOKED);
+}
+
+/* The check waits for the cert like the rest of a RENEW: pending, then judged. */
+static void pending_renew_with_another_hosts_wg_key_is_dropped_when_its_cert_arrives(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[REC_SECRET_SIZE];
+	struct rec c, other, rn;
+	enum ingest_result res;
+
+	host_key(0, a);
+	cert(f, &c, 0, "nas", 5);
+	cert(f, &other, 1, "pi", 6);
+	assert_int_equal(ingest(f, &other, f->admin, NULL), 0);
+	memset(&rn, 0, sizeof(rn));
+	rn.type = REC_RENEW;
+	memcpy(rn.mesh_id, f->mesh_id, REC_ID_SIZE);
+	rn.seq = 1;
+	rn.issued_at = NOW;
+	rn.expires_at = NOW + DAY;
+	id_of(&c, f->admin, rn.u.renew.cert_id);
+	rn.u.renew.lifetime = (uint32_t)DAY;
+	memcpy(rn.u.renew.new_wg_key, other.u.cert.wg_key, REC_KEY_SIZE);
+	assert_int_equal(ingest(f, &rn, a, &res), 0);
+	assert_int_equal(res, INGEST_PENDING);
+	assert_int_equal(ingest(f, &c, f->admin, NULL), 0);
+	assert_int_equal(counts(f).pending, 0);
+	assert_int_equal(counts(f).records, 3); /* ROOT and two CERTs: the RENEW was refused */
+}
+
 /* ---- allocation ------------------------------------------------------------------------------ */
 
 static void allocation_takes_the_lowest_free_address_and_never_a_revoked_one(void **state)
@@ -2058,6 +2128,8 @@ int main(void)
 		T(custom_records_follow_the_highest_seq_and_deletes_remove_them),
 		T(a_host_publishes_records_only_under_its_own_name),
 		T(renew_waits_for_its_cert_and_must_come_from_its_host),
+		T(renew_with_a_new_wg_key_refuses_the_current_key_and_another_hosts),
+		T(pending_renew_with_another_hosts_wg_key_is_dropped_when_its_cert_arrives),
 		T(allocation_takes_the_lowest_free_address_and_never_a_revoked_one),
 		cmocka_unit_test(allocation_in_a_full_prefix_says_no_space),
 		T(a_batch_is_invisible_until_commit_and_gone_after_rollback),
