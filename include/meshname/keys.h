@@ -11,8 +11,11 @@
 
 #include "meshname/record.h"
 
-#define KEYS_HOST "host.key"   /* Ed25519: signs this host's records */
-#define KEYS_WG "wg.key"       /* X25519: the WireGuard private key */
+#define KEYS_HOST "host.key" /* Ed25519: signs this host's records */
+#define KEYS_WG "wg.key"     /* X25519: the WireGuard private key */
+/* X25519: the next WireGuard key, asked for by `meshname renew --new-wg-key`; meshnamed
+ * renames it over wg.key once this host's active CERT names its public key. */
+#define KEYS_WG_NEXT "wg.key.next"
 #define KEYS_ADMIN "admin.key" /* Ed25519: only on admin machines */
 
 /* Makes dir (mode 0700) if missing. -EACCES, -ENOTDIR as the system says. */
@@ -30,6 +33,13 @@ int keys_x25519_load(const char *dir, const char *file, uint8_t sk[REC_KEY_SIZE]
 
 /* Stores an Ed25519 secret made elsewhere (an invite's admission key) 0600. */
 int keys_ed25519_store(const char *dir, const char *file, const uint8_t sk[REC_SECRET_SIZE]);
+
+/*
+ * Renames dir/from over dir/to in one step (rename(2): a crash leaves one or the other,
+ * never neither) and then overwrites the replaced key's bytes with zeros. The one place
+ * an existing key file is replaced. -ENOENT when from is missing.
+ */
+int keys_replace(const char *dir, const char *from, const char *to);
 
 /* Removes dir/file after overwriting it with zeros. Missing is not an error. */
 int keys_remove(const char *dir, const char *file);

@@ -2,7 +2,8 @@
  * keys.c: this host's private keys on disk, one base64 value and a newline per file
  * like `wg genkey` output (the Ed25519 seed, or the clamped X25519 private key).
  * Never prints or logs a key, never leaves a secret in a buffer it owns, never
- * replaces an existing key file, never reads a key file that others could read.
+ * replaces an existing key file (but in keys_replace, the WireGuard key rotation), never
+ * reads a key file that others could read.
  * Callers must have called sodium_init() once at start up.
  */
 #include <errno.h>
@@ -267,6 +268,64 @@ int keys_x25519_load(const char *dir, const char *file, uint8_t sk[REC_KEY_SIZE]
 		sodium_memzero(sk, REC_KEY_SIZE);
 		rc = -EBADMSG;
 	}
+	return rc;
+}
+
+/* Overwrites the whole file open as fd with zeros and syncs it. */
+static int wipe_fd(int fd)
+{
+	static const uint8_t zeros[512];
+	struct stat st;
+	int rc = 0;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	/* Zeros over every byte, so the key does not linger in blocks the file system
+	 * hands out again (as far as it rewrites in place). */
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	for (off_t left = st.st_size; left > 0 && rc == 0;) {
+		size_t n = left < (off_t)sizeof(zeros) ? (size_t)left : sizeof(zeros);
+
+		rc = write_all(fd, zeros, n);
+		left -= (off_t)n;
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	return rc;
+}
+
+int keys_replace(const char *dir, const char *from, const char *to)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct stat st;
+	int old, rc;
+
+	if ((rc = join_path(src, dir, "", from, "")) < 0 ||
+	    (rc = join_path(dst, dir, "", to, "")) < 0)
+		return rc;
+	if (lstat(src, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	/* The replaced key stays reachable through this descriptor after the rename, so
+	 * it can be wiped once the new one is in place (and not before: a crash in
+	 * between must leave a usable key). */
+	old = open(dst, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (old < 0 && errno != ENOENT)
+		return -errno;
+	if (rename(src, dst) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = fsync_dir(dir);
+	if (rc == 0 && old >= 0)
+		rc = wipe_fd(old);
+out:
+	if (old >= 0)
+		close(old);
 	return rc;
 }
 

@@ -354,6 +354,51 @@ static void remove_refuses_a_directory(void **state)
 	assert_true(exists(dir, KEYS_HOST));
 }
 
+static void replace_puts_the_next_wg_key_in_place_and_wipes_the_old_one(void **state)
+{
+	const char *dir = *state;
+	uint8_t pk1[REC_KEY_SIZE], pk2[REC_KEY_SIZE], sk[REC_KEY_SIZE], pk[REC_KEY_SIZE];
+	char cur[PATH_MAX], spy[PATH_MAX], buf[64];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	assert_int_equal(keys_x25519_generate(dir, KEYS_WG, pk1), 0);
+	assert_int_equal(keys_x25519_generate(dir, KEYS_WG_NEXT, pk2), 0);
+	/* a second name for the old key's inode, to see what becomes of its bytes */
+	path_of(cur, dir, KEYS_WG);
+	path_of(spy, dir, "spy");
+	assert_int_equal(link(cur, spy), 0);
+
+	assert_int_equal(keys_replace(dir, KEYS_WG_NEXT, KEYS_WG), 0);
+	assert_int_equal(keys_x25519_load(dir, KEYS_WG, sk, pk), 0);
+	assert_memory_equal(pk, pk2, REC_KEY_SIZE);
+	assert_false(exists(dir, KEYS_WG_NEXT));
+	assert_int_equal(stat(cur, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	fd = open(spy, O_RDONLY);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	assert_int_equal(n, 45); /* same length, every byte zero */
+	for (ssize_t i = 0; i < n; i++)
+		assert_int_equal(buf[i], 0);
+	sodium_memzero(sk, sizeof(sk));
+}
+
+static void replace_without_a_next_key_is_enoent_and_keeps_the_current_one(void **state)
+{
+	const char *dir = *state;
+	uint8_t pk1[REC_KEY_SIZE], sk[REC_KEY_SIZE], pk[REC_KEY_SIZE];
+
+	assert_int_equal(keys_x25519_generate(dir, KEYS_WG, pk1), 0);
+	assert_int_equal(keys_replace(dir, KEYS_WG_NEXT, KEYS_WG), -ENOENT);
+	assert_int_equal(keys_x25519_load(dir, KEYS_WG, sk, pk), 0);
+	assert_memory_equal(pk, pk1, REC_KEY_SIZE);
+	assert_int_equal(keys_replace(dir, "../x", KEYS_WG), -EINVAL);
+	sodium_memzero(sk, sizeof(sk));
+}
+
 static void file_names_with_a_slash_or_dots_are_einval(void **state)
 {
 	const char *dir = *state;
@@ -424,6 +469,8 @@ int main(void)
 		T(store_refuses_a_secret_whose_halves_disagree),
 		T(remove_deletes_the_file_and_missing_is_fine),
 		T(remove_refuses_a_directory),
+		T(replace_puts_the_next_wg_key_in_place_and_wipes_the_old_one),
+		T(replace_without_a_next_key_is_enoent_and_keeps_the_current_one),
 		T(file_names_with_a_slash_or_dots_are_einval),
 		T(missing_directory_is_enoent),
 		T(dir_prepare_makes_a_0700_directory_once),
