@@ -41,10 +41,13 @@ BENCH_PKGS=(
 	dnsperf unbound dnsmasq-base
 	knot             # bench/dns_bench.sh: knotd serves the same zone side by side
 )
+# demo/run.sh: what it builds, and the tools it runs inside its namespaces.
 DEMO_PKGS=(
-	"${TEST_PKGS[@]}"
+	"${BUILD_PKGS[@]}"
 	wireguard-go wireguard-tools # wireguard-tools recommends a kernel: no recommends
-	nftables iputils-ping
+	iproute2 nftables            # namespaces, veths, the NAT router's masquerade
+	iputils-ping bind9-dnsutils  # ping and dig NAME.mesh
+	jq                           # reads meshname's --json output for the checks
 )
 
 [ $# -eq 1 ] || usage
