@@ -2,7 +2,7 @@
 #   make                      build meshname and meshnamed into $(BUILD)
 #   make check                install missing test packages, build, run every test
 #   make check SANITIZE=address,undefined   the same suite under sanitizers
-#   make demo                 the local demo mesh (grows with the WireGuard manager)
+#   make demo                 four hosts in network namespaces reach each other by name (root)
 #   make bench                benchmarks (print figures, never fail on speed)
 #   WERROR=1                  warnings are errors (CI)   V=1  show commands
 

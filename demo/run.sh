@@ -9,7 +9,7 @@ set -Eeuo pipefail
 BUILD=${BUILD:-build}
 WG_GO=$(command -v wireguard-go || true)
 # Colours on a terminal only (CI keeps a plain log).
-if [ -t 1 ]; then bold=$'\033[1m' cyan=$'\033[36m' green=$'\033[32m' plain=$'\033[0m'; else bold= cyan= green= plain=; fi
+if [ -t 1 ]; then bold=$'\033[1m' cyan=$'\033[36m' green=$'\033[32m' plain=$'\033[0m'; else bold='' cyan='' green='' plain=''; fi
 
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 checked() { printf '%schecked:%s %s\n' "$green" "$plain" "$*"; }
@@ -97,13 +97,14 @@ on() {
 	shown "$@"
 	in_ns "$@"
 }
-# until SECONDS HOST CMD...: like on, but retries CMD quietly until it succeeds (a tunnel
+# until_ok SECONDS HOST CMD...: like on, but retries CMD quietly until it succeeds (a tunnel
 # that is still shaking hands); shows the output of the run that counted.
 until_ok() {
-	local secs=$1 h=$2 i
+	local tries=$(($1 * 5)) h=$2
 	shift 2
 	shown "$h" "$@"
-	for i in $(seq $((secs * 5))); do
+	while [ "$tries" -gt 0 ]; do
+		tries=$((tries - 1))
 		in_ns "$h" "$@" >"$tmp/out" 2>&1 && show_output && return 0
 		sleep 0.2
 	done
@@ -117,8 +118,9 @@ show_output() {
 }
 # eventually SECONDS COMMAND: evaluates COMMAND every 0.2 s until it holds.
 eventually() {
-	local i
-	for i in $(seq $(($1 * 5))); do
+	local tries=$(($1 * 5))
+	while [ "$tries" -gt 0 ]; do
+		tries=$((tries - 1))
 		eval "$2" && return 0
 		sleep 0.2
 	done
@@ -195,7 +197,7 @@ step "admin adds a custom DNS record for the whole mesh"
 on admin meshname record add files CNAME nas
 
 step "each host runs meshnamed: manage yes (it starts wireguard-go), its resolver on 127.0.0.153"
-declare -A lan_prefix=([admin]= [laptop]=198.51.100.0/25 [nas]=192.0.2.0/24 [pc]=192.0.2.0/24)
+declare -A lan_prefix=([admin]="" [laptop]=198.51.100.0/25 [nas]=192.0.2.0/24 [pc]=192.0.2.0/24)
 for h in "${hosts[@]}"; do
 	mkdir -p "/etc/netns/${ns[$h]}"
 	# ip netns exec shows this file as the namespace's /etc/resolv.conf.
