@@ -25,7 +25,7 @@ struct wg_manager_config {
 	bool remove_on_exit;   /* `on-exit remove`: stop the wireguard-go we started */
 	const char *userspace; /* wireguard-go to start (manage_interface), "" or NULL: none */
 	uint16_t listen_port;  /* 0: leave the device's */
-	const char *state_dir; /* wg.key is read from here */
+	const char *state_dir; /* wg.key; rotation renames wg.key.next over it */
 	const char *uapi_dir;  /* NULL: WG_UAPI_DIR */
 	const uint8_t *self_host_key; /* REC_KEY_SIZE bytes, NULL: unknown (every host a peer) */
 };

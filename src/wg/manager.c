@@ -72,6 +72,8 @@ struct wg_manager {
 	bool link_configured;    /* manage yes: addresses, routes and up done */
 	bool warned_missing;     /* "no UAPI socket" said once until it comes */
 	bool warned_key;         /* "our WG key is not the registry's" said once */
+	char state_dir[1024];    /* wg.key and wg.key.next (key rotation) */
+	bool warned_next;        /* "cannot use wg.key.next" said once */
 
 	struct manager_peer *peers;
 	size_t n_peers;
@@ -443,6 +445,46 @@ static void manager_verify(struct wg_manager *m, const struct wg_device *desired
 	wg_device_clear(&after);
 }
 
+/*
+ * Key rotation (doc/records.md "Key rotation"): once this host's active certificate names
+ * the public key of wg.key.next, that file becomes wg.key and its key the one
+ * manager_device_settings gives the interface. Before that, wg.key stays: peers accept
+ * only the key of the certificate they hold.
+ */
+static void manager_rotate_key(struct wg_manager *m, const struct snapshot_host *self)
+{
+	uint8_t sk[WG_KEY_LEN], pk[WG_KEY_LEN];
+	int r;
+
+	if (self == NULL ||
+	    (m->have_wg_key && sodium_memcmp(self->wg_key, m->wg_pk, WG_KEY_LEN) == 0))
+		return;
+	r = keys_x25519_load(m->state_dir, KEYS_WG_NEXT, sk, pk);
+	if (r == 0 && sodium_memcmp(pk, self->wg_key, WG_KEY_LEN) != 0)
+		goto out; /* a request not granted (yet): the mismatch warning says the rest */
+	if (r == 0)
+		r = keys_replace(m->state_dir, KEYS_WG_NEXT, KEYS_WG);
+	if (r < 0) {
+		if (r != -ENOENT && !m->warned_next)
+			log_warnx(
+				"this host's certificate has a new WireGuard key but %s/%s cannot "
+				"be used: %s",
+				m->state_dir, KEYS_WG_NEXT, strerror(-r));
+		m->warned_next = r != -ENOENT;
+		goto out;
+	}
+	memcpy(m->wg_sk, sk, WG_KEY_LEN);
+	memcpy(m->wg_pk, pk, WG_KEY_LEN);
+	m->have_wg_key = true;
+	m->warned_key = false;
+	m->warned_next = false;
+	log_info("%s: this host's certificate names the key of %s: it is now %s, the "
+		 "interface's private key follows",
+		 m->ifname, KEYS_WG_NEXT, KEYS_WG);
+out:
+	sodium_memzero(sk, sizeof(sk));
+}
+
 static void manager_tick(struct wg_manager *m)
 {
 	struct wg_local_prefix prefixes[MANAGER_MAX_LOCAL];
@@ -477,6 +519,8 @@ static void manager_tick(struct wg_manager *m)
 	manager_keep_last(m, &cur);
 	if (m->snap == NULL)
 		goto out;
+	if (m->have_self_host_key)
+		manager_rotate_key(m, snapshot_lookup_host_key(m->snap, m->self_host_key));
 	if (m->have_self_host_key && m->have_wg_key && !m->warned_key) {
 		const struct snapshot_host *self =
 			snapshot_lookup_host_key(m->snap, m->self_host_key);
@@ -565,7 +609,8 @@ int wg_manager_new(struct event_base *base, const struct wg_manager_config *cfg,
 	if (copy_str(m->ifname, sizeof(m->ifname), cfg->ifname) < 0 ||
 	    copy_str(m->uapi_dir, sizeof(m->uapi_dir),
 		     cfg->uapi_dir != NULL ? cfg->uapi_dir : WG_UAPI_DIR) < 0 ||
-	    copy_str(m->userspace, sizeof(m->userspace), cfg->userspace) < 0) {
+	    copy_str(m->userspace, sizeof(m->userspace), cfg->userspace) < 0 ||
+	    copy_str(m->state_dir, sizeof(m->state_dir), cfg->state_dir) < 0) {
 		r = -EINVAL;
 		goto fail;
 	}
