@@ -30,6 +30,7 @@ TEST_PKGS=(
 	unbound           # the resolver test's upstream servers (see BENCH_PKGS on its service)
 	python3           # the resolver test's fake upstream and TCP client
 	wireguard-go wireguard-tools socat # test_uapi.sh: a real userspace WireGuard (no recommends)
+	qemu-system-x86 busybox-static # test_kernel_wg.sh: Debian's kernel in a VM, busybox inside
 )
 # unbound, knot and dnsmasq start a daemon on port 53 from their postinst (invoke-rc.d)
 # when nothing stops them; the install below runs under a policy-rc.d that forbids service
@@ -65,7 +66,13 @@ for pkg in "${wanted[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
 	[ "$status" = "install ok installed" ] || missing+=("$pkg")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# test mode also keeps Debian's kernel package for test_kernel_wg.sh in build/kernel/cache
+# (downloaded with apt-get download, never installed: tests/kernel/fetch.sh).
+fetch_kernel() { [ "$1" != test ] || "$(dirname "$0")/kernel/fetch.sh" >/dev/null; }
+if [ ${#missing[@]} -eq 0 ]; then
+	fetch_kernel "$1"
+	exit 0
+fi
 
 echo "deps.sh: installing missing packages for '$1': ${missing[*]}"
 
@@ -102,3 +109,4 @@ if ! { "${as_root[@]}" apt-get update -qq &&
 fi
 rm -f "$log"
 echo "deps.sh: installed ${missing[*]}"
+fetch_kernel "$1"

@@ -21,7 +21,7 @@ if [ -z "$pkg" ]; then
 fi
 # apt-get download writes into the current directory; _apt cannot write into a root-owned
 # one, so the download runs unsandboxed there (apt says so on stderr; harmless).
-(cd "$cache" && apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed' >&2) || true
+(cd "$cache" && apt-get download -qq "$pkg" 2>&1 | grep -v 'unsandboxed' >&2) || true
 deb=$(ls "$cache"/linux-image-6.1.*-amd64_*_amd64.deb 2>/dev/null | sort -V | tail -n 1 || true)
 if [ -z "$deb" ]; then
 	echo "fetch.sh: apt-get download $pkg failed" >&2
