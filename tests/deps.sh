@@ -30,6 +30,7 @@ TEST_PKGS=(
 	unbound           # the resolver test's upstream servers (see BENCH_PKGS on its service)
 	python3           # the resolver test's fake upstream and TCP client
 	wireguard-go wireguard-tools socat # test_uapi.sh: a real userspace WireGuard (no recommends)
+	nftables iputils-ping # test_wg_nat.sh: the NAT router's masquerade, a broken link; ping
 	qemu-system-x86 busybox-static # test_kernel_wg.sh: Debian's kernel in a VM, busybox inside
 )
 # unbound, knot and dnsmasq start a daemon on port 53 from their postinst (invoke-rc.d)
