@@ -58,7 +58,7 @@ base() {
 		command -v "$tool" >/dev/null || die "$tool is missing (tests/deps.sh test installs it)"
 	done
 	"$BUSYBOX" --list | grep -x cpio >/dev/null || die "$BUSYBOX has no cpio applet"
-	deb=$(tests/kernel/fetch.sh "$KDIR/cache") || die "no kernel package"
+	deb=$(tests/kernel/fetch.sh) || die "no kernel package"
 	stamp_want=$(
 		{
 			basename "$deb"

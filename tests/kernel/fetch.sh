@@ -5,7 +5,7 @@
 # Prints the .deb's path. Any linux-image-6.1.*-amd64 .deb already there is reused.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cache=${1:-${BUILD:-build}/kernel/cache}
+cache=${1:-build/kernel/cache} # one copy for every BUILD (build, build/san)
 mkdir -p "$cache"
 
 deb=$(ls "$cache"/linux-image-6.1.*-amd64_*_amd64.deb 2>/dev/null | sort -V | tail -n 1 || true)
