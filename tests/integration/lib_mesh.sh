@@ -1,0 +1,243 @@
+# shellcheck shell=bash
+# tests/integration/lib_mesh.sh: shared setup for integration tests with simulated mesh
+# hosts, sourced (not run) by a test: N hosts h1..hN in network namespaces on one LAN (a
+# bridge in a "lan" namespace), each with its own state directory, meshnamed config and
+# WireGuard interface name; h1 is the admin. It only ever creates what it later removes
+# (namespaces, /etc/netns/NS, sockets under /run/wireguard), stops processes by PID, and
+# uses documentation prefixes only (192.0.2.0/24 LAN, 198.51.100.0/24 mesh).
+#
+# Before sourcing, a test may set:
+#   MESH_NS_PREFIX  namespace prefix, unique per engineer/test family (default mnr)
+#   MESH_IF_PREFIX  interface prefix, 3 letters (default wgr): /run/wireguard is shared
+#                   by every namespace, so interface names must be unique machine-wide
+#   MESH_HOSTS      number of hosts (default 3)
+# Then:
+#   mesh_require                 tools, root, /dev/net/tun (bails when missing)
+#   mesh_registry                init on h1, add/join the others, LAN endpoints, bundles
+#                                both ways; sets v4[h], v6[h], pub[h]
+#   mesh_network                 namespaces, LAN, resolv.conf, meshnamed configs
+#                                (manage yes, wireguard-go started by meshnamed)
+#   mesh_start                   meshnamed on every host, waits for "ready"
+#   mesh_bundle FROM TO...       export on FROM, import on each TO (no peer sync yet)
+#   mesh_stop                    SIGTERM every meshnamed; checks exit 0 and no sanitizer
+#   mesh_summary                 prints "N passed, N failed" (and the logs on failure)
+#                                and exits accordingly
+# and the helpers ok, not_ok, check NAME 'SHELL CONDITION', bail, eventually SECONDS
+# 'CONDITION', in_ns H CMD..., mn H ARGS... (meshname on h's state), wg_peers H,
+# expect_peers H OTHERS... The EXIT trap cleans up; a test that needs more cleanup sets
+# MESH_EXTRA_CLEANUP to a function name. MESH_KEEP=1 in the environment keeps the
+# temporary folder (logs, state directories) for a look after the run.
+
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+MESHNAME=$BUILD/meshname
+MESHNAMED=$BUILD/meshnamed
+WG_GO=${WG_GO:-/usr/bin/wireguard-go}
+MESH_NS_PREFIX=${MESH_NS_PREFIX:-mnr}
+MESH_IF_PREFIX=${MESH_IF_PREFIX:-wgr}
+MESH_HOSTS=${MESH_HOSTS:-3}
+MESH_EXTRA_CLEANUP=${MESH_EXTRA_CLEANUP:-}
+passed=0
+failed=0
+tmp=$(mktemp -d)
+mesh_tag=$$
+mesh_lan=$MESH_NS_PREFIX-lan-$mesh_tag
+declare -A ns ifname daemon_pid v4 v6 pub
+for ((h = 1; h <= MESH_HOSTS; h++)); do
+	ns[$h]=$MESH_NS_PREFIX-h$h-$mesh_tag
+	ifname[$h]=$(printf '%s%s-%s' "$MESH_IF_PREFIX" "$mesh_tag" "$h" | cut -c1-15)
+done
+mesh_resolv_sum=$(sha256sum /etc/resolv.conf 2>/dev/null | cut -d' ' -f1)
+
+ok() {
+	echo "ok - $1"
+	passed=$((passed + 1))
+}
+not_ok() {
+	echo "not ok - $1"
+	failed=$((failed + 1))
+}
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+mesh_dump_logs() {
+	local h
+	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		[ -f "$tmp/log$h" ] && sed "s/^/# h$h: /" "$tmp/log$h"
+	done
+}
+bail() {
+	not_ok "$1"
+	mesh_dump_logs
+	echo "$passed passed, $failed failed"
+	exit 1
+}
+# eventually SECONDS CONDITION: retries CONDITION every 0.2 s.
+eventually() {
+	local i
+	for i in $(seq $(($1 * 5))); do
+		eval "$2" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+in_ns() {
+	local h=$1
+	shift
+	ip netns exec "${ns[$h]}" "$@"
+}
+mn() {
+	local h=$1
+	shift
+	"$MESHNAME" --state "$tmp/s$h" "$@"
+}
+# wg_peers H: "KEY<TAB>ALLOWED-IPS" lines of h's interface, sorted (read only).
+wg_peers() { in_ns "$1" wg show "${ifname[$1]}" allowed-ips | sort; }
+# expect_peers H OTHERS...: what wg_peers H should say, from v4, v6 and pub.
+expect_peers() {
+	local o
+	shift
+	for o in "$@"; do
+		printf '%s\t%s/32 %s/128\n' "${pub[$o]}" "${v4[$o]}" "${v6[$o]}"
+	done | sort
+}
+
+# The wireguard-go meshnamed started, from its log line "(pid N)": stopped only if
+# meshnamed did not stop it, and only if that PID still is a wireguard-go.
+mesh_child_of() {
+	sed -n 's/.*started .* for interface .* (pid \([0-9]*\)).*/\1/p' "$tmp/log$1" 2>/dev/null |
+		tail -n 1
+}
+mesh_stop_wg_go() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	grep -q wireguard-go "/proc/$pid/cmdline" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 20); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+}
+mesh_cleanup() {
+	local h
+	[ -n "$MESH_EXTRA_CLEANUP" ] && "$MESH_EXTRA_CLEANUP"
+	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		if [ -n "${daemon_pid[$h]:-}" ]; then
+			kill -TERM "${daemon_pid[$h]}" 2>/dev/null && wait "${daemon_pid[$h]}" 2>/dev/null
+		fi
+	done
+	for ((h = 1; h <= MESH_HOSTS; h++)); do mesh_stop_wg_go "$(mesh_child_of $h)"; done
+	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		ip netns del "${ns[$h]}" 2>/dev/null
+		rm -rf "/etc/netns/${ns[$h]}"
+		rm -f "/run/wireguard/${ifname[$h]}.sock"
+	done
+	ip netns del "$mesh_lan" 2>/dev/null
+	[ -n "${MESH_KEEP:-}" ] || rm -rf "$tmp"
+}
+trap mesh_cleanup EXIT
+
+mesh_require() {
+	local tool
+	for tool in ip wg jq ping getent "$WG_GO"; do
+		command -v "$tool" >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
+	done
+	[ -x "$MESHNAME" ] && [ -x "$MESHNAMED" ] || bail "meshname and meshnamed are built in $BUILD"
+	[ "$(id -u)" -eq 0 ] || bail "network namespaces need root"
+	[ -c /dev/net/tun ] || bail "/dev/net/tun is missing: wireguard-go cannot run"
+}
+
+# mesh_bundle FROM TO...: the records of FROM reach TO by an export bundle.
+mesh_bundle() {
+	local from=$1 to
+	shift
+	mn "$from" export -o "$tmp/bundle-$from" || return 1
+	for to in "$@"; do
+		mn "$to" import "$tmp/bundle-$from" >/dev/null || return 1
+	done
+}
+
+mesh_registry() {
+	local h others=()
+	mn 1 init --name t --host h1 --ipv4 198.51.100.0/24 --ipv6 fd4d:6e00:1::/48 >/dev/null ||
+		bail "meshname init"
+	for ((h = 2; h <= MESH_HOSTS; h++)); do
+		inv=$(mn 1 add h$h 2>/dev/null) || bail "meshname add h$h"
+		mn $h join "$inv" >/dev/null || bail "meshname join h$h"
+		others+=($h)
+	done
+	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		mn $h endpoint add 192.0.2.$h:5290$h --kind lan --listen-port 5290$h >/dev/null ||
+			bail "meshname endpoint add on h$h"
+	done
+	for h in "${others[@]}"; do mesh_bundle $h 1 || bail "bundle h$h -> h1"; done
+	mesh_bundle 1 "${others[@]}" || bail "bundle h1 -> the others"
+	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		v4[$h]=$(mn 1 show h$h --json | jq -r .ipv4)
+		v6[$h]=$(mn 1 show h$h --json | jq -r .ipv6)
+		pub[$h]=$(mn 1 show h$h --json | jq -r .wg_key)
+	done
+}
+
+mesh_network() {
+	local h
+	ip netns add "$mesh_lan" || bail "ip netns add $mesh_lan"
+	ip -n "$mesh_lan" link add br0 type bridge && ip -n "$mesh_lan" link set br0 up
+	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		ip netns add "${ns[$h]}" || bail "ip netns add ${ns[$h]}"
+		ip -n "${ns[$h]}" link set lo up
+		ip -n "${ns[$h]}" link add eth0 type veth peer name "p$h" netns "$mesh_lan"
+		ip -n "$mesh_lan" link set "p$h" master br0 up
+		ip -n "${ns[$h]}" addr add "192.0.2.$h/24" dev eth0
+		ip -n "${ns[$h]}" link set eth0 up
+		# getent and ping in the namespace ask this host's own meshnamed.
+		mkdir -p "/etc/netns/${ns[$h]}"
+		echo "nameserver 127.0.0.153" >"/etc/netns/${ns[$h]}/resolv.conf"
+		cat >"$tmp/conf$h" <<CONF
+state $tmp/s$h
+control $tmp/control$h.sock
+listen 127.0.0.153:53
+listen-mesh yes
+forward no
+interface ${ifname[$h]}
+listen-port 5290$h
+manage yes
+userspace $WG_GO
+on-exit remove
+CONF
+	done
+}
+
+mesh_start() {
+	local h
+	# Not through in_ns: $! must be meshnamed itself (ip netns exec execs it in place).
+	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		ip netns exec "${ns[$h]}" "$MESHNAMED" -d -f "$tmp/conf$h" 2>"$tmp/log$h" &
+		daemon_pid[$h]=$!
+	done
+	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		eventually 10 "grep -q ': ready$' '$tmp/log$h'" || bail "meshnamed starts on h$h"
+	done
+}
+
+mesh_stop() {
+	local h rc
+	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		kill -TERM "${daemon_pid[$h]}"
+		wait "${daemon_pid[$h]}"
+		rc=$?
+		daemon_pid[$h]=
+		check "meshnamed on h$h exits 0 on SIGTERM" "[ $rc -eq 0 ]"
+	done
+	check "no sanitizer report in the logs" "! cat $tmp/log* | grep -q 'Sanitizer\|runtime error'"
+	check "the real /etc/resolv.conf was not touched" \
+		"[ \"\$(sha256sum /etc/resolv.conf 2>/dev/null | cut -d' ' -f1)\" = '$mesh_resolv_sum' ]"
+}
+
+mesh_summary() {
+	[ "$failed" -ne 0 ] && mesh_dump_logs
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit
+}
