@@ -144,7 +144,7 @@ for h in "${!ns[@]}"; do
 	ip -n "${ns[$h]}" link set lo up
 done
 # wan HOST ADDR: a link from the host to the internet's router, which routes ADDR to it.
-ip netns exec "${ns[inet]}" sysctl -qw net.ipv4.ip_forward=1
+ip netns exec "${ns[inet]}" sh -c "echo 1 >/proc/sys/net/ipv4/ip_forward"
 wan() {
 	ip -n "${ns[$1]}" link add wan0 type veth peer name "$1" netns "${ns[inet]}"
 	ip -n "${ns[$1]}" addr add "$2/32" dev wan0
@@ -174,7 +174,7 @@ ip -n "${ns[laptop]}" link set eth0 up
 ip -n "${ns[router]}" addr add 198.51.100.1/25 dev lan0
 ip -n "${ns[router]}" link set lan0 up
 ip -n "${ns[laptop]}" route add default via 198.51.100.1
-ip netns exec "${ns[router]}" sysctl -qw net.ipv4.ip_forward=1
+ip netns exec "${ns[router]}" sh -c "echo 1 >/proc/sys/net/ipv4/ip_forward"
 on router nft add table ip nat
 on router nft add chain ip nat postrouting '{ type nat hook postrouting priority srcnat; }'
 on router nft add rule ip nat postrouting oifname wan0 masquerade
