@@ -13,12 +13,16 @@ if [ -t 1 ]; then bold=$'\033[1m' cyan=$'\033[36m' green=$'\033[32m' plain=$'\03
 
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 checked() { printf '%schecked:%s %s\n' "$green" "$plain" "$*"; }
-# fail SENTENCE: says what went wrong, with the end of each meshnamed's log, and exits 1.
+# fail SENTENCE: says what went wrong, with the end of each meshnamed's log and what each
+# WireGuard interface holds, and exits 1.
 fail() {
 	local h
 	printf '\ndemo: FAILED: %s\n' "$*" >&2
 	for h in "${hosts[@]:-}"; do
-		[ -s "${tmp:-/nonexistent}/$h.log" ] && tail -n 15 "$tmp/$h.log" | sed "s/^/# $h meshnamed: /" >&2
+		[ -s "${tmp:-/nonexistent}/$h.log" ] || continue
+		tail -n 15 "$tmp/$h.log" | sed "s/^/# $h meshnamed: /" >&2
+		[ -S "/run/wireguard/${ifname[$h]}.sock" ] &&
+			in_ns "$h" wg show "${ifname[$h]}" 2>&1 | sed "s/^/# $h wg: /" >&2
 	done
 	exit 1
 }
