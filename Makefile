@@ -163,6 +163,9 @@ fuzz-replay: $(FUZZERS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+# The WireGuard benchmark drives the peer manager's engines and the UAPI client.
+$(BUILD)/bench/wg_bench: $(BUILD)/bench/wg_bench.o $(LIB_WG) $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # `make check`: deps first (in a sub-make, so pkg-config above sees what was just
 # installed), then everything, then one summary line over all suites.

@@ -41,3 +41,8 @@ echo "== registry_bench (signing the records first takes a while; it is not time
 echo
 echo "== dns_bench (meshnamed side by side with unbound, knot and dnsmasq; about 3 minutes)"
 BUILD=$BUILD "$(dirname "$0")/dns_bench.sh"
+
+# wg_bench pins wireguard-go and itself to CPUs of their own, like dns_bench.
+echo
+echo "== wg_bench (the WireGuard peer manager against wireguard-go and wg setconf; about 2 minutes)"
+BUILD=$BUILD "$(dirname "$0")/wg_bench.sh"

@@ -42,6 +42,7 @@ BENCH_PKGS=(
 	"${BUILD_PKGS[@]}"
 	dnsperf unbound dnsmasq-base
 	knot             # bench/dns_bench.sh: knotd serves the same zone side by side
+	wireguard-go wireguard-tools iproute2 nftables iputils-ping python3 # bench/wg_bench.sh
 )
 # demo/run.sh: what it builds, and the tools it runs inside its namespaces.
 DEMO_PKGS=(

@@ -238,6 +238,40 @@ static void print_nat(const struct cli_json *doc)
 	}
 }
 
+/* Prints the scalar strings of array arr after label, blank-separated. */
+static void print_list(const char *label, const struct cli_json *arr)
+{
+	if (arr == NULL || arr->type != CLI_JSON_ARRAY || arr->child == NULL)
+		return;
+	printf("%s", label);
+	for (const struct cli_json *m = arr->child; m != NULL; m = m->next)
+		if (m->type == CLI_JSON_STRING)
+			printf("%s%s", m == arr->child ? "" : " ", m->str);
+}
+
+/* "resolved: registered on wg0: DNS 198.51.100.1:53, domains ~mesh (mode auto)". */
+static void print_resolved(const struct cli_json *r)
+{
+	const char *state = cli_json_text(r, "state"), *mode = cli_json_text(r, "mode");
+	const char *ifname = cli_json_text(r, "interface"), *error = cli_json_text(r, "error");
+
+	printf("resolved:    ");
+	if (r->type != CLI_JSON_OBJECT || state == NULL) {
+		print_generic(r); /* a shape this meshname does not know */
+		return;
+	}
+	printf("%s", state);
+	if (ifname != NULL)
+		printf(" on %s", ifname);
+	print_list(": DNS ", cli_json_get(r, "servers"));
+	print_list(", domains ", cli_json_get(r, "domains"));
+	if (mode != NULL)
+		printf(" (mode %s)", mode);
+	if (error != NULL)
+		printf("; %s", error);
+	printf("\n");
+}
+
 void cli_status_wireguard(const struct cli *c, const struct cli_json *doc)
 {
 	const struct cli_json *wg = cli_json_get(doc, "wireguard");
@@ -271,8 +305,6 @@ void cli_status_wireguard(const struct cli *c, const struct cli_json *doc)
 	if (endpoints != NULL && endpoints->type == CLI_JSON_OBJECT)
 		print_endpoints(endpoints);
 	print_nat(doc);
-	if (resolved != NULL) {
-		printf("resolved:    ");
-		print_generic(resolved);
-	}
+	if (resolved != NULL)
+		print_resolved(resolved);
 }
