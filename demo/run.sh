@@ -266,7 +266,7 @@ for h in laptop nas pc; do on "$h" meshname import "$tmp/admin.bundle"; done
 for h in "${hosts[@]}"; do
 	eventually 3 "[ \"\$(in_ns $h $MESHNAME ls --json | jq length)\" = 4 ]" || fail "$h does not list the 4 hosts"
 done
-checked "the four hosts hold the same four hosts"
+checked "each host now lists all four hosts"
 declare -A v4 key
 for h in "${hosts[@]}"; do
 	v4[$h]=$(mesh_v4 "$h")
