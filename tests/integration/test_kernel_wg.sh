@@ -103,7 +103,12 @@ PREFIX4=198.51.100.0/24
 PREFIX6=fd4d:6e00:1::/48
 ENV
 cp tests/kernel/vm-test.sh "$root/test/run.sh"
-tests/kernel/build.sh add-bin "$root" "$MESHNAMED" "$MESHNAME" || bail "copy meshnamed into the VM"
+# nl_check: the codec against the kernel with 1000 peers (linked with libwg as built).
+${CC:-cc} -std=c11 -D_GNU_SOURCE -Iinclude -O1 ${SANITIZE:+-fsanitize=$SANITIZE} \
+	-o "$root/test/nl_check" tests/kernel/nl_check.c "$BUILD/libwg.a" \
+	$(pkg-config --cflags --libs libmnl libsodium) || bail "build tests/kernel/nl_check.c"
+tests/kernel/build.sh add-bin "$root" "$MESHNAMED" "$MESHNAME" "$root/test/nl_check" ||
+	bail "copy meshnamed into the VM"
 tests/kernel/build.sh cpio "$root" "$tmp/test.cpio.gz" || bail "the test's initramfs part"
 cat "$KDIR/base.cpio.gz" "$tmp/test.cpio.gz" >"$tmp/initrd.gz"
 
@@ -128,6 +133,8 @@ done <"$tmp/console.txt"
 check "the VM ran the whole test and powered off (qemu status $vm_rc, 124 = timeout)" \
 	"grep -q '^TESTS-DONE' '$tmp/console.txt' && [ $vm_rc -eq 0 ]"
 boot_s=$(sed -n 's/.*VM-BOOTED \([0-9.]*\).*/\1/p' "$tmp/console.txt")
+grep -E '^# (set|dump|wg_kernel_get) ' "$tmp/console.txt"
+grep '^HEX:' "$tmp/console.txt" >"$KDIR/captured-dump.hex" 2>/dev/null
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 echo "# kernel $(cat "$KDIR/version" 2>/dev/null || echo '?'): booted in ${boot_s:-?} s of VM" \
 	"uptime; VM $(secs "$booted" "$end") s; whole test $(secs "$start" "$end") s"

@@ -92,6 +92,14 @@ check "meshname status on h1 says wgk1 (kernel)" \
 	"eventually 3 '$MESHNAME --state /mesh/s1 --control /mesh/control1.sock status >/mesh/status1 2>&1 && grep -q \"wgk1 (kernel)\" /mesh/status1'"
 sed 's/^/# status h1: /' /mesh/status1
 
+# More peers than one message holds (a split set, a dump over several messages) and the
+# errors, with our codec against this kernel, in a namespace of its own.
+ip netns add mnk-nl && ip -n mnk-nl link set lo up
+ip netns exec mnk-nl /test/nl_check wgk9 1000 || fail "nl_check with 1000 peers exits 0"
+ip netns exec mnk-nl /test/nl_check wgk8 1 --hex >/mesh/nl_check1 2>&1 ||
+	fail "nl_check with 1 peer exits 0"
+grep '^HEX:' /mesh/nl_check1
+
 # Revoke h3 (in the registry, never running): it leaves both kernels' peer lists.
 "$MESHNAME" --state /mesh/s1 revoke h3 >/dev/null || bail "meshname revoke h3"
 "$MESHNAME" --state /mesh/s1 export -o /mesh/b1r && "$MESHNAME" --state /mesh/s2 import /mesh/b1r >/dev/null ||
