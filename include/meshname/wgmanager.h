@@ -1,8 +1,9 @@
 /*
  * wgmanager.h: the WireGuard peer manager's dispatch (DESIGN.md section 7): a libevent
  * timer that reads the interface, runs the pure engines of wgmanage.h on the current
- * snapshot, and applies the change set. Userspace API backend only for now. It owns the
- * wireguard-go child it may start; it never owns the event loop or the snapshot.
+ * snapshot, and applies the change set through wg_backend_get/set (wg.h: a userspace
+ * socket first, else the kernel). It owns the wireguard-go child it may start and, with
+ * manage yes, the kernel interface; it never owns the event loop or the snapshot.
  */
 #ifndef MESHNAME_WGMANAGER_H
 #define MESHNAME_WGMANAGER_H
@@ -21,8 +22,8 @@ struct wg_manager;
 
 struct wg_manager_config {
 	const char *ifname;    /* the mesh interface */
-	bool manage_interface; /* `manage yes`: start wireguard-go if needed, addresses, up */
-	bool remove_on_exit;   /* `on-exit remove`: stop the wireguard-go we started */
+	bool manage_interface; /* `manage yes`: create it (kernel, else wireguard-go), addresses, up */
+	bool remove_on_exit; /* `on-exit remove`: delete the kernel interface, stop our wireguard-go */
 	const char *userspace; /* wireguard-go to start (manage_interface), "" or NULL: none */
 	uint16_t listen_port;  /* 0: leave the device's */
 	const char *state_dir; /* wg.key; rotation renames wg.key.next over it */
@@ -50,7 +51,7 @@ struct wg_manager_peer_status {
 
 struct wg_manager_status {
 	char ifname[WG_IFNAME_MAX];
-	const char *backend; /* "userspace" */
+	const char *backend; /* wg_backend_name: "userspace", "kernel" or "none" */
 	bool device;         /* the last tick could read the device */
 	uint16_t listen_port;
 	size_t n_peers;
@@ -61,7 +62,8 @@ struct wg_manager_status {
 int wg_manager_status(const struct wg_manager *m, struct wg_manager_status *st);
 void wg_manager_status_clear(struct wg_manager_status *st);
 
-/* Stops the timer, stops the wireguard-go it started when remove_on_exit. NULL: no-op. */
+/* Stops the timer; when remove_on_exit, stops the wireguard-go it started and deletes a
+ * kernel interface. NULL: no-op. */
 void wg_manager_free(struct wg_manager *m);
 
 #endif

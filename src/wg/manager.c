@@ -64,7 +64,6 @@ struct wg_manager {
 	struct snapshot *snap;
 
 	enum wg_backend backend; /* which one answered the last get */
-	bool created_kernel;     /* we created a kernel interface (on-exit remove deletes it) */
 	bool kernel_lacks_wg;    /* creating one said the kernel has no WireGuard: not again */
 	bool warned_create;      /* "cannot create the interface" said once */
 	pid_t child;             /* the wireguard-go we started, 0: none */
@@ -241,7 +240,6 @@ static bool manager_create_interface(struct wg_manager *m)
 		r = wg_rtnl_link_create(m->ifname);
 		if (r == 0) {
 			log_info("%s: created a kernel WireGuard interface", m->ifname);
-			m->created_kernel = true;
 			m->warned_create = false;
 			return true;
 		}
