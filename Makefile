@@ -40,6 +40,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# sd-bus, for meshnamed's systemd-resolved registration only (src/daemon/resolved.c).
+SYSTEMD_CFLAGS := $(shell pkg-config --cflags libsystemd 2>/dev/null)
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
 
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(HARDEN) -fPIE -Iinclude -Isrc \
 	$(PKG_CFLAGS) $(CFLAGS) -MMD -MP
@@ -109,7 +112,8 @@ $(MESHNAME): $(call obj,$(CLI_SRC)) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(MESHNAMED): $(call obj,$(DAEMON_SRC) $(RESOLVER_SRC) $(WG_SRC)) $(LIB_REGISTRY) $(LIB_COMMON)
-	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SYSTEMD_LIBS)
+$(BUILD)/src/daemon/resolved.o: ALL_CFLAGS += $(SYSTEMD_CFLAGS)
 
 # Unit tests link only their module (and common).
 $(BUILD)/tests/unit/registry/%: $(BUILD)/tests/unit/registry/%.o $(LIB_REGISTRY) $(LIB_COMMON)
@@ -214,4 +218,5 @@ man-lint:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# -type f: build/resolved/ (test_resolved.sh's unpacked packages) holds directories named *.d.
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

@@ -16,6 +16,7 @@ BUILD_PKGS=(
 	libevent-dev     # event loop
 	libsqlite3-dev   # registry store
 	libsodium-dev    # Ed25519, X25519, BLAKE2b, AEAD
+	libsystemd-dev   # sd-bus: meshnamed registers with systemd-resolved over D-Bus
 	libcmocka-dev    # unit tests
 	libmnl-dev       # netlink helpers for the kernel WireGuard backend (as iproute2 uses)
 )
@@ -32,6 +33,7 @@ TEST_PKGS=(
 	wireguard-go wireguard-tools socat # test_uapi.sh: a real userspace WireGuard (no recommends)
 	nftables iputils-ping # test_wg_nat.sh: the NAT router's masquerade, a broken link; ping
 	qemu-system-x86 busybox-static # test_kernel_wg.sh: Debian's kernel in a VM, busybox inside
+	dbus              # test_resolved.sh: a private system bus (dbus-daemon, dbus-send)
 )
 # unbound, knot and dnsmasq start a daemon on port 53 from their postinst (invoke-rc.d)
 # when nothing stops them; the install below runs under a policy-rc.d that forbids service
@@ -71,8 +73,27 @@ done
 # test mode also keeps Debian's kernel package for test_kernel_wg.sh in build/kernel/cache
 # (downloaded with apt-get download, never installed: tests/kernel/fetch.sh).
 fetch_kernel() { [ "$1" != test ] || "$(dirname "$0")/kernel/fetch.sh" >/dev/null; }
+# test mode also keeps systemd-resolved and its library for test_resolved.sh in
+# build/resolved/debs, downloaded, never installed: its postinst takes over /etc/resolv.conf.
+fetch_resolved() {
+	local dir="$(dirname "$0")/../build/resolved/debs" pkg get=()
+	[ "$1" = test ] || return 0
+	for pkg in systemd-resolved libsystemd-shared; do
+		ls "$dir/${pkg}"_*.deb >/dev/null 2>&1 || get+=("$pkg")
+	done
+	[ ${#get[@]} -eq 0 ] && return 0
+	mkdir -p "$dir"
+	# apt-get download writes into the current directory; as root it warns that _apt
+	# cannot write there, which is harmless.
+	if ! (cd "$dir" && apt-get download -qq "${get[@]}" >/dev/null 2>&1); then
+		echo "deps.sh: cannot download ${get[*]} into $dir (apt-get update first?)" >&2
+		exit 1
+	fi
+	echo "deps.sh: downloaded ${get[*]} into $dir (not installed)"
+}
 if [ ${#missing[@]} -eq 0 ]; then
 	fetch_kernel "$1"
+	fetch_resolved "$1"
 	exit 0
 fi
 
@@ -112,3 +133,4 @@ fi
 rm -f "$log"
 echo "deps.sh: installed ${missing[*]}"
 fetch_kernel "$1"
+fetch_resolved "$1"

@@ -54,6 +54,7 @@ enum {
 	KW_NEGATIVE_TTL,
 	KW_CACHE_SIZE,
 	KW_SERVE_STALE,
+	KW_RESOLVED,
 	KW_INTERFACE,
 	KW_MANAGE,
 	KW_ON_EXIT,
@@ -449,6 +450,22 @@ static int kw_manage(struct config_parser *p, const char *kw, char *value)
 	return 0;
 }
 
+static int kw_resolved(struct config_parser *p, const char *kw, char *value)
+{
+	char q[QUOTE_MAX + 4];
+
+	if (strcmp(value, "auto") == 0)
+		p->cfg->resolved = CONFIG_RESOLVED_AUTO;
+	else if (strcmp(value, "yes") == 0)
+		p->cfg->resolved = CONFIG_RESOLVED_YES;
+	else if (strcmp(value, "no") == 0)
+		p->cfg->resolved = CONFIG_RESOLVED_NO;
+	else
+		return fail_at(p, p->line, "%s must be auto, yes or no, not \"%s\"", kw,
+			       quote(q, value));
+	return 0;
+}
+
 static int kw_on_exit(struct config_parser *p, const char *kw, char *value)
 {
 	char q[QUOTE_MAX + 4];
@@ -593,6 +610,7 @@ static const struct keyword keywords[KW_COUNT] = {
 	[KW_NEGATIVE_TTL] = { "negative-ttl", kw_negative_ttl, false },
 	[KW_CACHE_SIZE] = { "cache-size", kw_cache_size, false },
 	[KW_SERVE_STALE] = { "serve-stale", kw_serve_stale, false },
+	[KW_RESOLVED] = { "resolved", kw_resolved, false },
 	[KW_INTERFACE] = { "interface", kw_interface, false },
 	[KW_MANAGE] = { "manage", kw_manage, false },
 	[KW_ON_EXIT] = { "on-exit", kw_on_exit, false },
@@ -625,6 +643,7 @@ struct config *config_new_defaults(void)
 	cfg->negative_ttl = DEFAULT_NEGATIVE_TTL;
 	cfg->cache_size = DEFAULT_CACHE_SIZE;
 	cfg->serve_stale = true;
+	cfg->resolved = CONFIG_RESOLVED_AUTO;
 	memcpy(cfg->interface, CONFIG_DEFAULT_INTERFACE, sizeof(CONFIG_DEFAULT_INTERFACE));
 	cfg->manage = CONFIG_MANAGE_YES;
 	cfg->on_exit = CONFIG_ON_EXIT_KEEP;
@@ -798,6 +817,11 @@ int config_parser_finish(struct config_parser *p, struct config **out)
 
 /* ---- files and printing ------------------------------------------------------------ */
 
+const char *config_resolved_name(enum config_resolved m)
+{
+	return m == CONFIG_RESOLVED_AUTO ? "auto" : m == CONFIG_RESOLVED_YES ? "yes" : "no";
+}
+
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -918,6 +942,7 @@ void config_print(const struct config *cfg, FILE *fp)
 	fprintf(fp, "negative-ttl %u\n", (unsigned)cfg->negative_ttl);
 	fprintf(fp, "cache-size %u\n", (unsigned)cfg->cache_size);
 	fprintf(fp, "serve-stale %s\n", yes_no(cfg->serve_stale));
+	fprintf(fp, "resolved %s\n", config_resolved_name(cfg->resolved));
 	fprintf(fp, "interface %s\n", cfg->interface);
 	fprintf(fp, "manage %s\n", manage_name(cfg->manage));
 	/* Written as comments otherwise: the parser refuses them without manage yes. */

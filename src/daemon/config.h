@@ -40,6 +40,12 @@ enum config_on_exit {
 	CONFIG_ON_EXIT_REMOVE, /* delete the interface meshnamed created */
 };
 
+enum config_resolved {
+	CONFIG_RESOLVED_AUTO, /* register with systemd-resolved when it is on the system bus */
+	CONFIG_RESOLVED_YES,  /* the same, and warn when it cannot */
+	CONFIG_RESOLVED_NO,   /* never talk to systemd-resolved */
+};
+
 /* A public endpoint: host is a DNS name (as written, resolved by the daemon), or an
  * IPv4 or IPv6 address (without brackets) in inet_ntop's form. */
 struct config_endpoint {
@@ -71,6 +77,7 @@ struct config {
 	uint32_t negative_ttl; /* seconds, NXDOMAIN/NODATA */
 	uint32_t cache_size;   /* entries; 0 disables the cache */
 	bool serve_stale;
+	enum config_resolved resolved; /* register the mesh link with systemd-resolved */
 
 	char interface[CONFIG_IFNAME_MAX];
 	enum config_manage manage;
@@ -114,6 +121,9 @@ int config_load(const char *path, unsigned flags, struct config **out, char *err
 /* Prints the effective config in meshnamed.conf syntax, every keyword, defaults too;
  * parsing the output gives an equal config. Check ferror(fp) for I/O errors. */
 void config_print(const struct config *cfg, FILE *fp);
+
+/* "auto", "yes" or "no", as the resolved keyword spells it. */
+const char *config_resolved_name(enum config_resolved m);
 
 /* "127.0.0.153:53" or "[::1]:53" into buf; returns buf. buf must hold CONFIG_ADDR_STRLEN. */
 #define CONFIG_ADDR_STRLEN 56 /* INET6_ADDRSTRLEN + brackets, ':' and a port, rounded up */

@@ -28,6 +28,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/publish.h"
+#include "daemon/resolved.h"
 #include "meshname/registry.h"
 #include "meshname/resolver.h"
 #include "meshname/snapshot.h"
@@ -479,6 +480,41 @@ static void json_endpoints(struct evbuffer *out, const struct publish_status *e)
 	evbuffer_add(out, "}", 1);
 }
 
+/* "resolved":{...}: meshnamed's registration with systemd-resolved, and why it is not. */
+static void json_resolved(struct evbuffer *out, const struct resolved_status *r)
+{
+	char addr[CONFIG_ADDR_STRLEN];
+
+	evbuffer_add_printf(out, ",\"resolved\":{\"mode\":");
+	control_json_string(out, r->mode);
+	evbuffer_add_printf(out, ",\"state\":");
+	control_json_string(out, r->state);
+	evbuffer_add_printf(out, ",\"error\":");
+	if (r->reason[0] != '\0')
+		control_json_string(out, r->reason);
+	else
+		evbuffer_add_printf(out, "null");
+	evbuffer_add_printf(out, ",\"interface\":");
+	if (r->link.ifname[0] != '\0')
+		control_json_string(out, r->link.ifname);
+	else
+		evbuffer_add_printf(out, "null");
+	evbuffer_add_printf(out, ",\"ifindex\":%u,\"servers\":[", r->ifindex);
+	for (size_t i = 0; i < r->link.n_servers; i++)
+		evbuffer_add_printf(out, "%s\"%s\"", i > 0 ? "," : "",
+				    config_addr_str(&r->link.servers[i], addr, sizeof(addr)));
+	evbuffer_add_printf(out, "],\"domains\":[");
+	for (size_t i = 0; i < r->link.n_domains; i++) {
+		char d[RESOLVED_DOMAIN_MAX + 1];
+
+		snprintf(d, sizeof(d), "~%s", r->link.domains[i]);
+		if (i > 0)
+			evbuffer_add(out, ",", 1);
+		control_json_string(out, d);
+	}
+	evbuffer_add_printf(out, "],\"registrations\":%llu}", (unsigned long long)r->registrations);
+}
+
 void control_json_status(struct evbuffer *out, const struct control_status *st)
 {
 	evbuffer_add_printf(out, "{\"daemon\":\"running\",\"pid\":%ld,\"started\":%llu,\"state\":",
@@ -535,6 +571,8 @@ void control_json_status(struct evbuffer *out, const struct control_status *st)
 		json_wireguard(out, st->wg);
 	if (st->endpoints != NULL)
 		json_endpoints(out, st->endpoints);
+	if (st->resolved != NULL)
+		json_resolved(out, st->resolved);
 	evbuffer_add_printf(out, "}");
 }
 

@@ -79,6 +79,7 @@ void control_json_error(struct evbuffer *out, const char *fmt, ...)
  * The WireGuard manager (issue 4) adds its interface, backend and peers here. */
 struct wg_manager_status;
 struct publish_status;
+struct resolved_status;
 
 struct control_status {
 	const struct snapshot *snap;               /* NULL: no snapshot yet */
@@ -92,6 +93,7 @@ struct control_status {
 	uint64_t now;
 	const struct wg_manager_status *wg;     /* the WireGuard peer manager; NULL: manage no */
 	const struct publish_status *endpoints; /* this host's ENDPOINTS publisher; NULL: none */
+	const struct resolved_status *resolved; /* systemd-resolved registration; NULL: left out */
 };
 
 /*
@@ -102,7 +104,9 @@ struct control_status {
  * "alerts" (array of {at, message}), "listeners" (address, proto, bound, error) and
  * "resolver" (the counters of struct resolver_stats), with wg "wireguard", with endpoints
  * "endpoints" (what this host publishes: publishing, member, seq, expires, last_publish,
- * listen_port, published [{kind, address, port, source}], dropped, nat, unresolved, error).
+ * listen_port, published [{kind, address, port, source}], dropped, nat, unresolved, error),
+ * with resolved "resolved" (mode, state, error, interface, ifindex, servers, domains,
+ * registrations).
  * meshname(8) documents it.
  */
 void control_json_status(struct evbuffer *out, const struct control_status *st);

@@ -27,6 +27,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/publish.h"
+#include "daemon/resolved.h"
 #include "meshname/keys.h"
 #include "meshname/registry.h"
 #include "meshname/resolver.h"
@@ -62,8 +63,9 @@ struct daemon {
 	struct registry *reg;
 	struct snapshot *snap; /* the current one; the resolver holds its own reference */
 	struct resolver *resolver;
-	struct wg_manager *wg; /* NULL with `manage no` */
-	struct publish *pub;   /* this host's ENDPOINTS record (publish.c) */
+	struct wg_manager *wg;     /* NULL with `manage no` */
+	struct publish *pub;       /* this host's ENDPOINTS record (publish.c) */
+	struct resolved *resolved; /* systemd-resolved registration; NULL with resolved no */
 	uint64_t last_refresh;
 	struct event *ev_watch;
 };
@@ -271,6 +273,66 @@ static void daemon_update_mesh_listeners(struct daemon *d)
 	daemon_check_listeners(d);
 }
 
+static bool is_self_mesh_address(const struct snapshot_host *self,
+				 const struct sockaddr_storage *ss)
+{
+	if (self == NULL)
+		return false;
+	if (ss->ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)ss)->sin_addr, self->ipv4, 4) == 0;
+	return ss->ss_family == AF_INET6 &&
+	       memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr, self->ipv6, 16) == 0;
+}
+
+/*
+ * What systemd-resolved should send mesh names to: the mesh interface, the zone and its
+ * reverse zones, and as servers this host's mesh addresses the resolver is bound to (the
+ * DESIGN's "link DNS = this host's mesh address"; none until the interface holds them).
+ * With listen-mesh no, the bound configured listeners instead, a wildcard as loopback.
+ */
+static void daemon_resolved_link(struct daemon *d, struct resolved_link *l)
+{
+	struct resolver_listener ls[RESOLVER_MAX_LISTEN * 2];
+	const struct snapshot_host *self = NULL;
+	size_t n, i;
+
+	memset(l, 0, sizeof(*l));
+	snprintf(l->ifname, sizeof(l->ifname), "%s", d->cfg->interface);
+	if (d->snap == NULL)
+		return;
+	resolved_link_domains(snapshot_root(d->snap), l);
+	if (d->have_self_key)
+		self = snapshot_lookup_host_key(d->snap, d->self_key);
+	n = resolver_listeners(d->resolver, ls, sizeof(ls) / sizeof(ls[0]));
+	for (i = 0; i < n && i < sizeof(ls) / sizeof(ls[0]); i++) {
+		struct sockaddr_storage ss = ls[i].addr;
+
+		if (ls[i].tcp || ls[i].error != 0 || l->n_servers == RESOLVED_MAX_SERVERS)
+			continue;
+		if (d->cfg->listen_mesh) {
+			if (!is_self_mesh_address(self, &ss))
+				continue;
+		} else if (ss.ss_family == AF_INET &&
+			   ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY)) {
+			((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		} else if (ss.ss_family == AF_INET6 &&
+			   IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr)) {
+			((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
+		}
+		l->servers[l->n_servers++] = ss;
+	}
+}
+
+static void daemon_sync_resolved(struct daemon *d)
+{
+	struct resolved_link l;
+
+	if (d->resolved == NULL)
+		return;
+	daemon_resolved_link(d, &l);
+	resolved_sync(d->resolved, &l, (uint64_t)time(NULL));
+}
+
 static void on_watch(evutil_socket_t fd, short events, void *arg)
 {
 	struct daemon *d = arg;
@@ -290,6 +352,7 @@ static void on_watch(evutil_socket_t fd, short events, void *arg)
 	if (changed || ++d->watch_ticks >= MESH_ADDR_TICKS) {
 		d->watch_ticks = 0;
 		daemon_update_mesh_listeners(d);
+		daemon_sync_resolved(d);
 	}
 }
 
@@ -318,6 +381,8 @@ static int daemon_reload(struct daemon *d)
 	if (strcmp(cfg->state, d->cfg->state) != 0 || strcmp(cfg->control, d->cfg->control) != 0)
 		log_warnx("reload: a new state directory or control socket takes effect only at "
 			  "restart");
+	if (cfg->resolved != d->cfg->resolved)
+		log_warnx("reload: a new resolved setting takes effect only at restart");
 	resolver_config_from(d, cfg, &rc);
 	r = resolver_reconfigure(d->resolver, &rc);
 	if (r == 0)
@@ -391,6 +456,7 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 	struct control_status st = { 0 };
 	struct wg_manager_status wg = { 0 };
 	struct publish_status pub;
+	struct resolved_status res = { .mode = "no", .state = "off" };
 
 	(void)arg_text;
 	(void)privileged;
@@ -429,6 +495,9 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 		publish_status(d->pub, &pub);
 		st.endpoints = &pub;
 	}
+	if (d->resolved != NULL)
+		resolved_status(d->resolved, &res);
+	st.resolved = &res;
 	control_json_status(out, &st);
 	wg_manager_status_clear(&wg);
 	return 0;
@@ -613,6 +682,16 @@ int main(int argc, char *argv[])
 			  r == -EADDRINUSE ? " (another meshnamed runs on it)" : "");
 		goto out;
 	}
+	/* After the control socket: a second meshnamed must not touch resolved's settings. */
+	if (d.cfg->resolved != CONFIG_RESOLVED_NO) {
+		r = resolved_new(d.base, d.cfg->resolved == CONFIG_RESOLVED_YES, &d.resolved);
+		if (r < 0) {
+			log_warnx("cannot start the systemd-resolved registration: %s",
+				  strerror(-r));
+			goto out;
+		}
+		daemon_sync_resolved(&d);
+	}
 
 	ev_term = evsignal_new(d.base, SIGTERM, on_terminate, &d);
 	ev_int = evsignal_new(d.base, SIGINT, on_terminate, &d);
@@ -640,6 +719,8 @@ out:
 		event_free(ev_hup);
 	if (d.ev_watch != NULL)
 		event_free(d.ev_watch);
+	/* While the interface still exists: resolved reverts the link it knows. */
+	resolved_free(d.resolved);
 	control_close(d.control);
 	publish_free(d.pub); /* before the manager: it asks it for the listen port */
 	wg_manager_free(d.wg);

@@ -334,6 +334,7 @@ static const char full_text[] = "state /srv/meshname\n"
 				"negative-ttl 0\n"
 				"cache-size 500\n"
 				"serve-stale no\n"
+				"resolved yes\n"
 				"interface wg-mesh\n"
 				"manage yes\n"
 				"on-exit remove\n"
@@ -364,6 +365,7 @@ static void every_keyword_sets_its_field(void **state)
 	assert_int_equal(cfg->negative_ttl, 0);
 	assert_int_equal(cfg->cache_size, 500);
 	assert_false(cfg->serve_stale);
+	assert_int_equal(cfg->resolved, CONFIG_RESOLVED_YES);
 	assert_string_equal(cfg->interface, "wg-mesh");
 	assert_int_equal(cfg->manage, CONFIG_MANAGE_YES);
 	assert_int_equal(cfg->on_exit, CONFIG_ON_EXIT_REMOVE);
@@ -787,6 +789,8 @@ static void lan_prefixes_and_publish_endpoints_parse_and_print_back(void **state
 			   "test.conf:2: duplicate lan-prefix 10.0.0.0/8");
 	assert_parse_error("publish-endpoints maybe\n",
 			   "test.conf:1: publish-endpoints must be yes or no, not \"maybe\"");
+	assert_parse_error("resolved maybe\n",
+			   "test.conf:1: resolved must be auto, yes or no, not \"maybe\"");
 }
 
 static void an_endpoint_name_longer_than_253_bytes_is_rejected(void **state)
@@ -954,6 +958,7 @@ static void print_writes_the_effective_values(void **state)
 				  "negative-ttl 5\n"
 				  "cache-size 10000\n"
 				  "serve-stale yes\n"
+				  "resolved auto\n"
 				  "interface mesh0\n"
 				  "manage yes\n"
 				  "on-exit keep\n"
