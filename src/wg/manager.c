@@ -78,6 +78,8 @@ struct wg_manager {
 	size_t n_peers;
 	struct wg_device last; /* the last get, private key wiped: for status */
 	bool have_last;
+	bool verify_pending;    /* a set was made: the next tick (at once) checks it */
+	size_t verify_deferred; /* what that set's reconcile left for later */
 
 	/* Valid during one tick, for the endpoint callback. */
 	const struct wg_device *cur;
@@ -415,32 +417,26 @@ fail:
 	memset(&m->last, 0, sizeof(m->last));
 }
 
-/* After a set: a fresh get must show what was asked (UAPI set is not atomic). */
-static void manager_verify(struct wg_manager *m, const struct wg_device *desired,
-			   const struct wg_reconcile_result *done)
+/*
+ * The tick after a set (run at once): its get must show what was asked, since a UAPI set
+ * is not atomic. Anything to remove, any device setting, or more additions and changes
+ * than the cap deferred means the set did not stick: said, and left to the next timer
+ * tick rather than retried in a loop. Returns true when the device is as asked.
+ */
+static bool manager_verified(struct wg_manager *m, const struct wg_device *changes,
+			     const struct wg_reconcile_result *res)
 {
-	struct wg_device after = { 0 }, again = { 0 };
-	struct wg_reconcile_result res = { 0 };
-	int r;
-
-	r = wg_backend_get(m->uapi_dir, m->ifname, MANAGER_UAPI_TIMEOUT_MS, &after, &m->backend);
-	if (r == 0) {
-		manager_keep_last(m, &after); /* status shows what was just set */
-		r = wg_reconcile(&after, desired, 0, &again, &res);
-	}
-	if (r < 0) {
-		log_warnx("%s: cannot verify the peers just set: %s", m->ifname, strerror(-r));
-	} else if (res.n_removed > 0 || res.n_added + res.n_changed > done->n_deferred) {
-		/* Endpoints roam on their own; anything else is a set that did not stick. */
-		log_warnx("%s: the device differs from what was just set (%zu to remove, %zu to "
-			  "add, %zu to change): will retry",
-			  m->ifname, res.n_removed, res.n_added, res.n_changed);
-	} else if (m->have_wg_key && sodium_memcmp(after.public_key, m->wg_pk, WG_KEY_LEN) != 0) {
-		log_warnx("%s: the device's private key is not this host's wg.key after a set",
-			  m->ifname);
-	}
-	wg_device_clear(&again);
-	wg_device_clear(&after);
+	m->verify_pending = false;
+	if (res->n_removed == 0 && res->n_added + res->n_changed <= m->verify_deferred &&
+	    changes->flags == 0)
+		return true;
+	/* Endpoints roam on their own; anything else is a set that did not stick. */
+	log_warnx("%s: the device differs from what was just set (%zu to remove, %zu to add, "
+		  "%zu to change%s): will retry",
+		  m->ifname, res->n_removed, res->n_added, res->n_changed,
+		  changes->flags & WG_DEVICE_HAS_PRIVATE_KEY ? ", private key not this host's" :
+							       "");
+	return false;
 }
 
 /*
@@ -554,6 +550,8 @@ static void manager_tick(struct wg_manager *m)
 		goto out;
 	}
 	manager_device_settings(m, &cur, &changes);
+	if (m->verify_pending && !manager_verified(m, &changes, &res))
+		goto out;
 	if (changes.n_peers == 0 && changes.flags == 0)
 		goto out; /* nothing to do: the device is never written */
 	manager_log_changes(m, &changes);
@@ -565,7 +563,11 @@ static void manager_tick(struct wg_manager *m)
 	if (r < 0)
 		log_warnx("%s: setting the device failed: %s (will retry)", m->ifname,
 			  strerror(-r));
-	manager_verify(m, &desired, &res);
+	/* The next tick, at once, verifies this set and applies what the cap deferred; the
+	 * event loop (DNS) runs in between. */
+	m->verify_pending = true;
+	m->verify_deferred = res.n_deferred;
+	event_active(m->ev_tick, EV_TIMEOUT, 0);
 out:
 	if (computed)
 		manager_prune_peers(m);
