@@ -275,6 +275,17 @@ stop_meshnamed
 check "meshnamed (auto) exits 0 and reverts" \
 	"[ $daemon_rc -eq 0 ] && [ -z \"\$(link_dns)\" ]"
 
+# ---- listen-mesh no: the configured listener is the link's server ----------------------------
+sed -i 's/^listen-mesh yes$/listen-mesh no/; s/^resolved auto$/resolved yes/' "$tmp/conf"
+start_meshnamed "$tmp/conf" loopback
+check "listen-mesh no: registered with the configured listener 127.0.0.153" \
+	"eventually 10 '[ \"\$(status \"[.resolved.state, .resolved.servers]\")\" = \"[\\\"registered\\\",[\\\"127.0.0.153:53\\\"]]\" ]' && \
+	 [ \"\$(link_dns)\" = 127.0.0.153 ]"
+check "and h2.mesh resolves through it" \
+	"[ \"\$(on_host dig +short +time=2 @127.0.0.53 h2.mesh A)\" = ${v4[2]} ]"
+stop_meshnamed
+check "meshnamed (listen-mesh no) exits 0 and reverts" "[ $daemon_rc -eq 0 ] && [ -z \"\$(link_dns)\" ]"
+
 check "no sanitizer report in meshnamed's logs" "! grep -q 'Sanitizer' '$tmp'/meshnamed-*.log"
 check "the machine's /etc/resolv.conf was not touched" \
 	"[ \"\$(sha256sum /etc/resolv.conf 2>/dev/null | cut -d' ' -f1)\" = '$resolv_sum' ]"
