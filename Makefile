@@ -138,6 +138,11 @@ $(BUILD)/tests/unit/daemon/test_publish: $(BUILD)/tests/unit/daemon/test_publish
 # The command line's tests link only the pure output helpers (format.c).
 $(BUILD)/tests/unit/cli/%: $(BUILD)/tests/unit/cli/%.o $(BUILD)/src/cli/format.o
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+# The systemd-resolved registration's test links it and sd-bus.
+$(BUILD)/tests/unit/daemon/test_resolved: $(BUILD)/tests/unit/daemon/test_resolved.o \
+		$(BUILD)/src/daemon/resolved.o $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SYSTEMD_LIBS) \
+		$(CMOCKA_LIBS)
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -c -o $@ $<
