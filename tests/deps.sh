@@ -120,9 +120,22 @@ if [ ! -e "$policy" ]; then
 	"${as_root[@]}" chmod 0755 "$policy"
 fi
 
+# libsystemd-dev at the version of the installed libsystemd0: a newer one would pull
+# libsystemd0, and with it systemd itself, to the archive's newest version (an upgrade
+# of the machine's init system is not a build dependency). Unpinned if the archive no
+# longer has that version.
+pin_libsystemd() {
+	local i ver
+	ver=$(dpkg-query -W -f='${Version}' libsystemd0 2>/dev/null) || return 0
+	apt-cache show "libsystemd-dev=$ver" >/dev/null 2>&1 || return 0
+	for i in "${!missing[@]}"; do
+		[ "${missing[$i]}" = libsystemd-dev ] && missing[$i]="libsystemd-dev=$ver"
+	done
+}
+
 # apt's and dpkg's chatter is shown only when something goes wrong.
 log=$(mktemp)
-if ! { "${as_root[@]}" apt-get update -qq &&
+if ! { "${as_root[@]}" apt-get update -qq && pin_libsystemd &&
 	"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		-o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
 	cat "$log" >&2

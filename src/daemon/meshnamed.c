@@ -249,18 +249,35 @@ static int daemon_publish(struct daemon *d, uint64_t now)
 	return 0;
 }
 
+/* True if a listener on one of this host's mesh addresses could not be bound. */
+static bool daemon_mesh_listener_failed(const struct daemon *d)
+{
+	struct resolver_listener l[RESOLVER_MAX_LISTEN * 2];
+	size_t n = resolver_listeners(d->resolver, l, sizeof(l) / sizeof(l[0]));
+
+	for (size_t i = 0; i < n && i < sizeof(l) / sizeof(l[0]); i++)
+		if (l[i].error != 0 && daemon_is_mesh_listener(d, &l[i].addr))
+			return true;
+	return false;
+}
+
 /* Listens on this host's mesh addresses once an interface holds them, and stops when
- * they go away (listen-mesh). Only the difference is rebound. */
+ * they go away (listen-mesh). Only the difference is rebound; a mesh listener that
+ * failed is tried again on every check (a new IPv6 address cannot be bound while it is
+ * still tentative), and said again only when it comes up. */
 static void daemon_update_mesh_listeners(struct daemon *d)
 {
 	struct sockaddr_storage now[2];
 	struct resolver_config rc;
 	size_t n = daemon_mesh_addresses(d, now), i;
-	bool same = n == d->n_mesh_listen;
+	bool same = n == d->n_mesh_listen, retry;
 
 	for (i = 0; same && i < n; i++)
 		same = addr_equal(&now[i], &d->mesh_listen[i]);
-	if (same || d->resolver == NULL)
+	if (d->resolver == NULL)
+		return;
+	retry = same && daemon_mesh_listener_failed(d);
+	if (same && !retry)
 		return;
 	memcpy(d->mesh_listen, now, sizeof(now));
 	d->n_mesh_listen = n;
@@ -269,6 +286,8 @@ static void daemon_update_mesh_listeners(struct daemon *d)
 		log_warnx("cannot change the DNS listeners for this host's mesh addresses");
 		return;
 	}
+	if (retry && daemon_mesh_listener_failed(d))
+		return; /* still failing: said already, tried again at the next check */
 	log_info("this host's mesh addresses: now listening on %zu of them", n);
 	daemon_check_listeners(d);
 }
