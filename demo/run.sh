@@ -211,7 +211,6 @@ for h in "${hosts[@]}"; do
 state $tmp/$h
 control $tmp/$h.sock
 listen 127.0.0.153:53
-listen-mesh no
 forward no
 interface ${ifname[$h]}
 manage yes

@@ -78,6 +78,12 @@ const char cli_help_export_zone[] =
 
 /* --- one host ------------------------------------------------------------------------ */
 
+/* The "s" of a count's noun: "1 host", "2 hosts". */
+static const char *plural(unsigned long long n)
+{
+	return n == 1 ? "" : "s";
+}
+
 static void json_host(const char *zone, const struct snapshot_host *h, bool self, FILE *f)
 {
 	char a4[16], a6[46], hk[45], wk[45], id[2 * REC_ID_SIZE + 1], date[32], ep[64];
@@ -783,9 +789,11 @@ static int offline_status(struct cli *c, bool json, const char *why)
 				       ": renew it soon (meshname renew)" :
 				       "");
 	}
-	printf("registry:    %llu hosts, %llu custom records, %llu records stored, %llu pending\n",
-	       (unsigned long long)counts.hosts, (unsigned long long)counts.rrs,
-	       (unsigned long long)counts.records, (unsigned long long)counts.pending);
+	printf("registry:    %llu host%s, %llu custom record%s, %llu record%s stored, %llu pending\n",
+	       (unsigned long long)counts.hosts, plural(counts.hosts),
+	       (unsigned long long)counts.rrs, plural(counts.rrs),
+	       (unsigned long long)counts.records, plural(counts.records),
+	       (unsigned long long)counts.pending);
 	printf("alerts:      %llu\n", (unsigned long long)counts.alerts);
 	rc = registry_foreach_alert(c->reg, print_alert, &json);
 	printf("daemon:      %s (offline view)\n", why);
@@ -863,11 +871,11 @@ static int daemon_status(struct cli *c, const struct cli_json *doc)
 	}
 	printf("registry:    ");
 	if (cli_json_u64(doc, "hosts", &v))
-		printf("%llu hosts", (unsigned long long)v);
+		printf("%llu host%s", (unsigned long long)v, plural(v));
 	if (cli_json_u64(doc, "custom_records", &v))
-		printf(", %llu custom records", (unsigned long long)v);
+		printf(", %llu custom record%s", (unsigned long long)v, plural(v));
 	if (cli_json_u64(doc, "records", &v))
-		printf(", %llu records stored", (unsigned long long)v);
+		printf(", %llu record%s stored", (unsigned long long)v, plural(v));
 	if (cli_json_u64(doc, "pending", &v))
 		printf(", %llu pending", (unsigned long long)v);
 	if (cli_json_u64(doc, "generation", &v))
