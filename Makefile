@@ -62,6 +62,7 @@ COMMON_SRC := $(wildcard src/common/*.c)
 REGISTRY_SRC := $(wildcard src/registry/*.c)
 RESOLVER_SRC := $(wildcard src/resolver/*.c)
 WG_SRC := $(wildcard src/wg/*.c)
+SYNC_SRC := $(wildcard src/sync/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 DAEMON_SRC := $(wildcard src/daemon/*.c)
 
@@ -70,6 +71,7 @@ LIB_COMMON := $(BUILD)/libcommon.a
 LIB_REGISTRY := $(BUILD)/libregistry.a
 LIB_RESOLVER := $(BUILD)/libresolver.a
 LIB_WG := $(BUILD)/libwg.a
+LIB_SYNC := $(BUILD)/libsync.a
 
 MESHNAME := $(BUILD)/meshname
 MESHNAMED := $(BUILD)/meshnamed
@@ -84,7 +86,9 @@ UNIT_WG_SRC := $(wildcard tests/unit/wg/test_*.c)
 UNIT_WG := $(patsubst tests/unit/wg/%.c,$(BUILD)/tests/unit/wg/%,$(UNIT_WG_SRC))
 UNIT_CLI_SRC := $(wildcard tests/unit/cli/test_*.c)
 UNIT_CLI := $(patsubst tests/unit/cli/%.c,$(BUILD)/tests/unit/cli/%,$(UNIT_CLI_SRC))
-UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON) $(UNIT_RESOLVER) $(UNIT_WG) $(UNIT_CLI)
+UNIT_SYNC_SRC := $(wildcard tests/unit/sync/test_*.c)
+UNIT_SYNC := $(patsubst tests/unit/sync/%.c,$(BUILD)/tests/unit/sync/%,$(UNIT_SYNC_SRC))
+UNIT_TESTS := $(UNIT_REGISTRY) $(UNIT_DAEMON) $(UNIT_RESOLVER) $(UNIT_WG) $(UNIT_CLI) $(UNIT_SYNC)
 # Fuzz targets, built without libFuzzer (tests/fuzz/standalone.c replays files), so
 # that they compile in every CI run and replay tests/fuzz/seeds/TARGET/.
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -107,6 +111,8 @@ $(LIB_WG): $(call obj,$(WG_SRC))
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(LIB_RESOLVER): $(call obj,$(RESOLVER_SRC))
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+$(LIB_SYNC): $(call obj,$(SYNC_SRC))
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(MESHNAME): $(call obj,$(CLI_SRC)) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -122,6 +128,9 @@ $(BUILD)/tests/unit/registry/%: $(BUILD)/tests/unit/registry/%.o $(LIB_REGISTRY)
 # The WireGuard module's tests link libwg and the registry (the peer manager reads the
 # snapshot), nothing of DNS.
 $(BUILD)/tests/unit/wg/%: $(BUILD)/tests/unit/wg/%.o $(LIB_WG) $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+# Peer-to-peer sync (issue 5): its tests link libsync and the registry it feeds.
+$(BUILD)/tests/unit/sync/%: $(BUILD)/tests/unit/sync/%.o $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 $(BUILD)/tests/unit/resolver/%: $(BUILD)/tests/unit/resolver/%.o $(LIB_RESOLVER) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
