@@ -89,8 +89,8 @@ on-exit remove
 CONF
 done
 cat >"$root/test/env" <<ENV
-MESHNAMED=$MESHNAMED
-MESHNAME=$MESHNAME
+MESHNAMED=/opt/meshname/meshnamed
+MESHNAME=/opt/meshname/meshname
 IP=$(command -v ip)
 V4_1=${v4[1]}
 V4_2=${v4[2]}
@@ -109,6 +109,12 @@ ${CC:-cc} -std=c11 -D_GNU_SOURCE -Iinclude -O1 ${SANITIZE:+-fsanitize=$SANITIZE}
 	$(pkg-config --cflags --libs libmnl libsodium) || bail "build tests/kernel/nl_check.c"
 tests/kernel/build.sh add-bin "$root" "$MESHNAMED" "$MESHNAME" "$root/test/nl_check" ||
 	bail "copy meshnamed into the VM"
+# The binaries go to /opt/meshname in the VM: their path here may be under /tmp (a fresh
+# clone in CI), which the VM's init covers with a tmpfs. Their libraries stay where ldd
+# found them.
+mkdir -p "$root/opt/meshname" &&
+	mv "$root$MESHNAMED" "$root/opt/meshname/meshnamed" &&
+	mv "$root$MESHNAME" "$root/opt/meshname/meshname" || bail "move the binaries to /opt/meshname"
 tests/kernel/build.sh cpio "$root" "$tmp/test.cpio.gz" || bail "the test's initramfs part"
 cat "$KDIR/base.cpio.gz" "$tmp/test.cpio.gz" >"$tmp/initrd.gz"
 
