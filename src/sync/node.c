@@ -1,0 +1,565 @@
+/*
+ * node.c: one host's dissemination policy (include/meshname/syncnode.h): the neighbour
+ * table (LAN, seeds, a random sample of members), eager push with pacing, anti-entropy
+ * timing, bounded sessions and back-off. Pure: no I/O, no clock, no logging; randomness
+ * only through the injected function.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meshname/syncnode.h"
+
+/* A failure count past which the back-off is at its cap anyway (no shift overflow). */
+#define BACKOFF_MAX_SHIFT 16
+/* The sample is at most this share of the table, so LAN peers and seeds always fit. */
+#define MEMBER_SAMPLE_MAX 32
+/* Rejection sampling gives up after this many draws per wanted member. */
+#define SAMPLE_TRIES 16
+
+struct neighbour {
+	uint8_t key[REC_KEY_SIZE];
+	unsigned flags; /* 0: on its way out, kept only while a session to it is open */
+	uint64_t lan_until;
+	uint64_t last_ok;
+	uint64_t last_fail;
+	unsigned failures;
+	uint64_t backoff_until;
+	bool in_session;
+};
+
+struct pending {
+	uint8_t id[REC_ID_SIZE];
+	uint8_t from[REC_KEY_SIZE];
+	bool has_from;
+};
+
+struct syncnode {
+	struct syncnode_config c;
+	uint8_t self[REC_KEY_SIZE];
+	syncnode_rand_fn rand;
+	void *rand_arg;
+
+	struct neighbour nb[SYNCNODE_MAX_NEIGHBOURS];
+	size_t n_nb;
+
+	uint8_t (*members)[REC_KEY_SIZE];
+	size_t n_members;
+	bool sampled;
+	uint64_t next_refresh;
+
+	struct pending queue[SYNCNODE_MAX_PENDING]; /* a ring */
+	size_t q_head, q_len;
+	size_t batch_left;      /* records of the current push batch still to send */
+	uint64_t push_ready_at; /* the next batch may start then */
+
+	uint64_t next_ae;
+	bool ae_starved; /* the last period found no neighbour: run as soon as one appears */
+	size_t sessions_out, sessions_in;
+	uint64_t last_ok;
+	uint64_t pushes_sent, pushes_dropped, sessions_ok, sessions_failed;
+};
+
+void syncnode_config_default(struct syncnode_config *c)
+{
+	c->fanout = 3;
+	c->push = true;
+	c->push_pacing_ms = 200;
+	c->ae_interval_ms = 30000;
+	c->ae_jitter_ms = 3000;
+	c->max_sessions = 2;
+	c->max_inbound = 8;
+	c->member_sample = 8;
+	c->member_refresh_ms = 300000;
+	c->lan_ttl_ms = 95000;
+	c->backoff_min_ms = 5000;
+	c->backoff_max_ms = 300000;
+}
+
+static uint64_t rand_below(struct syncnode *n, uint64_t bound)
+{
+	if (bound <= 1)
+		return 0;
+	if (bound > UINT32_MAX)
+		bound = UINT32_MAX;
+	return n->rand(n->rand_arg, (uint32_t)bound);
+}
+
+/* One anti-entropy period from now: interval +- jitter, uniformly. */
+static uint64_t ae_period(struct syncnode *n)
+{
+	uint64_t j = n->c.ae_jitter_ms < n->c.ae_interval_ms ? n->c.ae_jitter_ms :
+							       n->c.ae_interval_ms - 1;
+
+	return n->c.ae_interval_ms - j + rand_below(n, 2 * j + 1);
+}
+
+static struct neighbour *nb_find(struct syncnode *n, const uint8_t key[REC_KEY_SIZE])
+{
+	for (size_t i = 0; i < n->n_nb; i++)
+		if (memcmp(n->nb[i].key, key, REC_KEY_SIZE) == 0)
+			return &n->nb[i];
+	return NULL;
+}
+
+static struct neighbour *nb_add(struct syncnode *n, const uint8_t key[REC_KEY_SIZE])
+{
+	struct neighbour *e = nb_find(n, key);
+
+	if (e != NULL)
+		return e;
+	if (n->n_nb == SYNCNODE_MAX_NEIGHBOURS)
+		return NULL;
+	e = &n->nb[n->n_nb++];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->key, key, REC_KEY_SIZE);
+	/* A neighbour appeared after a period that found none: sync with it now. */
+	if (n->ae_starved)
+		n->next_ae = 0;
+	return e;
+}
+
+/* Drops entry e if nothing keeps it (no source left, no open session). */
+static void nb_maybe_remove(struct syncnode *n, struct neighbour *e)
+{
+	if (e->flags != 0 || e->in_session)
+		return;
+	*e = n->nb[--n->n_nb];
+}
+
+static bool nb_usable(const struct neighbour *e, uint64_t now)
+{
+	return e->flags != 0 && e->backoff_until <= now;
+}
+
+int syncnode_new(const struct syncnode_config *c, const uint8_t self[REC_KEY_SIZE],
+		 syncnode_rand_fn rand, void *rand_arg, uint64_t now, struct syncnode **out)
+{
+	struct syncnode *n;
+	struct syncnode_config def;
+
+	*out = NULL;
+	if (c == NULL) {
+		syncnode_config_default(&def);
+		c = &def;
+	}
+	if (rand == NULL || c->fanout == 0 || c->ae_interval_ms == 0 || c->max_sessions == 0 ||
+	    c->member_sample > MEMBER_SAMPLE_MAX || c->backoff_min_ms == 0 ||
+	    c->backoff_max_ms < c->backoff_min_ms)
+		return -EINVAL;
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	n->c = *c;
+	memcpy(n->self, self, REC_KEY_SIZE);
+	n->rand = rand;
+	n->rand_arg = rand_arg;
+	/* The first period starts at a random point, so hosts started together spread out. */
+	n->next_ae = now + rand_below(n, n->c.ae_interval_ms);
+	*out = n;
+	return 0;
+}
+
+void syncnode_free(struct syncnode *n)
+{
+	if (n == NULL)
+		return;
+	free(n->members);
+	free(n);
+}
+
+int syncnode_lan_seen(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], uint64_t now)
+{
+	struct neighbour *e;
+
+	if (memcmp(key, n->self, REC_KEY_SIZE) == 0)
+		return -EINVAL;
+	e = nb_add(n, key);
+	if (e == NULL)
+		return -ENOSPC;
+	e->flags |= SYNCNODE_LAN;
+	e->lan_until = now + n->c.lan_ttl_ms;
+	return 0;
+}
+
+int syncnode_set_seed(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], bool seed)
+{
+	struct neighbour *e;
+
+	if (memcmp(key, n->self, REC_KEY_SIZE) == 0)
+		return -EINVAL;
+	if (!seed) {
+		e = nb_find(n, key);
+		if (e != NULL) {
+			e->flags &= ~(unsigned)SYNCNODE_SEED;
+			nb_maybe_remove(n, e);
+		}
+		return 0;
+	}
+	e = nb_add(n, key);
+	if (e == NULL)
+		return -ENOSPC;
+	e->flags |= SYNCNODE_SEED;
+	return 0;
+}
+
+static size_t count_flag(const struct syncnode *n, unsigned flag)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n->n_nb; i++)
+		if (n->nb[i].flags & flag)
+			k++;
+	return k;
+}
+
+/* Adds random members (not self) to the sample until it holds member_sample of them or
+ * too many draws hit self or peers already sampled (a mesh smaller than the sample). */
+static void sample_fill(struct syncnode *n)
+{
+	size_t have = count_flag(n, SYNCNODE_MEMBER);
+	size_t tries = SAMPLE_TRIES * (size_t)n->c.member_sample;
+
+	while (have < n->c.member_sample && n->n_members > 0 && tries-- > 0) {
+		const uint8_t *key = n->members[rand_below(n, n->n_members)];
+		struct neighbour *e;
+
+		if (memcmp(key, n->self, REC_KEY_SIZE) == 0)
+			continue;
+		e = nb_find(n, key);
+		if (e != NULL && (e->flags & SYNCNODE_MEMBER))
+			continue;
+		e = nb_add(n, key);
+		if (e == NULL)
+			return;
+		e->flags |= SYNCNODE_MEMBER;
+		have++;
+	}
+}
+
+static void sample_clear(struct syncnode *n)
+{
+	/* Backwards: nb_maybe_remove moves the last entry into the freed slot. */
+	for (size_t i = n->n_nb; i-- > 0;) {
+		n->nb[i].flags &= ~(unsigned)SYNCNODE_MEMBER;
+		nb_maybe_remove(n, &n->nb[i]);
+	}
+}
+
+static void resample(struct syncnode *n, uint64_t now)
+{
+	sample_clear(n);
+	sample_fill(n);
+	n->sampled = true;
+	n->next_refresh = now + n->c.member_refresh_ms;
+}
+
+static bool is_member(const struct syncnode *n, const uint8_t key[REC_KEY_SIZE])
+{
+	for (size_t i = 0; i < n->n_members; i++)
+		if (memcmp(n->members[i], key, REC_KEY_SIZE) == 0)
+			return true;
+	return false;
+}
+
+int syncnode_set_members(struct syncnode *n, const uint8_t (*keys)[REC_KEY_SIZE], size_t count,
+			 uint64_t now)
+{
+	uint8_t(*copy)[REC_KEY_SIZE] = NULL;
+
+	if (count > 0) {
+		copy = malloc(count * sizeof(*copy));
+		if (copy == NULL)
+			return -ENOMEM;
+		memcpy(copy, keys, count * sizeof(*copy));
+	}
+	free(n->members);
+	n->members = copy;
+	n->n_members = count;
+	if (!n->sampled || now >= n->next_refresh) {
+		resample(n, now);
+		return 0;
+	}
+	/* Between refreshes: only replace members that left the mesh. */
+	for (size_t i = n->n_nb; i-- > 0;) {
+		struct neighbour *e = &n->nb[i];
+
+		if ((e->flags & SYNCNODE_MEMBER) && !is_member(n, e->key)) {
+			e->flags &= ~(unsigned)SYNCNODE_MEMBER;
+			nb_maybe_remove(n, e);
+		}
+	}
+	sample_fill(n);
+	return 0;
+}
+
+int syncnode_record_accepted(struct syncnode *n, const uint8_t id[REC_ID_SIZE],
+			     const uint8_t from[REC_KEY_SIZE], uint64_t now)
+{
+	struct pending *p;
+
+	(void)now;
+	if (!n->c.push)
+		return 0;
+	if (n->q_len == SYNCNODE_MAX_PENDING) {
+		n->pushes_dropped++;
+		return -ENOSPC;
+	}
+	p = &n->queue[(n->q_head + n->q_len) % SYNCNODE_MAX_PENDING];
+	memcpy(p->id, id, REC_ID_SIZE);
+	p->has_from = from != NULL;
+	if (from != NULL)
+		memcpy(p->from, from, REC_KEY_SIZE);
+	else
+		memset(p->from, 0, REC_KEY_SIZE);
+	n->q_len++;
+	return 0;
+}
+
+void syncnode_link_changed(struct syncnode *n, uint64_t now)
+{
+	n->next_ae = now;
+	/* Failures seen over the old link say nothing about the new one. */
+	for (size_t i = 0; i < n->n_nb; i++)
+		n->nb[i].backoff_until = 0;
+}
+
+static void expire_lan(struct syncnode *n, uint64_t now)
+{
+	for (size_t i = n->n_nb; i-- > 0;) {
+		struct neighbour *e = &n->nb[i];
+
+		if ((e->flags & SYNCNODE_LAN) && e->lan_until <= now) {
+			e->flags &= ~(unsigned)SYNCNODE_LAN;
+			nb_maybe_remove(n, e);
+		}
+	}
+}
+
+/* Pushes the record at the head of the queue to up to fanout random usable neighbours
+ * other than its sender. Returns the number of actions written, or -ENOBUFS if fewer
+ * than fanout slots are left (the record stays queued). */
+static int push_one(struct syncnode *n, uint64_t now, struct syncnode_action *out, size_t room)
+{
+	const struct pending *p = &n->queue[n->q_head];
+	size_t idx[SYNCNODE_MAX_NEIGHBOURS], k = 0, want;
+
+	if (room < n->c.fanout)
+		return -ENOBUFS;
+	for (size_t i = 0; i < n->n_nb; i++) {
+		if (!nb_usable(&n->nb[i], now))
+			continue;
+		if (p->has_from && memcmp(n->nb[i].key, p->from, REC_KEY_SIZE) == 0)
+			continue;
+		idx[k++] = i;
+	}
+	want = k < n->c.fanout ? k : n->c.fanout;
+	/* A partial Fisher-Yates shuffle: the first want entries are a uniform sample. */
+	for (size_t i = 0; i < want; i++) {
+		size_t j = i + (size_t)rand_below(n, k - i);
+		size_t t = idx[i];
+
+		idx[i] = idx[j];
+		idx[j] = t;
+		out[i].kind = SYNCNODE_PUSH;
+		memcpy(out[i].peer, n->nb[idx[i]].key, REC_KEY_SIZE);
+		memcpy(out[i].id, p->id, REC_ID_SIZE);
+	}
+	if (want == 0)
+		n->pushes_dropped++;
+	n->pushes_sent += want;
+	n->q_head = (n->q_head + 1) % SYNCNODE_MAX_PENDING;
+	n->q_len--;
+	return (int)want;
+}
+
+static size_t step_push(struct syncnode *n, uint64_t now, struct syncnode_action *out, size_t max)
+{
+	size_t used = 0;
+
+	if (n->batch_left == 0 && n->q_len > 0 && now >= n->push_ready_at) {
+		/* A new batch: what is queued now goes out; what comes later waits for the
+		 * next slot, so a burst of records costs one push per pacing interval. */
+		n->batch_left = n->q_len;
+		n->push_ready_at = now + n->c.push_pacing_ms;
+	}
+	while (n->batch_left > 0) {
+		int r = push_one(n, now, out + used, max - used);
+
+		if (r < 0)
+			break;
+		used += (size_t)r;
+		n->batch_left--;
+	}
+	return used;
+}
+
+static size_t step_ae(struct syncnode *n, uint64_t now, struct syncnode_action *out, size_t max)
+{
+	size_t idx[SYNCNODE_MAX_NEIGHBOURS], k = 0;
+	struct neighbour *e;
+
+	if (now < n->next_ae || max == 0)
+		return 0;
+	n->next_ae = now + ae_period(n);
+	n->ae_starved = false;
+	/* Already at the bound: the sessions running are anti-entropy enough. */
+	if (n->sessions_out >= n->c.max_sessions)
+		return 0;
+	for (size_t i = 0; i < n->n_nb; i++)
+		if (nb_usable(&n->nb[i], now) && !n->nb[i].in_session)
+			idx[k++] = i;
+	if (k == 0) {
+		n->ae_starved = true;
+		return 0;
+	}
+	e = &n->nb[idx[rand_below(n, k)]];
+	e->in_session = true;
+	n->sessions_out++;
+	out->kind = SYNCNODE_OPEN_SESSION;
+	memcpy(out->peer, e->key, REC_KEY_SIZE);
+	memset(out->id, 0, REC_ID_SIZE);
+	return 1;
+}
+
+void syncnode_step(struct syncnode *n, uint64_t now, struct syncnode_action *out, size_t max,
+		   size_t *count)
+{
+	size_t used = 0;
+
+	expire_lan(n, now);
+	if (n->sampled && n->n_members > 0 && now >= n->next_refresh)
+		resample(n, now);
+	used += step_ae(n, now, out, max);
+	used += step_push(n, now, out + used, max - used);
+	*count = used;
+}
+
+uint64_t syncnode_next_wakeup(const struct syncnode *n)
+{
+	uint64_t t = n->next_ae;
+
+	if (n->batch_left > 0)
+		return 0;
+	if (n->q_len > 0 && n->push_ready_at < t)
+		t = n->push_ready_at;
+	if (n->sampled && n->n_members > 0 && n->next_refresh < t)
+		t = n->next_refresh;
+	for (size_t i = 0; i < n->n_nb; i++)
+		if ((n->nb[i].flags & SYNCNODE_LAN) && n->nb[i].lan_until < t)
+			t = n->nb[i].lan_until;
+	return t;
+}
+
+int syncnode_inbound_open(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], uint64_t now)
+{
+	(void)key;
+	(void)now;
+	if (n->sessions_in >= n->c.max_inbound)
+		return -EBUSY;
+	n->sessions_in++;
+	return 0;
+}
+
+static void backoff(struct syncnode *n, struct neighbour *e, uint64_t now)
+{
+	unsigned shift = e->failures - 1;
+	uint64_t d;
+
+	if (shift > BACKOFF_MAX_SHIFT)
+		shift = BACKOFF_MAX_SHIFT;
+	d = n->c.backoff_min_ms << shift;
+	if (d > n->c.backoff_max_ms)
+		d = n->c.backoff_max_ms;
+	/* +-25 %: peers that failed together are not all retried together. */
+	d = d - d / 4 + rand_below(n, d / 2 + 1);
+	e->backoff_until = now + d;
+}
+
+static void record_result(struct syncnode *n, struct neighbour *e, int result, bool may_backoff,
+			  uint64_t now)
+{
+	if (result == 0) {
+		n->last_ok = now;
+		if (e != NULL) {
+			e->last_ok = now;
+			e->failures = 0;
+			e->backoff_until = 0;
+		}
+		return;
+	}
+	if (e == NULL)
+		return;
+	e->last_fail = now;
+	if (!may_backoff)
+		return;
+	e->failures++;
+	backoff(n, e, now);
+}
+
+void syncnode_session_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], bool inbound,
+			  int result, uint64_t now)
+{
+	struct neighbour *e = nb_find(n, key);
+
+	if (result == 0)
+		n->sessions_ok++;
+	else
+		n->sessions_failed++;
+	if (inbound) {
+		if (n->sessions_in > 0)
+			n->sessions_in--;
+		/* A peer that failed to talk to us is not a reason to stop talking to it. */
+		record_result(n, e, result, false, now);
+		return;
+	}
+	if (e != NULL && e->in_session) {
+		e->in_session = false;
+		if (n->sessions_out > 0)
+			n->sessions_out--;
+	}
+	record_result(n, e, result, true, now);
+	if (e != NULL)
+		nb_maybe_remove(n, e);
+}
+
+void syncnode_push_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], int result,
+		       uint64_t now)
+{
+	record_result(n, nb_find(n, key), result, true, now);
+}
+
+void syncnode_status(const struct syncnode *n, struct syncnode_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->neighbours = n->n_nb;
+	st->lan = count_flag(n, SYNCNODE_LAN);
+	st->seeds = count_flag(n, SYNCNODE_SEED);
+	st->members = count_flag(n, SYNCNODE_MEMBER);
+	st->pending = n->q_len;
+	st->sessions_out = n->sessions_out;
+	st->sessions_in = n->sessions_in;
+	st->last_ok = n->last_ok;
+	st->next_ae = n->next_ae;
+	st->pushes_sent = n->pushes_sent;
+	st->pushes_dropped = n->pushes_dropped;
+	st->sessions_ok = n->sessions_ok;
+	st->sessions_failed = n->sessions_failed;
+}
+
+int syncnode_neighbour(const struct syncnode *n, size_t i, struct syncnode_neighbour_info *out)
+{
+	const struct neighbour *e;
+
+	if (i >= n->n_nb)
+		return -ENOENT;
+	e = &n->nb[i];
+	memcpy(out->key, e->key, REC_KEY_SIZE);
+	out->flags = e->flags;
+	out->last_ok = e->last_ok;
+	out->last_fail = e->last_fail;
+	out->failures = e->failures;
+	out->backoff_until = e->backoff_until;
+	out->in_session = e->in_session;
+	return 0;
+}

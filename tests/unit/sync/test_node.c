@@ -1,0 +1,631 @@
+/*
+ * test_node.c: the dissemination policy (src/sync/node.c) on a virtual clock: push
+ * fan-out and pacing, anti-entropy timing, session bounds, back-off, the neighbour table.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "meshname/syncnode.h"
+
+static uint32_t test_rand(void *arg, uint32_t bound)
+{
+	uint64_t *s = arg;
+
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (uint32_t)(*s % bound);
+}
+
+static void key_of(unsigned i, uint8_t key[REC_KEY_SIZE])
+{
+	memset(key, 0, REC_KEY_SIZE);
+	key[0] = (uint8_t)(i >> 8);
+	key[1] = (uint8_t)i;
+	key[31] = 0xaa;
+}
+
+static unsigned index_of(const uint8_t key[REC_KEY_SIZE])
+{
+	return (unsigned)key[0] << 8 | key[1];
+}
+
+struct fixture {
+	uint64_t seed;
+	struct syncnode_config c;
+	struct syncnode *n;
+	struct syncnode_action act[64];
+	size_t count;
+};
+
+static void fixture_open(struct fixture *f, uint64_t now)
+{
+	uint8_t self[REC_KEY_SIZE];
+
+	key_of(0, self);
+	assert_int_equal(syncnode_new(&f->c, self, test_rand, &f->seed, now, &f->n), 0);
+}
+
+static void fixture_init(struct fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->seed = 0x9e3779b97f4a7c15ULL;
+	syncnode_config_default(&f->c);
+}
+
+static void add_lan(struct fixture *f, unsigned from, unsigned to, uint64_t now)
+{
+	uint8_t key[REC_KEY_SIZE];
+
+	for (unsigned i = from; i <= to; i++) {
+		key_of(i, key);
+		assert_int_equal(syncnode_lan_seen(f->n, key, now), 0);
+	}
+}
+
+static size_t step(struct fixture *f, uint64_t now)
+{
+	syncnode_step(f->n, now, f->act, 64, &f->count);
+	return f->count;
+}
+
+static size_t count_kind(const struct fixture *f, enum syncnode_action_kind kind)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < f->count; i++)
+		if (f->act[i].kind == kind)
+			k++;
+	return k;
+}
+
+static void new_record(uint8_t id[REC_ID_SIZE], uint8_t tag)
+{
+	memset(id, tag, REC_ID_SIZE);
+}
+
+static void config_checks_its_bounds(void **state)
+{
+	struct fixture f;
+	uint8_t self[REC_KEY_SIZE];
+
+	(void)state;
+	fixture_init(&f);
+	key_of(0, self);
+	f.c.fanout = 0;
+	assert_int_equal(syncnode_new(&f.c, self, test_rand, &f.seed, 0, &f.n), -EINVAL);
+	assert_null(f.n);
+	syncnode_config_default(&f.c);
+	f.c.member_sample = 1000;
+	assert_int_equal(syncnode_new(&f.c, self, test_rand, &f.seed, 0, &f.n), -EINVAL);
+	assert_int_equal(syncnode_new(NULL, self, NULL, NULL, 0, &f.n), -EINVAL);
+	assert_int_equal(syncnode_new(NULL, self, test_rand, &f.seed, 0, &f.n), 0);
+	assert_int_equal(syncnode_lan_seen(f.n, self, 0), -EINVAL);
+	syncnode_free(f.n);
+	syncnode_free(NULL);
+}
+
+static void new_record_goes_to_three_neighbours_never_its_sender(void **state)
+{
+	struct fixture f;
+	uint8_t id[REC_ID_SIZE], sender[REC_KEY_SIZE];
+	unsigned seen_sender = 0;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 1000000; /* keep anti-entropy out of the way */
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 5, 0);
+	key_of(1, sender);
+	for (unsigned r = 0; r < 50; r++) {
+		uint64_t now = 1000 * (r + 1);
+
+		new_record(id, (uint8_t)r);
+		assert_int_equal(syncnode_record_accepted(f.n, id, sender, now), 0);
+		assert_int_equal(step(&f, now), 3);
+		assert_int_equal(count_kind(&f, SYNCNODE_PUSH), 3);
+		for (size_t i = 0; i < 3; i++) {
+			assert_int_equal(f.act[i].kind, SYNCNODE_PUSH);
+			assert_memory_equal(f.act[i].id, id, REC_ID_SIZE);
+			if (memcmp(f.act[i].peer, sender, REC_KEY_SIZE) == 0)
+				seen_sender++;
+			for (size_t j = 0; j < i; j++)
+				assert_memory_not_equal(f.act[i].peer, f.act[j].peer, REC_KEY_SIZE);
+		}
+		add_lan(&f, 1, 5, now);
+	}
+	assert_int_equal(seen_sender, 0);
+	syncnode_free(f.n);
+}
+
+static void few_neighbours_get_it_all_and_none_is_dropped_silently(void **state)
+{
+	struct fixture f;
+	uint8_t id[REC_ID_SIZE], sender[REC_KEY_SIZE];
+	struct syncnode_status st;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 1000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 2, 0);
+	key_of(1, sender);
+	new_record(id, 1);
+	syncnode_record_accepted(f.n, id, sender, 10);
+	assert_int_equal(step(&f, 10), 1);
+	assert_int_equal(index_of(f.act[0].peer), 2);
+	/* Our own record goes to both, the one that sent us the first included. */
+	new_record(id, 2);
+	syncnode_record_accepted(f.n, id, NULL, 500);
+	assert_int_equal(step(&f, 500), 2);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.pushes_sent, 3);
+	assert_int_equal(st.pushes_dropped, 0);
+	assert_int_equal(st.pending, 0);
+	syncnode_free(f.n);
+}
+
+static void push_disabled_leaves_it_to_anti_entropy(void **state)
+{
+	struct fixture f;
+	uint8_t id[REC_ID_SIZE];
+
+	(void)state;
+	fixture_init(&f);
+	f.c.push = false;
+	f.c.ae_interval_ms = 1000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 5, 0);
+	new_record(id, 1);
+	assert_int_equal(syncnode_record_accepted(f.n, id, NULL, 10), 0);
+	assert_int_equal(step(&f, 10), 0);
+	syncnode_free(f.n);
+}
+
+static void a_burst_of_records_is_paced_to_one_batch_per_interval(void **state)
+{
+	struct fixture f;
+	uint8_t id[REC_ID_SIZE];
+	struct syncnode_status st;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 1000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 9, 0);
+	new_record(id, 1);
+	syncnode_record_accepted(f.n, id, NULL, 1000);
+	assert_int_equal(step(&f, 1000), 3); /* the first goes at once */
+	new_record(id, 2);
+	syncnode_record_accepted(f.n, id, NULL, 1010);
+	new_record(id, 3);
+	syncnode_record_accepted(f.n, id, NULL, 1020);
+	assert_int_equal(step(&f, 1020), 0);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.pending, 2);
+	assert_int_equal(syncnode_next_wakeup(f.n), 1200);
+	assert_int_equal(step(&f, 1199), 0);
+	assert_int_equal(step(&f, 1200), 6);
+	/* Room for one record only: the other stays due, not delayed by another interval. */
+	new_record(id, 4);
+	syncnode_record_accepted(f.n, id, NULL, 1300);
+	new_record(id, 5);
+	syncnode_record_accepted(f.n, id, NULL, 1300);
+	syncnode_step(f.n, 1400, f.act, 4, &f.count);
+	assert_int_equal(f.count, 3);
+	assert_int_equal(syncnode_next_wakeup(f.n), 0);
+	assert_int_equal(step(&f, 1401), 3);
+	syncnode_free(f.n);
+}
+
+static void a_full_push_queue_counts_what_it_drops(void **state)
+{
+	struct fixture f;
+	uint8_t id[REC_ID_SIZE];
+	struct syncnode_status st;
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	for (unsigned i = 0; i < SYNCNODE_MAX_PENDING; i++) {
+		memset(id, 0, sizeof(id));
+		memcpy(id, &i, sizeof(i));
+		assert_int_equal(syncnode_record_accepted(f.n, id, NULL, 0), 0);
+	}
+	assert_int_equal(syncnode_record_accepted(f.n, id, NULL, 0), -ENOSPC);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.pending, SYNCNODE_MAX_PENDING);
+	assert_int_equal(st.pushes_dropped, 1);
+	syncnode_free(f.n);
+}
+
+static void anti_entropy_runs_once_a_period_with_jitter(void **state)
+{
+	struct fixture f;
+	uint64_t last = 0, min_gap = UINT64_MAX, max_gap = 0;
+	unsigned opens = 0;
+	bool peers_seen[6] = { false };
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 5, 0);
+	for (uint64_t now = 0; now <= 3600000; now += 100) {
+		if (now % 30000 == 0)
+			add_lan(&f, 1, 5, now);
+		step(&f, now);
+		for (size_t i = 0; i < f.count; i++) {
+			assert_int_equal(f.act[i].kind, SYNCNODE_OPEN_SESSION);
+			peers_seen[index_of(f.act[i].peer)] = true;
+			if (opens > 0) {
+				uint64_t gap = now - last;
+
+				min_gap = gap < min_gap ? gap : min_gap;
+				max_gap = gap > max_gap ? gap : max_gap;
+			}
+			last = now;
+			opens++;
+			syncnode_session_end(f.n, f.act[i].peer, false, 0, now);
+		}
+	}
+	/* One hour at 30 s +- 3 s: 120 sessions, give or take the jitter. */
+	assert_in_range(opens, 110, 130);
+	assert_in_range(min_gap, 27000, 28000);
+	assert_in_range(max_gap, 32000, 33100);
+	for (unsigned i = 1; i <= 5; i++)
+		assert_true(peers_seen[i]);
+	syncnode_free(f.n);
+}
+
+static void a_link_change_starts_anti_entropy_at_once(void **state)
+{
+	struct fixture f;
+	struct syncnode_status st;
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 5, 0);
+	/* The first period starts at a random point: end whatever it opened early on. */
+	for (uint64_t now = 0; now <= 5; now++) {
+		step(&f, now);
+		for (size_t i = 0; i < f.count; i++)
+			syncnode_session_end(f.n, f.act[i].peer, false, 0, now);
+	}
+	assert_int_equal(step(&f, 6), 0);
+	syncnode_link_changed(f.n, 10);
+	assert_int_equal(syncnode_next_wakeup(f.n), 10);
+	assert_int_equal(step(&f, 10), 1);
+	assert_int_equal(f.act[0].kind, SYNCNODE_OPEN_SESSION);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.sessions_out, 1);
+	assert_in_range(st.next_ae, 10 + 27000, 10 + 33000);
+	syncnode_free(f.n);
+}
+
+static void outbound_and_inbound_sessions_are_bounded(void **state)
+{
+	struct fixture f;
+	struct syncnode_status st;
+	uint8_t key[REC_KEY_SIZE], open[3][REC_KEY_SIZE];
+	unsigned n_open = 0;
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 9, 0);
+	for (uint64_t now = 1; now < 20; now++) {
+		syncnode_link_changed(f.n, now);
+		step(&f, now);
+		for (size_t i = 0; i < f.count; i++)
+			memcpy(open[n_open++], f.act[i].peer, REC_KEY_SIZE);
+		assert_true(n_open <= 2);
+	}
+	assert_int_equal(n_open, 2);
+	assert_memory_not_equal(open[0], open[1], REC_KEY_SIZE);
+	syncnode_session_end(f.n, open[0], false, 0, 20);
+	syncnode_link_changed(f.n, 21);
+	assert_int_equal(step(&f, 21), 1);
+	assert_memory_not_equal(f.act[0].peer, open[1], REC_KEY_SIZE);
+
+	key_of(77, key);
+	for (unsigned i = 0; i < f.c.max_inbound; i++)
+		assert_int_equal(syncnode_inbound_open(f.n, key, 30), 0);
+	assert_int_equal(syncnode_inbound_open(f.n, key, 30), -EBUSY);
+	syncnode_session_end(f.n, key, true, -ECONNRESET, 31);
+	assert_int_equal(syncnode_inbound_open(f.n, key, 32), 0);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.sessions_in, f.c.max_inbound);
+	assert_int_equal(st.sessions_out, 2);
+	syncnode_free(f.n);
+}
+
+static void a_failing_neighbour_is_backed_off_then_retried(void **state)
+{
+	struct fixture f;
+	uint8_t bad[REC_KEY_SIZE], good[REC_KEY_SIZE], id[REC_ID_SIZE];
+	struct syncnode_neighbour_info info;
+	uint64_t first_wait, second_wait;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.fanout = 2;
+	f.c.ae_interval_ms = 1000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 3, 0);
+	key_of(1, bad);
+	key_of(2, good);
+	syncnode_push_end(f.n, bad, -ETIMEDOUT, 1000);
+	for (size_t i = 0; syncnode_neighbour(f.n, i, &info) == 0; i++)
+		if (memcmp(info.key, bad, REC_KEY_SIZE) == 0)
+			break;
+	assert_memory_equal(info.key, bad, REC_KEY_SIZE);
+	assert_int_equal(info.failures, 1);
+	first_wait = info.backoff_until - 1000;
+	assert_in_range(first_wait, 3750, 6250);
+	/* While it is backed off, pushes go to the two others only. */
+	for (unsigned r = 0; r < 20; r++) {
+		new_record(id, (uint8_t)r);
+		syncnode_record_accepted(f.n, id, NULL, 1000 + 200 * r);
+		assert_int_equal(step(&f, 1000 + 200 * r), 2);
+		assert_memory_not_equal(f.act[0].peer, bad, REC_KEY_SIZE);
+		assert_memory_not_equal(f.act[1].peer, bad, REC_KEY_SIZE);
+	}
+	/* A second failure waits about twice as long. */
+	syncnode_push_end(f.n, bad, -ETIMEDOUT, 20000);
+	for (size_t i = 0; syncnode_neighbour(f.n, i, &info) == 0; i++)
+		if (memcmp(info.key, bad, REC_KEY_SIZE) == 0)
+			break;
+	second_wait = info.backoff_until - 20000;
+	assert_int_equal(info.failures, 2);
+	assert_in_range(second_wait, 7500, 12500);
+	/* A success clears it, and is what status reports as the last sync. */
+	syncnode_push_end(f.n, bad, 0, 21000);
+	for (size_t i = 0; syncnode_neighbour(f.n, i, &info) == 0; i++)
+		if (memcmp(info.key, bad, REC_KEY_SIZE) == 0)
+			break;
+	assert_int_equal(info.failures, 0);
+	assert_int_equal(info.backoff_until, 0);
+	assert_int_equal(info.last_ok, 21000);
+	assert_int_equal(info.last_fail, 20000);
+	syncnode_free(f.n);
+}
+
+static void backoff_is_capped(void **state)
+{
+	struct fixture f;
+	uint8_t bad[REC_KEY_SIZE];
+	struct syncnode_neighbour_info info;
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 1, 0);
+	key_of(1, bad);
+	for (unsigned i = 0; i < 100; i++)
+		syncnode_push_end(f.n, bad, -ECONNREFUSED, 1000);
+	assert_int_equal(syncnode_neighbour(f.n, 0, &info), 0);
+	assert_int_equal(info.failures, 100);
+	assert_in_range(info.backoff_until - 1000, f.c.backoff_max_ms * 3 / 4,
+			f.c.backoff_max_ms * 5 / 4);
+	/* A link change lifts it. */
+	syncnode_link_changed(f.n, 2000);
+	assert_int_equal(step(&f, 2000), 1);
+	assert_memory_equal(f.act[0].peer, bad, REC_KEY_SIZE);
+	syncnode_free(f.n);
+}
+
+static bool has_key(const struct syncnode *n, const uint8_t key[REC_KEY_SIZE], unsigned flag)
+{
+	struct syncnode_neighbour_info info;
+
+	for (size_t i = 0; syncnode_neighbour(n, i, &info) == 0; i++)
+		if (memcmp(info.key, key, REC_KEY_SIZE) == 0)
+			return (info.flags & flag) != 0;
+	return false;
+}
+
+static void members_are_sampled_bounded_and_refreshed(void **state)
+{
+	struct fixture f;
+	static uint8_t keys[1000][REC_KEY_SIZE];
+	struct syncnode_status st;
+	struct syncnode_neighbour_info info;
+	uint8_t before[8][REC_KEY_SIZE];
+	unsigned same = 0;
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	for (unsigned i = 0; i < 1000; i++)
+		key_of(i, keys[i]); /* keys[0] is self */
+	assert_int_equal(syncnode_set_members(f.n, (const uint8_t(*)[REC_KEY_SIZE])keys, 1000, 0),
+			 0);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.members, 8);
+	assert_int_equal(st.neighbours, 8);
+	for (size_t i = 0; i < 8; i++) {
+		assert_int_equal(syncnode_neighbour(f.n, i, &info), 0);
+		assert_int_not_equal(index_of(info.key), 0);
+		memcpy(before[i], info.key, REC_KEY_SIZE);
+	}
+	/* Before the refresh the sample stays; after it, it is drawn again. */
+	step(&f, f.c.member_refresh_ms - 1);
+	for (size_t i = 0; i < 8; i++)
+		assert_true(has_key(f.n, before[i], SYNCNODE_MEMBER));
+	step(&f, f.c.member_refresh_ms);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.members, 8);
+	for (size_t i = 0; i < 8; i++)
+		same += has_key(f.n, before[i], SYNCNODE_MEMBER);
+	assert_true(same < 3);
+	syncnode_free(f.n);
+}
+
+static void members_that_leave_are_replaced(void **state)
+{
+	struct fixture f;
+	static uint8_t keys[100][REC_KEY_SIZE];
+	struct syncnode_neighbour_info info;
+	struct syncnode_status st;
+	uint8_t gone[REC_KEY_SIZE];
+	size_t n_keys = 100;
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	for (unsigned i = 0; i < 100; i++)
+		key_of(i, keys[i]);
+	syncnode_set_members(f.n, (const uint8_t(*)[REC_KEY_SIZE])keys, n_keys, 0);
+	assert_int_equal(syncnode_neighbour(f.n, 3, &info), 0);
+	memcpy(gone, info.key, REC_KEY_SIZE);
+	for (size_t i = 0; i < n_keys; i++)
+		if (memcmp(keys[i], gone, REC_KEY_SIZE) == 0) {
+			memcpy(keys[i], keys[--n_keys], REC_KEY_SIZE);
+			break;
+		}
+	syncnode_set_members(f.n, (const uint8_t(*)[REC_KEY_SIZE])keys, n_keys, 1000);
+	assert_false(has_key(f.n, gone, SYNCNODE_MEMBER | SYNCNODE_LAN | SYNCNODE_SEED));
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.members, 8);
+	syncnode_free(f.n);
+}
+
+static void a_small_mesh_samples_everyone_but_self(void **state)
+{
+	struct fixture f;
+	uint8_t keys[4][REC_KEY_SIZE];
+	struct syncnode_status st;
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	for (unsigned i = 0; i < 4; i++)
+		key_of(i, keys[i]);
+	syncnode_set_members(f.n, (const uint8_t(*)[REC_KEY_SIZE])keys, 4, 0);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.members, 3);
+	syncnode_free(f.n);
+}
+
+static void lan_peers_expire_without_beacons_and_seeds_stay(void **state)
+{
+	struct fixture f;
+	uint8_t seed[REC_KEY_SIZE];
+	struct syncnode_status st;
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 3, 0);
+	key_of(9, seed);
+	assert_int_equal(syncnode_set_seed(f.n, seed, true), 0);
+	add_lan(&f, 1, 1, 60000); /* only peer 1 beacons again */
+	step(&f, f.c.lan_ttl_ms);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.lan, 1);
+	assert_int_equal(st.seeds, 1);
+	assert_int_equal(st.neighbours, 2);
+	assert_true(syncnode_next_wakeup(f.n) <= 60000 + f.c.lan_ttl_ms);
+	assert_int_equal(syncnode_set_seed(f.n, seed, false), 0);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.neighbours, 1);
+	syncnode_free(f.n);
+}
+
+static void a_neighbour_that_appears_late_is_synced_with_at_once(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	syncnode_link_changed(f.n, 0);
+	assert_int_equal(step(&f, 0), 0); /* no one yet */
+	add_lan(&f, 1, 1, 5000);
+	assert_int_equal(syncnode_next_wakeup(f.n), 0);
+	assert_int_equal(step(&f, 5000), 1);
+	assert_int_equal(f.act[0].kind, SYNCNODE_OPEN_SESSION);
+	syncnode_free(f.n);
+}
+
+static void the_neighbour_table_is_bounded(void **state)
+{
+	struct fixture f;
+	uint8_t key[REC_KEY_SIZE];
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	add_lan(&f, 1, SYNCNODE_MAX_NEIGHBOURS, 0);
+	key_of(SYNCNODE_MAX_NEIGHBOURS + 1, key);
+	assert_int_equal(syncnode_lan_seen(f.n, key, 0), -ENOSPC);
+	assert_int_equal(syncnode_set_seed(f.n, key, true), -ENOSPC);
+	syncnode_free(f.n);
+}
+
+static void the_same_seed_gives_the_same_actions(void **state)
+{
+	struct syncnode_action a[2][400];
+	size_t total[2] = { 0, 0 };
+
+	(void)state;
+	for (unsigned run = 0; run < 2; run++) {
+		struct fixture f;
+		uint8_t id[REC_ID_SIZE];
+
+		fixture_init(&f);
+		fixture_open(&f, 0);
+		add_lan(&f, 1, 20, 0);
+		for (uint64_t now = 0; now < 120000 && total[run] < 380; now += 100) {
+			if (now % 1000 == 0) {
+				new_record(id, (uint8_t)(now / 1000));
+				syncnode_record_accepted(f.n, id, NULL, now);
+			}
+			if (now % 30000 == 0)
+				add_lan(&f, 1, 20, now);
+			step(&f, now);
+			for (size_t i = 0; i < f.count && total[run] < 400; i++) {
+				a[run][total[run]++] = f.act[i];
+				if (f.act[i].kind == SYNCNODE_OPEN_SESSION)
+					syncnode_session_end(f.n, f.act[i].peer, false, 0, now);
+			}
+		}
+		syncnode_free(f.n);
+	}
+	assert_int_equal(total[0], total[1]);
+	assert_true(total[0] > 300);
+	assert_memory_equal(a[0], a[1], total[0] * sizeof(a[0][0]));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(config_checks_its_bounds),
+		cmocka_unit_test(new_record_goes_to_three_neighbours_never_its_sender),
+		cmocka_unit_test(few_neighbours_get_it_all_and_none_is_dropped_silently),
+		cmocka_unit_test(push_disabled_leaves_it_to_anti_entropy),
+		cmocka_unit_test(a_burst_of_records_is_paced_to_one_batch_per_interval),
+		cmocka_unit_test(a_full_push_queue_counts_what_it_drops),
+		cmocka_unit_test(anti_entropy_runs_once_a_period_with_jitter),
+		cmocka_unit_test(a_link_change_starts_anti_entropy_at_once),
+		cmocka_unit_test(outbound_and_inbound_sessions_are_bounded),
+		cmocka_unit_test(a_failing_neighbour_is_backed_off_then_retried),
+		cmocka_unit_test(backoff_is_capped),
+		cmocka_unit_test(members_are_sampled_bounded_and_refreshed),
+		cmocka_unit_test(members_that_leave_are_replaced),
+		cmocka_unit_test(a_small_mesh_samples_everyone_but_self),
+		cmocka_unit_test(lan_peers_expire_without_beacons_and_seeds_stay),
+		cmocka_unit_test(a_neighbour_that_appears_late_is_synced_with_at_once),
+		cmocka_unit_test(the_neighbour_table_is_bounded),
+		cmocka_unit_test(the_same_seed_gives_the_same_actions),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
