@@ -88,6 +88,14 @@ void negentropy_ids_free(struct negentropy_ids *ids);
 int negentropy_initiate(struct negentropy *ne, uint8_t **msg, size_t *len);
 
 /*
+ * The same, but the first message is one fingerprint of the whole set (20 bytes)
+ * instead of the reference's 16 (about 340 bytes for a large set): peers that agree are
+ * done after a 1-byte reply (21 bytes in all), others pay one more round trip. Still
+ * protocol version 1: any responder, the reference's too, answers it.
+ */
+int negentropy_initiate_fingerprint(struct negentropy *ne, uint8_t **msg, size_t *len);
+
+/*
  * Initiator, a reply from the responder: appends to have and need, and sets *msg to the
  * next message to send (caller frees), or to NULL with *len 0 when reconciliation is
  * complete. Errors (the session should then be dropped):
