@@ -166,6 +166,10 @@ $(BUILD)/fuzz/fuzz_config: $(BUILD)/tests/fuzz/fuzz_config.o $(FUZZ_MAIN) \
 		$(BUILD)/src/daemon/config.o $(LIB_COMMON)
 $(BUILD)/fuzz/fuzz_uapi: $(BUILD)/tests/fuzz/fuzz_uapi.o $(FUZZ_MAIN) $(LIB_WG) $(LIB_REGISTRY) \
 		$(LIB_COMMON)
+# Transport B's session and the LAN beacon: pure codecs, their objects alone.
+$(BUILD)/fuzz/fuzz_session: $(BUILD)/tests/fuzz/fuzz_session.o $(FUZZ_MAIN) \
+		$(BUILD)/src/sync/session.o
+$(BUILD)/fuzz/fuzz_beacon: $(BUILD)/tests/fuzz/fuzz_beacon.o $(FUZZ_MAIN) $(BUILD)/src/sync/beacon.o
 $(FUZZERS):
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
