@@ -16,6 +16,13 @@
 #define MEMBER_SAMPLE_MAX 32
 /* Rejection sampling gives up after this many draws per wanted member. */
 #define SAMPLE_TRIES 16
+/* A failed anti-entropy session is retried at once with another neighbour, this many
+ * times a period: a failure is not a sync, and waiting a whole period for the next try
+ * leaves a host behind a partition (most of its neighbours unreachable) with nothing. */
+#define AE_RETRIES 3
+/* A sampled member that failed this many times in a row is swapped for another random
+ * member (a host that is gone, or behind a partition), without waiting for the refresh. */
+#define MEMBER_DEAD_FAILURES 3
 
 struct neighbour {
 	uint8_t key[REC_KEY_SIZE];
@@ -54,7 +61,9 @@ struct syncnode {
 	uint64_t push_ready_at; /* the next batch may start then */
 
 	uint64_t next_ae;
-	bool ae_starved; /* the last period found no neighbour: run as soon as one appears */
+	bool ae_retry;       /* a retry is due now, outside the period */
+	unsigned ae_retries; /* retries spent in this period */
+	bool ae_starved;     /* the last period found no neighbour: run as soon as one appears */
 	size_t sessions_out, sessions_in;
 	uint64_t last_ok;
 	uint64_t pushes_sent, pushes_dropped, sessions_ok, sessions_failed;
@@ -399,9 +408,13 @@ static size_t step_ae(struct syncnode *n, uint64_t now, struct syncnode_action *
 	size_t idx[SYNCNODE_MAX_NEIGHBOURS], k = 0;
 	struct neighbour *e;
 
-	if (now < n->next_ae || max == 0)
+	if ((now < n->next_ae && !n->ae_retry) || max == 0)
 		return 0;
-	n->next_ae = now + ae_period(n);
+	if (now >= n->next_ae) {
+		n->next_ae = now + ae_period(n);
+		n->ae_retries = 0;
+	}
+	n->ae_retry = false;
 	n->ae_starved = false;
 	/* Already at the bound: the sessions running are anti-entropy enough. */
 	if (n->sessions_out >= n->c.max_sessions)
@@ -439,7 +452,7 @@ uint64_t syncnode_next_wakeup(const struct syncnode *n)
 {
 	uint64_t t = n->next_ae;
 
-	if (n->batch_left > 0)
+	if (n->batch_left > 0 || n->ae_retry)
 		return 0;
 	if (n->q_len > 0 && n->push_ready_at < t)
 		t = n->push_ready_at;
@@ -497,6 +510,19 @@ static void record_result(struct syncnode *n, struct neighbour *e, int result, b
 	backoff(n, e, now);
 }
 
+/* After a result for e: a sampled member (and nothing else) that keeps failing leaves
+ * the sample for another random member; an entry nothing keeps is dropped. */
+static void nb_settle(struct syncnode *n, struct neighbour *e)
+{
+	bool replace = e->flags == SYNCNODE_MEMBER && e->failures >= MEMBER_DEAD_FAILURES;
+
+	if (replace)
+		e->flags = 0;
+	nb_maybe_remove(n, e);
+	if (replace)
+		sample_fill(n);
+}
+
 void syncnode_session_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], bool inbound,
 			  int result, uint64_t now)
 {
@@ -520,13 +546,21 @@ void syncnode_session_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], b
 	}
 	record_result(n, e, result, true, now);
 	if (e != NULL)
-		nb_maybe_remove(n, e);
+		nb_settle(n, e);
+	if (result != 0 && n->ae_retries < AE_RETRIES) {
+		n->ae_retries++;
+		n->ae_retry = true;
+	}
 }
 
 void syncnode_push_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], int result,
 		       uint64_t now)
 {
-	record_result(n, nb_find(n, key), result, true, now);
+	struct neighbour *e = nb_find(n, key);
+
+	record_result(n, e, result, true, now);
+	if (e != NULL)
+		nb_settle(n, e);
 }
 
 void syncnode_status(const struct syncnode *n, struct syncnode_status *st)

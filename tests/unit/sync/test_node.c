@@ -497,6 +497,67 @@ static void members_that_leave_are_replaced(void **state)
 	syncnode_free(f.n);
 }
 
+static void a_failed_session_is_retried_at_once_with_another_neighbour(void **state)
+{
+	struct fixture f;
+	uint8_t first[REC_KEY_SIZE];
+	unsigned retries = 0;
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 9, 0);
+	syncnode_link_changed(f.n, 100);
+	assert_int_equal(step(&f, 100), 1);
+	memcpy(first, f.act[0].peer, REC_KEY_SIZE);
+	syncnode_session_end(f.n, first, false, -ETIMEDOUT, 5100);
+	assert_int_equal(syncnode_next_wakeup(f.n), 0);
+	assert_int_equal(step(&f, 5100), 1);
+	assert_memory_not_equal(f.act[0].peer, first, REC_KEY_SIZE);
+	/* Three retries a period, then the period's own timer. */
+	for (uint64_t now = 5200; now < 6000; now += 100) {
+		for (size_t i = 0; i < f.count; i++)
+			syncnode_session_end(f.n, f.act[i].peer, false, -ETIMEDOUT, now);
+		if (step(&f, now) == 1)
+			retries++;
+	}
+	assert_int_equal(retries, 2);
+	assert_true(syncnode_next_wakeup(f.n) > 6000);
+	syncnode_free(f.n);
+}
+
+static void a_sampled_member_that_keeps_failing_is_swapped(void **state)
+{
+	struct fixture f;
+	static uint8_t keys[200][REC_KEY_SIZE];
+	struct syncnode_neighbour_info info;
+	struct syncnode_status st;
+	uint8_t dead[REC_KEY_SIZE], lan[REC_KEY_SIZE];
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	for (unsigned i = 0; i < 200; i++)
+		key_of(i, keys[i]);
+	syncnode_set_members(f.n, (const uint8_t(*)[REC_KEY_SIZE])keys, 200, 0);
+	assert_int_equal(syncnode_neighbour(f.n, 0, &info), 0);
+	memcpy(dead, info.key, REC_KEY_SIZE);
+	syncnode_push_end(f.n, dead, -EHOSTUNREACH, 10);
+	syncnode_push_end(f.n, dead, -EHOSTUNREACH, 20);
+	assert_true(has_key(f.n, dead, SYNCNODE_MEMBER));
+	syncnode_push_end(f.n, dead, -EHOSTUNREACH, 30);
+	assert_false(has_key(f.n, dead, SYNCNODE_MEMBER));
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.members, 8);
+	/* A LAN peer that fails as often stays: its beacons say it is there. */
+	key_of(250, lan);
+	syncnode_lan_seen(f.n, lan, 30);
+	for (unsigned i = 0; i < 5; i++)
+		syncnode_push_end(f.n, lan, -EHOSTUNREACH, 40 + i);
+	assert_true(has_key(f.n, lan, SYNCNODE_LAN));
+	syncnode_free(f.n);
+}
+
 static void a_small_mesh_samples_everyone_but_self(void **state)
 {
 	struct fixture f;
@@ -620,6 +681,8 @@ int main(void)
 		cmocka_unit_test(backoff_is_capped),
 		cmocka_unit_test(members_are_sampled_bounded_and_refreshed),
 		cmocka_unit_test(members_that_leave_are_replaced),
+		cmocka_unit_test(a_failed_session_is_retried_at_once_with_another_neighbour),
+		cmocka_unit_test(a_sampled_member_that_keeps_failing_is_swapped),
 		cmocka_unit_test(a_small_mesh_samples_everyone_but_self),
 		cmocka_unit_test(lan_peers_expire_without_beacons_and_seeds_stay),
 		cmocka_unit_test(a_neighbour_that_appears_late_is_synced_with_at_once),
