@@ -170,6 +170,8 @@ $(BUILD)/fuzz/fuzz_uapi: $(BUILD)/tests/fuzz/fuzz_uapi.o $(FUZZ_MAIN) $(LIB_WG) 
 $(BUILD)/fuzz/fuzz_session: $(BUILD)/tests/fuzz/fuzz_session.o $(FUZZ_MAIN) \
 		$(BUILD)/src/sync/session.o
 $(BUILD)/fuzz/fuzz_beacon: $(BUILD)/tests/fuzz/fuzz_beacon.o $(FUZZ_MAIN) $(BUILD)/src/sync/beacon.o
+$(BUILD)/fuzz/fuzz_negentropy: $(BUILD)/tests/fuzz/fuzz_negentropy.o $(FUZZ_MAIN) \
+		$(BUILD)/src/sync/negentropy.o
 $(FUZZERS):
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
