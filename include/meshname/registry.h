@@ -114,6 +114,26 @@ bool registry_is_revoked(struct registry *reg, const uint8_t key[REC_KEY_SIZE]);
 typedef int (*registry_record_fn)(void *arg, const uint8_t *buf, size_t len);
 int registry_foreach(struct registry *reg, registry_record_fn fn, void *arg);
 
+/*
+ * The sync set (DESIGN.md section 5): fn gets (issued_at, id) of every stored record a
+ * peer could still accept at now, in (issued_at, id) order, with the id the store keeps
+ * (not hashed again); stops and returns fn's value if it is non-zero. Left out: pending
+ * records (not stored yet), records the registry replaced or purged (an older ENDPOINTS,
+ * RECORD or OBSERVE seq, whatever a REVOKE took away: they are deleted, so two
+ * registries holding the same records give the same set whatever the arrival order),
+ * and records expired at now (expires_at <= now), which every peer refuses
+ * (-EKEYEXPIRED), so that hosts never offer each other dead records. ROOT, REVOKE and
+ * ADMIT never expire for this purpose (an expired ADMIT still authorizes its CERT).
+ */
+typedef int (*registry_item_fn)(void *arg, uint64_t issued_at, const uint8_t id[REC_ID_SIZE]);
+int registry_foreach_item(struct registry *reg, uint64_t now, registry_item_fn fn, void *arg);
+
+/* The raw bytes of the stored record with this id into buf (size bytes) and its length
+ * into *len. -ENOENT if no such record is stored (a pending one is not), -EMSGSIZE if
+ * size is too small (*len still gets the length), -EIO. */
+int registry_get(struct registry *reg, const uint8_t id[REC_ID_SIZE], uint8_t *buf, size_t size,
+		 size_t *len);
+
 /* Counts for status output. */
 struct registry_counts {
 	uint64_t records; /* stored */

@@ -2020,6 +2020,62 @@ int registry_foreach(struct registry *reg, registry_record_fn fn, void *arg)
 	return r;
 }
 
+int registry_foreach_item(struct registry *reg, uint64_t now, registry_item_fn fn, void *arg)
+{
+	sqlite3_stmt *st = store_stmt(reg, ST_REC_SYNC);
+	int rc, r;
+
+	r = store_bind_u64(st, 1, now);
+	sqlite3_bind_int(st, 2, REC_ROOT);
+	sqlite3_bind_int(st, 3, REC_ADMIT);
+	sqlite3_bind_int(st, 4, REC_REVOKE);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const uint8_t *id = sqlite3_column_blob(st, 1);
+
+		if (id == NULL || sqlite3_column_bytes(st, 1) != REC_ID_SIZE) {
+			r = -EIO;
+			break;
+		}
+		r = fn(arg, (uint64_t)sqlite3_column_int64(st, 0), id);
+		if (r != 0)
+			goto out;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_errno(rc);
+out:
+	sqlite3_reset(st);
+	return r;
+}
+
+int registry_get(struct registry *reg, const uint8_t id[REC_ID_SIZE], uint8_t *buf, size_t size,
+		 size_t *len)
+{
+	sqlite3_stmt *st = store_stmt(reg, ST_REC_RAW);
+	const uint8_t *raw;
+	int rc, n;
+
+	rc = store_bind_blob(st, 1, id, REC_ID_SIZE);
+	if (rc < 0)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+	}
+	raw = sqlite3_column_blob(st, 1);
+	n = sqlite3_column_bytes(st, 1);
+	if (raw == NULL || n <= 0) {
+		rc = -EIO;
+	} else {
+		*len = (size_t)n;
+		rc = (size_t)n > size ? -EMSGSIZE : 0;
+		if (rc == 0)
+			memcpy(buf, raw, (size_t)n);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 static int count(struct registry *reg, enum store_stmt which, uint64_t *out)
 {
 	sqlite3_stmt *st = store_stmt(reg, which);

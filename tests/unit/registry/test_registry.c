@@ -2092,11 +2092,182 @@ static void the_same_records_in_any_order_give_the_same_state(void **state)
 	free(set);
 }
 
+/* ---- the sync set ------------------------------------------------------------------------ */
+
+struct sync_items {
+	size_t n;
+	uint64_t issued_at[128];
+	uint8_t id[128][REC_ID_SIZE];
+};
+
+static int collect_item_cb(void *arg, uint64_t issued_at, const uint8_t id[REC_ID_SIZE])
+{
+	struct sync_items *it = arg;
+
+	assert_true(it->n < 128);
+	it->issued_at[it->n] = issued_at;
+	memcpy(it->id[it->n], id, REC_ID_SIZE);
+	it->n++;
+	return 0;
+}
+
+static void sync_items(struct fx *f, uint64_t now, struct sync_items *it)
+{
+	memset(it, 0, sizeof(*it));
+	assert_int_equal(registry_foreach_item(f->reg, now, collect_item_cb, it), 0);
+}
+
+static bool has_item(const struct sync_items *it, const uint8_t id[REC_ID_SIZE])
+{
+	for (size_t i = 0; i < it->n; i++)
+		if (memcmp(it->id[i], id, REC_ID_SIZE) == 0)
+			return true;
+	return false;
+}
+
+static void
+the_sync_set_is_the_same_whatever_the_order_and_holds_only_live_stored_records(void **state)
+{
+	struct fx *ref = *state, *f = fx_new_in("/tmp");
+	struct raw *set = calloc(100, sizeof(*set));
+	struct sync_items *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	uint8_t sk[REC_SECRET_SIZE], id[REC_ID_SIZE], buf[REC_MAX_SIZE];
+	size_t order[120], n, len, never_expiring = 0;
+	struct rec r;
+
+	assert_non_null(set);
+	assert_non_null(a);
+	assert_non_null(b);
+	n = build_set(ref, set);
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	ingest_all(ref, set, order, n);
+	for (size_t i = 0; i < n; i++) /* the other registry: backwards, each twice */
+		order[i] = n - 1 - i;
+	ingest_all(f, set, order, n);
+	ingest_all(f, set, order, n);
+	sync_items(ref, NOW, a);
+	sync_items(f, NOW, b);
+	assert_int_equal(a->n, b->n);
+	assert_memory_equal(a->issued_at, b->issued_at, a->n * sizeof(a->issued_at[0]));
+	assert_memory_equal(a->id, b->id, a->n * REC_ID_SIZE);
+	/* every stored record, nothing pending, in (issued_at, id) order */
+	assert_int_equal(a->n, counts(ref).records);
+	assert_true(counts(ref).pending > 0);
+	for (size_t i = 0; i < a->n; i++) {
+		struct rec d;
+
+		if (i > 0)
+			assert_true(a->issued_at[i - 1] < a->issued_at[i] ||
+				    (a->issued_at[i - 1] == a->issued_at[i] &&
+				     memcmp(a->id[i - 1], a->id[i], REC_ID_SIZE) < 0));
+		/* the id is the record's, and registry_get gives the record back */
+		assert_int_equal(registry_get(ref->reg, a->id[i], buf, sizeof(buf), &len), 0);
+		rec_id(buf, len, id);
+		assert_memory_equal(id, a->id[i], REC_ID_SIZE);
+		assert_int_equal(rec_decode(buf, len, &d), 0);
+		assert_int_equal(d.issued_at, a->issued_at[i]);
+		if (d.type == REC_ROOT || d.type == REC_ADMIT || d.type == REC_REVOKE)
+			never_expiring++;
+	}
+	assert_true(has_item(a, ref->mesh_id)); /* the ROOT */
+
+	/* replaced records are not offered: h0's ENDPOINTS seq 1 and 2 lost to seq 3, h2's
+	 * seq 4 to its two seq 5 (an equivocation: both kept) */
+	host_key(0, sk);
+	endpoints(ref, &r, 1, 1001, 1);
+	id_of(&r, sk, id);
+	assert_false(has_item(a, id));
+	endpoints(ref, &r, 3, 1003, 1);
+	id_of(&r, sk, id);
+	assert_true(has_item(a, id));
+	host_key(2, sk);
+	endpoints(ref, &r, 4, 2999, 3);
+	id_of(&r, sk, id);
+	assert_false(has_item(a, id));
+	endpoints(ref, &r, 5, 3000, 3);
+	id_of(&r, sk, id);
+	assert_true(has_item(a, id));
+	endpoints(ref, &r, 5, 3001, 3);
+	id_of(&r, sk, id);
+	assert_true(has_item(a, id));
+	/* a pending record (its signer has no CERT) is neither offered nor served */
+	host_key(19, sk);
+	endpoints(ref, &r, 2, 5000, 17);
+	id_of(&r, sk, id);
+	assert_false(has_item(a, id));
+	assert_int_equal(registry_get(ref->reg, id, buf, sizeof(buf), &len), -ENOENT);
+
+	/* x13's CERT expires at NOW + 100: offered until then, not after */
+	cert(ref, &r, 13, "x13", 70);
+	r.expires_at = NOW + 100;
+	id_of(&r, ref->admin, id);
+	assert_true(has_item(a, id));
+	sync_items(ref, NOW + 99, b);
+	assert_true(has_item(b, id));
+	sync_items(ref, NOW + 100, b);
+	assert_false(has_item(b, id));
+	assert_int_equal(b->n, a->n - 1);
+	/* long after: only what never expires (ROOT, REVOKE, ADMIT past its deadline) */
+	sync_items(ref, NOW + 1000 * DAY, b);
+	assert_int_equal(b->n, never_expiring);
+	/* the ROOT, inv1's ADMIT (inv2's went with its revoked admission key), 3 REVOKEs */
+	assert_int_equal(never_expiring, 1 + 1 + 3);
+
+	registry_close(f->reg);
+	fx_remove(f);
+	free(f);
+	free(set);
+	free(a);
+	free(b);
+}
+
+static int stop_at_third_cb(void *arg, uint64_t issued_at, const uint8_t id[REC_ID_SIZE])
+{
+	int *calls = arg;
+
+	(void)issued_at;
+	(void)id;
+	return ++*calls == 3 ? 42 : 0;
+}
+
+static void registry_get_copies_a_stored_record_or_says_why_not(void **state)
+{
+	struct fx *f = *state;
+	uint8_t sk[REC_SECRET_SIZE], id[REC_ID_SIZE], buf[REC_MAX_SIZE], want[REC_MAX_SIZE];
+	size_t len = 0, want_len;
+	int calls = 0;
+	struct rec r;
+
+	cert(f, &r, 0, "h0", 1);
+	want_len = sign(&r, f->admin, want);
+	rec_id(want, want_len, id);
+	assert_int_equal(registry_get(f->reg, id, buf, sizeof(buf), &len), -ENOENT);
+	assert_int_equal(ingest(f, &r, f->admin, NULL), 0);
+	assert_int_equal(registry_get(f->reg, id, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, want_len);
+	assert_memory_equal(buf, want, want_len);
+	len = 0;
+	assert_int_equal(registry_get(f->reg, id, buf, want_len - 1, &len), -EMSGSIZE);
+	assert_int_equal(len, want_len);
+	assert_int_equal(registry_get(f->reg, id, buf, want_len, &len), 0);
+	/* the ROOT is a record like any other */
+	assert_int_equal(registry_get(f->reg, f->mesh_id, buf, sizeof(buf), &len), 0);
+	/* the callback's value stops the walk and is returned */
+	host_key(0, sk);
+	endpoints(f, &r, 1, 1000, 1);
+	assert_int_equal(ingest(f, &r, sk, NULL), 0);
+	assert_int_equal(registry_foreach_item(f->reg, NOW, stop_at_third_cb, &calls), 42);
+	assert_int_equal(calls, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(a_cert_signed_by_the_admin_makes_the_host_resolvable),
+		T(the_sync_set_is_the_same_whatever_the_order_and_holds_only_live_stored_records),
+		T(registry_get_copies_a_stored_record_or_says_why_not),
 		T(the_same_record_twice_is_a_duplicate),
 		T(the_root_sent_back_is_a_duplicate_and_another_root_is_another_mesh),
 		cmocka_unit_test(a_registry_without_a_mesh_refuses_records),
