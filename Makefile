@@ -190,6 +190,11 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_REGISTRY) $(LIB_COMMON)
 # The WireGuard benchmark drives the peer manager's engines and the UAPI client.
 $(BUILD)/bench/wg_bench: $(BUILD)/bench/wg_bench.o $(LIB_WG) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+# The sync simulator: N hosts on a virtual clock and network running libsync's node logic
+# and session engine (tests/integration/test_sync_sim.sh, bench/sync_sim.sh).
+SYNC_SIM := $(BUILD)/tests/sim/sync_sim
+$(SYNC_SIM): $(call obj,$(wildcard tests/sim/*.c)) $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # `make check`: deps first (in a sub-make, so pkg-config above sees what was just
 # installed), then everything, then one summary line over all suites.
@@ -199,7 +204,7 @@ check:
 	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 .PHONY: all-tests
-all-tests: all $(UNIT_TESTS) $(BENCHES) $(FUZZERS)
+all-tests: all $(UNIT_TESTS) $(BENCHES) $(FUZZERS) $(SYNC_SIM)
 
 deps:
 	$(Q)tests/deps.sh build
@@ -211,7 +216,7 @@ demo:
 
 bench:
 	$(Q)tests/deps.sh bench
-	$(Q)$(MAKE) --no-print-directory all $(BENCHES)
+	$(Q)$(MAKE) --no-print-directory all $(BENCHES) $(SYNC_SIM)
 	$(Q)BUILD=$(BUILD) bench/run.sh
 
 install: all

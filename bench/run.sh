@@ -46,3 +46,8 @@ BUILD=$BUILD "$(dirname "$0")/dns_bench.sh"
 echo
 echo "== wg_bench (the WireGuard peer manager against wireguard-go and wg setconf; about 2 minutes)"
 BUILD=$BUILD "$(dirname "$0")/wg_bench.sh"
+
+# sync_sim is a simulation on a virtual clock: its figures do not depend on the CPU.
+echo
+echo "== sync_sim (1,000 simulated hosts: convergence of one change, loss, partition; about 3 minutes)"
+BUILD=$BUILD "$(dirname "$0")/sync_sim.sh"

@@ -146,7 +146,8 @@ int syncnode_inbound_open(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], u
  * peer failed, timed out, or broke the protocol). A failure backs the neighbour off
  * (backoff_min_ms doubling to backoff_max_ms, with jitter); a success clears that. A
  * failed outbound session is retried at once with another neighbour, up to 3 times a
- * period.
+ * period. A sampled member (not LAN, not seed) that failed twice in a row, in sessions or
+ * pushes, is swapped for another random member.
  */
 void syncnode_session_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], bool inbound,
 			  int result, uint64_t now);

@@ -543,7 +543,6 @@ static void a_sampled_member_that_keeps_failing_is_swapped(void **state)
 	assert_int_equal(syncnode_neighbour(f.n, 0, &info), 0);
 	memcpy(dead, info.key, REC_KEY_SIZE);
 	syncnode_push_end(f.n, dead, -EHOSTUNREACH, 10);
-	syncnode_push_end(f.n, dead, -EHOSTUNREACH, 20);
 	assert_true(has_key(f.n, dead, SYNCNODE_MEMBER));
 	syncnode_push_end(f.n, dead, -EHOSTUNREACH, 30);
 	assert_false(has_key(f.n, dead, SYNCNODE_MEMBER));
