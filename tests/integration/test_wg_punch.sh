@@ -17,6 +17,7 @@
 # symmetric NAT (masquerade fully-random: another port per destination): e's meshnamed
 # says "symmetric" and withdraws its REFLEXIVE endpoint. Prints the times.
 # Only documentation prefixes, only inside the namespaces; everything stopped by PID.
+# shellcheck disable=SC2317 # functions called through check/within (eval)
 MESH_NS_PREFIX=mnh
 MESH_IF_PREFIX=wgh
 MESH_HOSTS=4
@@ -57,8 +58,8 @@ within() {
 }
 # conntrack R: the router's connection tracking table, UDP only (diagnostics).
 conntrack_of() { ip netns exec "$1" cat /proc/net/nf_conntrack 2>/dev/null | grep udp | sed "s/^/# $2: /"; }
-# ctl H: H's meshnamed status (JSON) over its control socket.
-ctl() { echo status | socat -t 3 - "UNIX-CONNECT:$tmp/control$1.sock"; }
+# ctl H: `meshname status --json` of H, from its meshnamed over the control socket.
+ctl() { mn "$1" --control "$tmp/control$1.sock" status --json; }
 nat_of() { ctl "$1" | jq -r .endpoints.nat; }
 # reflexive_of H: "ADDRESS:PORT" of H's published REFLEXIVE endpoints, as its store has them.
 reflexive_of() {
@@ -111,7 +112,7 @@ bundle_loop() {
 }
 
 mesh_require
-for tool in nft socat xxd base64; do
+for tool in nft xxd base64; do
 	command -v $tool >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
 done
 
@@ -225,7 +226,7 @@ loop_pid=$!
 # ---- (1) a and b observe c and e ----------------------------------------------------------
 all_observed() {
 	local o s
-	for o in 1 2; do for s in 3 4; do observed $o $s >/dev/null || return 1; done; done
+	for o in 1 2; do for s in 3 4; do observed "$o" "$s" >/dev/null || return 1; done; done
 }
 if within 90 all_observed; then
 	echo "# time from meshnamed's start to a's and b's observations of c and e: $(($(now_ms) - t0)) ms"
@@ -316,6 +317,8 @@ check "e's published endpoints are its LAN address only" \
 check "e's status says symmetric in words" \
 	"mn 4 --control $tmp/control4.sock status | grep -q 'symmetric'"
 check "c's nat is still open" "[ \"\$(nat_of 3)\" = open ]"
+check "a still pings e.mesh (it follows e through r2)" \
+	"within 30 'in_ns 1 ping -4 -c1 -W1 e.mesh >/dev/null 2>&1'"
 check "the bundle exchange never failed" "[ ! -s $tmp/loop.log ]"
 [ -s "$tmp/loop.log" ] && sed 's/^/# /' "$tmp/loop.log" | head -n 5
 
