@@ -69,8 +69,9 @@ enum sync_reason {
 	SYNC_ERR_TIMEOUT = 10,  /* the peer said nothing for idle_ms */
 	SYNC_ERR_INTERNAL = 11, /* our store failed (-EIO, -ENOMEM): not the peer's fault */
 	SYNC_ERR_BANNED = 12,   /* the peer is banned (sent before closing, see sync_error_frame) */
+	SYNC_ERR_CLOSED = 13,   /* the stream ended before the session did (never sent) */
 };
-#define SYNC_REASON_MAX SYNC_ERR_BANNED
+#define SYNC_REASON_MAX SYNC_ERR_CLOSED
 
 /* "protocol violation", "frame too large", ... ; "unknown reason" for anything else. */
 const char *sync_reason_str(int reason);
@@ -90,15 +91,18 @@ bool sync_err_is_malicious(int err);
 
 /* ---- the store a session reads and feeds ------------------------------------------ */
 
-/* One item of the sync set: (issued_at, record id) and the record's type. */
+/* One item of the sync set: (issued_at, record id) and the record's type, or 0 when the
+ * store cannot tell it cheaply (the registry): a session that needs it (one with a
+ * non-member) then reads the record. */
 typedef int (*sync_item_fn)(void *arg, uint64_t timestamp, const uint8_t id[REC_ID_SIZE],
 			    uint8_t type);
 
 struct sync_store {
 	void *arg;
-	/* Calls fn for every stored record (any order), stops and returns fn's value if it
-	 * is non-zero; 0 or a negative errno. */
-	int (*foreach_item)(void *arg, sync_item_fn fn, void *fn_arg);
+	/* Calls fn for every stored record a peer could still accept at now (unix seconds:
+	 * expired ones are left out, as registry_foreach_item does), in any order; stops and
+	 * returns fn's value if it is non-zero; 0 or a negative errno. */
+	int (*foreach_item)(void *arg, uint64_t now, sync_item_fn fn, void *fn_arg);
 	/* The raw record with this id into buf (REC_MAX_SIZE bytes): 0 and *len, -ENOENT. */
 	int (*get)(void *arg, const uint8_t id[REC_ID_SIZE], uint8_t *buf, size_t *len);
 	/* Validates and stores a batch as registry_ingest_many does (res[i], err[i]; now in
@@ -114,9 +118,9 @@ void sync_store_registry_free(struct sync_store *st); /* NULL is a no-op */
 
 /*
  * An in-memory store for tests and the simulator (store_mem.c): raw records in a hash
- * table, validated by rec_decode, the mesh id and rec_verify only (no authorization, no
- * conflict rules: a record is accepted once, ENDPOINTS/RECORD of the same signer and
- * owner with a lower seq are stale). mesh_id: the mesh; the ROOT must be added with
+ * table, validated by rec_decode, the mesh id, the time window and rec_verify only (no
+ * authorization, no conflict rules but one: a signer's ENDPOINTS with the highest seq
+ * replaces the others, a lower seq is -ESTALE). mesh_id: the mesh; the ROOT must be added with
  * sync_store_mem_add (it is not checked).
  */
 int sync_store_mem_new(const uint8_t mesh_id[REC_ID_SIZE], struct sync_store **out);

@@ -1,0 +1,88 @@
+/*
+ * store_registry.c: the sync store (sync.h) over the real registry: the sync set from
+ * registry_foreach_item, records from registry_get, batches through registry_ingest_many
+ * in one transaction that is rolled back whole when a record in it proves the peer wrong.
+ * It adds no rule of its own: every check is the registry's.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "meshname/sync.h"
+
+struct regstore {
+	struct sync_store st; /* first: the store handed out is this struct */
+	struct registry *reg;
+};
+
+struct foreach_ctx {
+	sync_item_fn fn;
+	void *arg;
+};
+
+static int item(void *arg, uint64_t issued_at, const uint8_t id[REC_ID_SIZE])
+{
+	struct foreach_ctx *c = arg;
+
+	/* registry_foreach_item does not give the type: 0 says "read it if you need it". */
+	return c->fn(c->arg, issued_at, id, 0);
+}
+
+static int reg_foreach(void *arg, uint64_t now, sync_item_fn fn, void *fn_arg)
+{
+	struct regstore *r = arg;
+	struct foreach_ctx c = { fn, fn_arg };
+
+	return registry_foreach_item(r->reg, now, item, &c);
+}
+
+static int reg_get(void *arg, const uint8_t id[REC_ID_SIZE], uint8_t *buf, size_t *len)
+{
+	struct regstore *r = arg;
+
+	return registry_get(r->reg, id, buf, REC_MAX_SIZE, len);
+}
+
+static int reg_ingest(void *arg, const struct registry_item *items, size_t n, uint64_t now,
+		      enum ingest_result *res, int *err)
+{
+	struct regstore *r = arg;
+	bool malicious = false;
+	int rc = registry_begin(r->reg);
+
+	if (rc < 0)
+		return rc;
+	rc = registry_ingest_many(r->reg, items, n, now, res, err);
+	if (rc < 0) {
+		registry_rollback(r->reg);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		malicious = malicious || sync_err_is_malicious(err[i]);
+	if (malicious) {
+		/* The peer is cut off: keep nothing it sent in this batch. */
+		registry_rollback(r->reg);
+		return 0;
+	}
+	return registry_commit(r->reg, now);
+}
+
+int sync_store_registry_new(struct registry *reg, struct sync_store **out)
+{
+	struct regstore *r = calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (r == NULL)
+		return -ENOMEM;
+	r->reg = reg;
+	r->st.arg = r;
+	r->st.foreach_item = reg_foreach;
+	r->st.get = reg_get;
+	r->st.ingest = reg_ingest;
+	*out = &r->st;
+	return 0;
+}
+
+void sync_store_registry_free(struct sync_store *st)
+{
+	free(st);
+}
