@@ -75,7 +75,7 @@ wg_keepalive() { in_ns "$1" wg show "${ifname[$1]}" persistent-keepalive | grep 
 observations() {
 	local line hex a
 	tail -n +2 "$1" | while read -r line; do
-		hex=$(printf '%s' "$line" | base64 -d 2>/dev/null | xxd -p | tr -d '\n')
+		hex=$(printf '%s' "$line" | base64 -d 2>/dev/null | od -An -tx1 -v | tr -d ' \n')
 		[ "${hex:8:2}" = 08 ] || continue
 		[ "${hex:258:2}" = 04 ] || continue # IPv4 only here
 		a=$(printf '%d.%d.%d.%d' "0x${hex:260:2}" "0x${hex:262:2}" "0x${hex:264:2}" "0x${hex:266:2}")
@@ -112,7 +112,7 @@ bundle_loop() {
 }
 
 mesh_require
-for tool in nft xxd base64; do
+for tool in nft od base64; do
 	command -v $tool >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
 done
 
@@ -128,7 +128,7 @@ declare -A hkey
 for h in 1 2 3 4; do
 	v4[$h]=$(mn 1 show "${hn[$h]}" --json | jq -r .ipv4)
 	pub[$h]=$(mn 1 show "${hn[$h]}" --json | jq -r .wg_key)
-	hkey[$h]=$(mn 1 show "${hn[$h]}" --json | jq -r .host_key | base64 -d | xxd -p -c 64)
+	hkey[$h]=$(mn 1 show "${hn[$h]}" --json | jq -r .host_key | base64 -d | od -An -tx1 -v | tr -d ' \n')
 done
 [[ ${hkey[3]} =~ ^[0-9a-f]{64}$ ]] || bail "meshname show --json gives the host key in hex"
 
