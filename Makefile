@@ -190,6 +190,9 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB_REGISTRY) $(LIB_COMMON)
 # The WireGuard benchmark drives the peer manager's engines and the UAPI client.
 $(BUILD)/bench/wg_bench: $(BUILD)/bench/wg_bench.o $(LIB_WG) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+# The reconciliation benchmark drives libsync's negentropy and reads a registry.
+$(BUILD)/bench/sync_bench: $(BUILD)/bench/sync_bench.o $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 # The sync simulator: N hosts on a virtual clock and network running libsync's node logic
 # and session engine (tests/integration/test_sync_sim.sh, bench/sync_sim.sh).
 SYNC_SIM := $(BUILD)/tests/sim/sync_sim
