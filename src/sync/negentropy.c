@@ -605,6 +605,46 @@ out:
 	return rc;
 }
 
+/* Skipped ranges are merged and written only before a range that says something. */
+static void flush_skip(struct negentropy *ne, struct buf *o, bool *skip, const struct bound *prev)
+{
+	if (!*skip)
+		return;
+	*skip = false;
+	put_bound(ne, o, prev);
+	buf_varint(o, MODE_SKIP);
+}
+
+/*
+ * Responder, an id list received for [lower, upper) up to curr: o (holding a pending
+ * skip, if any) and our ids for the range go to full, as many ids as the frame limit
+ * lets through; the range then ends before the first id left out, which the closing
+ * fingerprint covers. (As the reference: the ids count against the limit, the pending
+ * skip does not; the margin has room for it.) Returns the new upper.
+ */
+static size_t answer_ids(struct negentropy *ne, struct buf *full, struct buf *o, size_t lower,
+			 size_t upper, const struct bound *curr)
+{
+	const struct negentropy_set *set = ne->set;
+	struct bound end = *curr;
+	size_t sent = lower;
+
+	while (sent < upper && !exceeded(ne, full->len + (sent - lower) * NEGENTROPY_ID_SIZE))
+		sent++;
+	if (sent < upper) {
+		item_bound(&set->items[sent], &end);
+		upper = sent;
+	}
+	put_bound(ne, o, &end);
+	buf_varint(o, MODE_IDLIST);
+	buf_varint(o, upper - lower);
+	for (size_t i = lower; i < upper; i++)
+		buf_put(o, set->items[i].id, NEGENTROPY_ID_SIZE);
+	buf_put(full, o->p, o->len);
+	o->len = 0;
+	return upper;
+}
+
 /*
  * One message in, one out: the reference's reconcileAux. have and need are only
  * touched by the initiator.
@@ -667,11 +707,7 @@ static int process(struct negentropy *ne, const uint8_t *in, size_t in_len, stru
 				skip = true;
 				break;
 			}
-			if (skip) {
-				skip = false;
-				put_bound(ne, &o, &prev_bound);
-				buf_varint(&o, MODE_SKIP);
-			}
+			flush_skip(ne, &o, &skip, &prev_bound);
 			split_range(ne, &o, lower, upper, &curr);
 			break;
 		case MODE_IDLIST:
@@ -691,35 +727,9 @@ static int process(struct negentropy *ne, const uint8_t *in, size_t in_len, stru
 				skip = true;
 				break;
 			}
-			{
-				struct bound end = curr;
-				size_t sent = lower;
-
-				if (skip) {
-					skip = false;
-					put_bound(ne, &o, &prev_bound);
-					buf_varint(&o, MODE_SKIP);
-				}
-				/* as many of our ids as fit; the rest is left for the closing
-				 * fingerprint below (the reference counts the ids but not a
-				 * pending skip against the limit) */
-				while (sent < upper &&
-				       !exceeded(ne,
-						 full->len + (sent - lower) * NEGENTROPY_ID_SIZE))
-					sent++;
-				if (sent < upper) {
-					item_bound(&set->items[sent], &end);
-					upper = sent;
-				}
-				put_bound(ne, &o, &end);
-				buf_varint(&o, MODE_IDLIST);
-				buf_varint(&o, upper - lower);
-				for (size_t i = lower; i < upper; i++)
-					buf_put(&o, set->items[i].id, NEGENTROPY_ID_SIZE);
-				buf_put(full, o.p, o.len);
-				o.len = 0;
-				written_index = upper;
-			}
+			flush_skip(ne, &o, &skip, &prev_bound);
+			upper = answer_ids(ne, full, &o, lower, upper, &curr);
+			written_index = upper;
 			break;
 		default:
 			rc = -EBADMSG;
