@@ -6,7 +6,7 @@
 # without leaking across, and converges once healed. Ends "N passed, N failed".
 set -uo pipefail
 
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 sim=$BUILD/tests/sim/sync_sim
 
