@@ -172,6 +172,8 @@ $(BUILD)/fuzz/fuzz_session: $(BUILD)/tests/fuzz/fuzz_session.o $(FUZZ_MAIN) \
 $(BUILD)/fuzz/fuzz_beacon: $(BUILD)/tests/fuzz/fuzz_beacon.o $(FUZZ_MAIN) $(BUILD)/src/sync/beacon.o
 $(BUILD)/fuzz/fuzz_negentropy: $(BUILD)/tests/fuzz/fuzz_negentropy.o $(FUZZ_MAIN) \
 		$(BUILD)/src/sync/negentropy.o
+$(BUILD)/fuzz/fuzz_sync: $(BUILD)/tests/fuzz/fuzz_sync.o $(FUZZ_MAIN) $(LIB_SYNC) $(LIB_REGISTRY) \
+		$(LIB_COMMON)
 $(FUZZERS):
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -123,7 +123,9 @@ bool sync_strikes_add(struct sync_strikes *t, const uint8_t *key, size_t key_len
 	}
 	if (p->ban_until > now_ms)
 		return true;
-	if (p->last_ms != 0 && now_ms - p->last_ms >= t->c.forget_ms)
+	/* Quiet time counts from the end of the last ban: while banned it cannot strike. */
+	if (p->last_ms != 0 &&
+	    now_ms - (p->ban_until > p->last_ms ? p->ban_until : p->last_ms) >= t->c.forget_ms)
 		p->bans = 0;
 	p->last_ms = now_ms;
 	/* Keep only the strikes inside the window, then this one. */
