@@ -156,6 +156,8 @@ struct sync_limits {
 	                             * (1 MiB) */
 	uint32_t rate_bytes_burst;   /* (16 MiB) */
 };
+/* The defaults above. In a session's config, a zero field also means its default
+ * (push_rejects aside: 0 there means no tolerance). */
 void sync_limits_default(struct sync_limits *l);
 
 enum sync_event_kind {

@@ -790,6 +790,27 @@ static void on_frame(struct sync_session *s, const struct proto_frame *f, size_t
 
 /* ---- the API ---------------------------------------------------------------------------- */
 
+/* A zero limit means its default, so that a caller's memset config still works. */
+static void limits_fill(struct sync_limits *l)
+{
+	struct sync_limits d;
+
+	sync_limits_default(&d);
+#define FILL(f)        \
+	if (l->f == 0) \
+		l->f = d.f;
+	FILL(idle_ms)
+	FILL(session_ms)
+	FILL(session_bytes)
+	FILL(max_ids)
+	FILL(out_high)
+	FILL(rate_records)
+	FILL(rate_records_burst)
+	FILL(rate_bytes)
+	FILL(rate_bytes_burst)
+#undef FILL
+}
+
 int sync_session_new(const struct sync_config *c, uint64_t now_ms, struct sync_session **out)
 {
 	struct sync_session *s;
@@ -812,6 +833,7 @@ int sync_session_new(const struct sync_config *c, uint64_t now_ms, struct sync_s
 		return -ENOMEM;
 	}
 	s->c = *c;
+	limits_fill(&s->c.limits);
 	s->store = *c->store;
 	s->c.store = &s->store;
 	s->out.open_frame = SIZE_MAX;

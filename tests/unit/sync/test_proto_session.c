@@ -532,6 +532,54 @@ static void a_session_bounded_to_few_ids_converges_over_several_sessions(void **
 	assert_int_equal(p[1]->accepted, 300);
 }
 
+/* Two memory stores holding the same n TXT records (signed once, added unchecked). */
+static void mem_pair(struct sync_store **a, struct sync_store **b, int n)
+{
+	uint8_t buf[REC_MAX_SIZE];
+
+	assert_int_equal(sync_store_mem_new(mesh_id, a), 0);
+	assert_int_equal(sync_store_mem_new(mesh_id, b), 0);
+	assert_int_equal(sync_store_mem_add(*a, root_buf, root_len), 0);
+	assert_int_equal(sync_store_mem_add(*b, root_buf, root_len), 0);
+	for (int i = 0; i < n; i++) {
+		size_t len = txt(i, buf);
+
+		assert_int_equal(sync_store_mem_add(*a, buf, len), 0);
+		assert_int_equal(sync_store_mem_add(*b, buf, len), 0);
+	}
+}
+
+static void one_change_in_100k_records_costs_under_4k_plus_the_record(void **state)
+{
+	struct peer ma = { 0 }, mb = { 0 };
+	uint8_t buf[REC_MAX_SIZE];
+	struct sync_store *a, *b;
+	struct sync_stats st;
+	struct link l;
+	size_t len;
+
+	(void)state;
+	mem_pair(&a, &b, 100000);
+	len = endpoints(0, 3, buf);
+	assert_int_equal(sync_store_mem_add(a, buf, len), 0);
+	ma.store = a;
+	mb.store = b;
+	sync_pair(&ma, &mb, &l);
+	assert_int_equal(mb.accepted, 1);
+	assert_int_equal(sync_store_mem_count(b), 100002);
+	sync_session_stats(l.s[0], &st);
+	print_message("one change in 100,000: %llu bytes of HELLO and NEG, %zu in all (record "
+		      "%zu), %zu flights, %llu NEG rounds\n",
+		      (unsigned long long)st.recon_bytes, l.bytes, len, l.flights,
+		      (unsigned long long)st.neg_rounds);
+	assert_true(st.recon_bytes <= 4096);
+	/* OFFER, WANT, RECORDS and DONE frames add a few dozen bytes to the record. */
+	assert_true(l.bytes <= 4096 + len + 200);
+	link_close(&l);
+	sync_store_mem_free(a);
+	sync_store_mem_free(b);
+}
+
 /* ---- a peer that misbehaves ------------------------------------------------------------------ */
 
 /* A responder session for p[1], fed raw bytes from a hand-made peer after a HELLO. */
@@ -1025,6 +1073,7 @@ int main(void)
 		T(a_newer_endpoints_supersedes_and_the_older_is_not_offered),
 		T(a_thousand_records_cross_in_frames_under_64k),
 		T(a_session_bounded_to_few_ids_converges_over_several_sessions),
+		T(one_change_in_100k_records_costs_under_4k_plus_the_record),
 		T(a_forged_record_ends_the_session_and_nothing_of_its_batch_is_stored),
 		T(a_record_of_another_mesh_ends_the_session),
 		T(a_malformed_record_ends_the_session),
