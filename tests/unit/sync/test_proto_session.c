@@ -917,6 +917,38 @@ static void a_non_member_pushing_endpoints_is_refused_and_its_cert_accepted(void
 	sync_session_free(s);
 }
 
+static void a_responder_that_does_not_know_the_initiator_narrows_the_session(void **state)
+{
+	struct peer **p = *state;
+	uint8_t c[REC_MAX_SIZE], ep[REC_MAX_SIZE], c2[REC_MAX_SIZE];
+	size_t lc, lep, lc2;
+	struct link l;
+
+	lc = cert(1, c);
+	put(p[1], c, lc); /* a CERT the initiator lacks */
+	lc2 = cert(2, c2);
+	put(p[0], c2, lc2);
+	lep = endpoints(2, 1, ep);
+	put(p[0], ep, lep); /* things the responder lacks */
+	memset(&l, 0, sizeof(l));
+	/* The initiator believes both are members; the responder does not know it. */
+	l.s[0] = open_session(p[0], true, SYNC_ROLE_MEMBER, SYNC_ROLE_MEMBER, SYNC_MODE_RECONCILE,
+			      NULL, NULL);
+	l.s[1] = open_session(p[1], false, SYNC_ROLE_MEMBER, SYNC_ROLE_UNKNOWN, SYNC_MODE_RECONCILE,
+			      NULL, NULL);
+	pump(&l);
+	assert_int_equal(sync_session_state(l.s[0]), SYNC_DONE);
+	assert_int_equal(sync_session_state(l.s[1]), SYNC_DONE);
+	/* The initiator got the CERT; the responder took nothing from an unknown peer, and
+	 * the ENDPOINTS was not even part of the reconciled set. */
+	assert_true(holds(p[0], c, lc));
+	assert_false(holds(p[1], c2, lc2));
+	assert_false(holds(p[1], ep, lep));
+	assert_int_equal(p[1]->accepted, 0);
+	assert_int_equal(p[0]->accepted, 1);
+	link_close(&l);
+}
+
 /* ---- push mode, limits ----------------------------------------------------------------------- */
 
 static void a_push_session_delivers_records_without_reconciling(void **state)
@@ -988,6 +1020,37 @@ static void pushing_faster_than_the_rate_ends_the_session_without_a_strike(void 
 	sync_session_feed(s, frame, push_frame(frame, recs + 6, lens + 6, 6), NOW_MS + 7000);
 	assert_int_equal(sync_session_state(s), SYNC_RUNNING);
 	assert_true(holds(p[1], recs[11], lens[11]));
+	sync_session_free(s);
+}
+
+static void sending_bytes_faster_than_the_rate_ends_the_session(void **state)
+{
+	struct peer **p = *state;
+	uint8_t h[64], neg[200];
+	struct sync_limits lim;
+	struct sync_rate rate = { 0 };
+	struct sync_session *s;
+
+	sync_limits_default(&lim);
+	lim.rate_bytes = 10;
+	lim.rate_bytes_burst = 50;
+	s = victim(p[1], SYNC_ROLE_MEMBER, &lim, &rate);
+	hello(h, SYNC_ROLE_MEMBER);
+	h[6] = 0; /* reconciling */
+	sync_session_feed(s, h, 36, NOW_MS);
+	/* NEG frames of 6 bytes (an empty negentropy message): 36 + 2 * 6 fit the burst of
+	 * 50, a third does not. */
+	memset(neg, 0, sizeof(neg));
+	neg[3] = 2;
+	neg[4] = SYNC_MSG_NEG;
+	neg[5] = 0x61;
+	sync_session_feed(s, neg, 6, NOW_MS);
+	sync_session_feed(s, neg, 6, NOW_MS);
+	assert_int_equal(sync_session_state(s), SYNC_RUNNING);
+	sync_session_feed(s, neg, 6, NOW_MS);
+	assert_int_equal(sync_session_state(s), SYNC_FAILED);
+	assert_int_equal(sync_session_reason(s), SYNC_ERR_RATE);
+	assert_false(p[1]->strike);
 	sync_session_free(s);
 }
 
@@ -1085,7 +1148,9 @@ int main(void)
 		T(a_non_member_fetches_root_cert_and_revoke_only),
 		T(a_non_member_asking_for_endpoints_is_refused_with_a_strike),
 		T(a_non_member_pushing_endpoints_is_refused_and_its_cert_accepted),
+		T(a_responder_that_does_not_know_the_initiator_narrows_the_session),
 		T(a_push_session_delivers_records_without_reconciling),
+		T(sending_bytes_faster_than_the_rate_ends_the_session),
 		T(pushing_faster_than_the_rate_ends_the_session_without_a_strike),
 		T(a_silent_peer_times_out_and_an_early_close_fails),
 		T(an_error_from_the_peer_ends_the_session_as_remote),
