@@ -47,6 +47,11 @@ echo
 echo "== wg_bench (the WireGuard peer manager against wireguard-go and wg setconf; about 2 minutes)"
 BUILD=$BUILD "$(dirname "$0")/wg_bench.sh"
 
+# sync_bench: negentropy reconciliation bytes and CPU over 100,000 items (under a second).
+echo
+echo "== sync_bench (set reconciliation: bytes for agreeing peers and for one change)"
+"${prefix[@]}" "$bench_dir/sync_bench"
+
 # sync_sim is a simulation on a virtual clock: its figures do not depend on the CPU.
 echo
 echo "== sync_sim (1,000 simulated hosts: convergence of one change, loss, partition; about 3 minutes)"
