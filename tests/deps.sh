@@ -129,7 +129,9 @@ pin_libsystemd() {
 	ver=$(dpkg-query -W -f='${Version}' libsystemd0 2>/dev/null) || return 0
 	apt-cache show "libsystemd-dev=$ver" >/dev/null 2>&1 || return 0
 	for i in "${!missing[@]}"; do
-		[ "${missing[$i]}" = libsystemd-dev ] && missing[$i]="libsystemd-dev=$ver"
+		if [ "${missing[$i]}" = libsystemd-dev ]; then
+			missing[$i]="libsystemd-dev=$ver"
+		fi
 	done
 }
 
