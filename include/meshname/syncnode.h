@@ -123,6 +123,11 @@ int syncnode_record_accepted(struct syncnode *n, const uint8_t id[REC_ID_SIZE],
  * (failures over the old link say nothing about the new one). */
 void syncnode_link_changed(struct syncnode *n, uint64_t now);
 
+/* A LAN beacon says peer's set differs from ours (another fingerprint): an anti-entropy
+ * session with exactly this neighbour is due at once, unless one is open or it is backed
+ * off. -ENOENT: not a neighbour. */
+int syncnode_request(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], uint64_t now);
+
 /*
  * Steps the node to now and writes up to max actions to out (*count of them). Actions
  * not written for want of room stay due and come on the next call. Each
