@@ -80,6 +80,7 @@ void control_json_error(struct evbuffer *out, const char *fmt, ...)
 struct wg_manager_status;
 struct publish_status;
 struct resolved_status;
+struct syncd_status;
 
 struct control_status {
 	const struct snapshot *snap;               /* NULL: no snapshot yet */
@@ -94,6 +95,7 @@ struct control_status {
 	const struct wg_manager_status *wg;     /* the WireGuard peer manager; NULL: manage no */
 	const struct publish_status *endpoints; /* this host's ENDPOINTS publisher; NULL: none */
 	const struct resolved_status *resolved; /* systemd-resolved registration; NULL: left out */
+	const struct syncd_status *sync;        /* peer sync; NULL: sync no */
 };
 
 /*
