@@ -29,6 +29,7 @@
 #include "daemon/control.h"
 #include "daemon/publish.h"
 #include "daemon/resolved.h"
+#include "daemon/syncd.h"
 #include "meshname/registry.h"
 #include "meshname/resolver.h"
 #include "meshname/snapshot.h"
@@ -515,8 +516,112 @@ static void json_resolved(struct evbuffer *out, const struct resolved_status *r)
 	evbuffer_add_printf(out, "],\"registrations\":%llu}", (unsigned long long)r->registrations);
 }
 
+/* A unix time, or null for 0 (never). */
+static void json_time(struct evbuffer *out, const char *key, uint64_t t)
+{
+	if (t != 0)
+		evbuffer_add_printf(out, ",\"%s\":%llu", key, (unsigned long long)t);
+	else
+		evbuffer_add_printf(out, ",\"%s\":null", key);
+}
+
+/* A fixed-size text field of the daemon's structs: at most size bytes, a JSON string, or
+ * null when empty. */
+static void json_text_field(struct evbuffer *out, const char *key, const char *text, size_t size)
+{
+	char buf[256];
+
+	evbuffer_add_printf(out, ",\"%s\":", key);
+	snprintf(buf, sizeof(buf), "%.*s", (int)strnlen(text, size), text);
+	if (buf[0] != '\0')
+		control_json_string(out, buf);
+	else
+		evbuffer_add_printf(out, "null");
+}
+
+static void json_sync_neighbour(struct evbuffer *out, const struct snapshot *snap,
+				const struct syncd_neighbour *n)
+{
+	static const struct {
+		unsigned flag;
+		const char *name;
+	} sources[] = { { SYNCNODE_LAN, "lan" },
+			{ SYNCNODE_SEED, "seed" },
+			{ SYNCNODE_MEMBER, "member" } };
+	const struct snapshot_host *h = snap != NULL ? snapshot_lookup_host_key(snap, n->key) :
+						       NULL;
+	char key[45];
+	bool first = true;
+
+	sodium_bin2base64(key, sizeof(key), n->key, REC_KEY_SIZE, sodium_base64_VARIANT_ORIGINAL);
+	evbuffer_add_printf(out, "{\"name\":");
+	if (h != NULL)
+		control_json_string(out, h->name);
+	else
+		evbuffer_add_printf(out, "null");
+	evbuffer_add_printf(out, ",\"host_key\":\"%s\",\"source\":[", key);
+	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++)
+		if (n->flags & sources[i].flag) {
+			evbuffer_add_printf(out, "%s\"%s\"", first ? "" : ",", sources[i].name);
+			first = false;
+		}
+	evbuffer_add(out, "]", 1);
+	json_text_field(out, "via", n->via, sizeof(n->via));
+	json_time(out, "last_ok", n->last_ok);
+	json_time(out, "last_fail", n->last_fail);
+	evbuffer_add_printf(out, ",\"failures\":%u", n->failures);
+	json_time(out, "backoff_until", n->backoff_until);
+	evbuffer_add_printf(out, ",\"in_session\":%s,\"banned\":%s}",
+			    n->in_session ? "true" : "false", n->banned ? "true" : "false");
+}
+
+/* "sync":{...}: peer-to-peer registry sync, its neighbours and counters. parked: the
+ * registry's pending records (waiting for the record that authorizes them), or NULL. */
+static void json_sync(struct evbuffer *out, const struct syncd_status *sy,
+		      const struct snapshot *snap, const uint64_t *parked)
+{
+	size_t n;
+
+	if (sy == NULL || !sy->enabled) {
+		evbuffer_add_printf(out, ",\"sync\":{\"enabled\":false}");
+		return;
+	}
+	evbuffer_add_printf(out, ",\"sync\":{\"enabled\":true,\"port\":%u,\"beacons\":%s",
+			    (unsigned)sy->port, sy->beacons ? "true" : "false");
+	json_time(out, "last_ok", sy->last_ok);
+	json_time(out, "next_ae", sy->next_ae);
+	evbuffer_add_printf(out, ",\"pending_push\":%zu", sy->pending_push);
+	if (parked != NULL)
+		evbuffer_add_printf(out, ",\"parked\":%llu", (unsigned long long)*parked);
+	evbuffer_add_printf(out,
+			    ",\"sessions_in\":%zu,\"sessions_out\":%zu,\"sessions_ok\":%llu,"
+			    "\"sessions_failed\":%llu,\"records_in\":%llu,\"records_out\":%llu,"
+			    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"accepted\":%llu,"
+			    "\"strikes\":%llu,\"banned\":%zu,\"beacons_sent\":%llu,"
+			    "\"beacons_heard\":%llu",
+			    sy->sessions_in, sy->sessions_out, (unsigned long long)sy->sessions_ok,
+			    (unsigned long long)sy->sessions_failed,
+			    (unsigned long long)sy->records_in, (unsigned long long)sy->records_out,
+			    (unsigned long long)sy->bytes_in, (unsigned long long)sy->bytes_out,
+			    (unsigned long long)sy->accepted, (unsigned long long)sy->strikes,
+			    sy->banned, (unsigned long long)sy->beacons_sent,
+			    (unsigned long long)sy->beacons_heard);
+	json_text_field(out, "error", sy->error, sizeof(sy->error));
+	evbuffer_add_printf(out, ",\"neighbours\":[");
+	n = sy->n_neighbours < SYNCNODE_MAX_NEIGHBOURS ? sy->n_neighbours : SYNCNODE_MAX_NEIGHBOURS;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			evbuffer_add(out, ",", 1);
+		json_sync_neighbour(out, snap, &sy->nb[i]);
+	}
+	evbuffer_add_printf(out, "]}");
+}
+
 void control_json_status(struct evbuffer *out, const struct control_status *st)
 {
+	struct registry_counts counts;
+	bool have_counts = false;
+
 	evbuffer_add_printf(out, "{\"daemon\":\"running\",\"pid\":%ld,\"started\":%llu,\"state\":",
 			    (long)getpid(), (unsigned long long)st->started);
 	control_json_string(out, st->state_dir != NULL ? st->state_dir : "");
@@ -525,13 +630,14 @@ void control_json_status(struct evbuffer *out, const struct control_status *st)
 	evbuffer_add_printf(out, ",\"host\":");
 	json_this_host(out, st);
 	if (st->reg != NULL) {
-		struct registry_counts counts;
 		struct alert_writer w = { out, 0 };
 
-		if (registry_counts(st->reg, &counts) == 0)
+		if (registry_counts(st->reg, &counts) == 0) {
+			have_counts = true;
 			evbuffer_add_printf(out, ",\"records\":%llu,\"pending\":%llu",
 					    (unsigned long long)counts.records,
 					    (unsigned long long)counts.pending);
+		}
 		evbuffer_add_printf(out, ",\"alerts\":[");
 		registry_foreach_alert(st->reg, json_alert, &w);
 		evbuffer_add_printf(out, "]");
@@ -573,6 +679,7 @@ void control_json_status(struct evbuffer *out, const struct control_status *st)
 		json_endpoints(out, st->endpoints);
 	if (st->resolved != NULL)
 		json_resolved(out, st->resolved);
+	json_sync(out, st->sync, st->snap, have_counts ? &counts.pending : NULL);
 	evbuffer_add_printf(out, "}");
 }
 

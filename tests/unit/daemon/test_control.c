@@ -28,6 +28,8 @@
 #include <event2/event.h>
 
 #include "daemon/control.h"
+#include "daemon/syncd.h"
+#include "meshname/registry.h"
 #include "meshname/resolver.h"
 #include "meshname/snapshot.h"
 
@@ -561,7 +563,7 @@ static void bad_paths_and_groups_are_errors(void **state)
 
 static char *drain(struct evbuffer *b)
 {
-	static char buf[16384];
+	static char buf[65536]; /* a full sync neighbour table is about 30 KB */
 	size_t n = evbuffer_get_length(b);
 
 	assert_true(n < sizeof(buf));
@@ -711,7 +713,9 @@ static void status_json_shows_mesh_host_listeners_and_counters(void **state)
 				  "\"bound\":false,\"error\":\"Address already in use\"}]"));
 	assert_non_null(strstr(j, "\"resolver\":{\"queries\":10,\"answered\":6,\"forwarded\":4,"
 				  "\"cache_hits\":0,\"stale_served\":0,\"servfail\":0,"
-				  "\"dropped\":0,\"tcp_clients\":1}}"));
+				  "\"dropped\":0,\"tcp_clients\":1},"));
+	/* sync NULL (`sync no`): only that it is off, as the last member. */
+	assert_non_null(strstr(j, ",\"sync\":{\"enabled\":false}}"));
 	/* Not in the snapshot: no active certificate; unknown key: null. */
 	st.self_key = stranger;
 	control_json_status(b, &st);
@@ -722,10 +726,167 @@ static void status_json_shows_mesh_host_listeners_and_counters(void **state)
 	st.n_listeners = 0;
 	control_json_status(b, &st);
 	j = drain(b);
-	assert_non_null(strstr(j, "\"state\":\"/st\",\"host\":null,\"listeners\":[]}"));
+	assert_non_null(strstr(
+		j,
+		"\"state\":\"/st\",\"host\":null,\"listeners\":[],\"sync\":{\"enabled\":false}}"));
 	assert_null(strstr(j, "\"mesh\""));
 	evbuffer_free(b);
 	snapshot_unref(s);
+}
+
+/* A syncd_status as meshnamed fills it: two neighbours, alpha (a member of the snapshot,
+ * over the mesh, synced) and a LAN peer the snapshot does not know (failing, backed off,
+ * banned, in a session), and every counter distinct so that a swapped one shows. */
+static void fill_sync(struct syncd_status *sy)
+{
+	struct syncd_neighbour *a = &sy->nb[0], *x = &sy->nb[1];
+
+	memset(sy, 0, sizeof(*sy));
+	sy->enabled = true;
+	sy->port = 51821;
+	sy->beacons = true;
+	sy->n_neighbours = 2;
+	a->key[0] = 1; /* alpha in two_hosts() */
+	a->flags = SYNCNODE_MEMBER | SYNCNODE_SEED;
+	snprintf(a->via, sizeof(a->via), "mesh 100.64.0.1:51821");
+	a->last_ok = 1700000040;
+	x->key[0] = 0xfb;
+	x->flags = SYNCNODE_LAN;
+	snprintf(x->via, sizeof(x->via), "lan 192.0.2.7:51821");
+	x->last_fail = 1700000045;
+	x->failures = 3;
+	x->backoff_until = 1700000080;
+	x->in_session = true;
+	x->banned = true;
+	sy->last_ok = 1700000040;
+	sy->next_ae = 1700000070;
+	sy->pending_push = 4;
+	sy->sessions_in = 1;
+	sy->sessions_out = 2;
+	sy->sessions_ok = 30;
+	sy->sessions_failed = 5;
+	sy->records_in = 6;
+	sy->records_out = 7;
+	sy->bytes_in = 8000;
+	sy->bytes_out = 9000;
+	sy->accepted = 10;
+	sy->strikes = 11;
+	sy->banned = 12;
+	sy->beacons_sent = 13;
+	sy->beacons_heard = 14;
+	snprintf(sy->error, sizeof(sy->error), "cannot bind 0.0.0.0:51821: \"in use\"");
+}
+
+static void status_json_shows_sync_and_names_neighbours_from_the_snapshot(void **state)
+{
+	struct snapshot *s = two_hosts();
+	struct evbuffer *b = evbuffer_new();
+	struct syncd_status *sy = malloc(sizeof(*sy));
+	struct control_status st = {
+		.snap = s, .state_dir = "/st", .started = 1700000000, .now = 1700000050
+	};
+	char *j;
+
+	(void)state;
+	assert_non_null(sy);
+	fill_sync(sy);
+	st.sync = sy;
+	control_json_status(b, &st);
+	j = drain(b);
+	assert_non_null(strstr(
+		j, ",\"sync\":{\"enabled\":true,\"port\":51821,\"beacons\":true,"
+		   "\"last_ok\":1700000040,\"next_ae\":1700000070,\"pending_push\":4,"
+		   "\"sessions_in\":1,\"sessions_out\":2,\"sessions_ok\":30,\"sessions_failed\":5,"
+		   "\"records_in\":6,\"records_out\":7,\"bytes_in\":8000,\"bytes_out\":9000,"
+		   "\"accepted\":10,\"strikes\":11,\"banned\":12,\"beacons_sent\":13,"
+		   "\"beacons_heard\":14,\"error\":\"cannot bind 0.0.0.0:51821: \\\"in use\\\"\","
+		   "\"neighbours\":["));
+	/* Sources in a fixed order (lan, seed, member) whatever the bits. */
+	assert_non_null(strstr(j,
+			       "\"neighbours\":[{\"name\":\"alpha\","
+			       "\"host_key\":\"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+			       "\"source\":[\"seed\",\"member\"],\"via\":\"mesh 100.64.0.1:51821\","
+			       "\"last_ok\":1700000040,\"last_fail\":null,\"failures\":0,"
+			       "\"backoff_until\":null,\"in_session\":false,\"banned\":false},"));
+	assert_non_null(
+		strstr(j, "},{\"name\":null,"
+			  "\"host_key\":\"+wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
+			  "\"source\":[\"lan\"],\"via\":\"lan 192.0.2.7:51821\",\"last_ok\":null,"
+			  "\"last_fail\":1700000045,\"failures\":3,\"backoff_until\":1700000080,"
+			  "\"in_session\":true,\"banned\":true}]}}"));
+	/* No registry: no parked count. */
+	assert_null(strstr(j, "\"parked\""));
+
+	/* Without a snapshot every name is null; nothing the daemon did not fill (never
+	 * synced, no error, no via) is made up: nulls, not zeros or empty strings. */
+	st.snap = NULL;
+	sy->last_ok = 0;
+	sy->next_ae = 0;
+	sy->error[0] = '\0';
+	sy->nb[1].via[0] = '\0';
+	control_json_status(b, &st);
+	j = drain(b);
+	assert_null(strstr(j, "\"name\":\"alpha\""));
+	assert_non_null(strstr(j, "\"last_ok\":null,\"next_ae\":null,\"pending_push\":4,"));
+	assert_non_null(
+		strstr(j, "\"beacons_heard\":14,\"error\":null,\"neighbours\":[{\"name\":null,"));
+	assert_non_null(strstr(j, "\"source\":[\"lan\"],\"via\":null,"));
+
+	/* A count past the table is clamped, and a text field that fills its array (no
+	 * NUL) is cut at its size, never read past. */
+	sy->n_neighbours = SYNCNODE_MAX_NEIGHBOURS + 5;
+	memset(sy->error, 'e', sizeof(sy->error));
+	control_json_status(b, &st);
+	j = drain(b);
+	{
+		size_t n = 0;
+		char want[sizeof(sy->error) + 16];
+
+		for (const char *p = j; (p = strstr(p, "\"host_key\"")) != NULL; p++)
+			n++;
+		assert_int_equal(n, SYNCNODE_MAX_NEIGHBOURS);
+		snprintf(want, sizeof(want), "\"error\":\"%.*s\",", (int)sizeof(sy->error),
+			 sy->error);
+		assert_non_null(strstr(j, want));
+	}
+
+	/* A struct that says disabled is shown as sync NULL is. */
+	sy->enabled = false;
+	control_json_status(b, &st);
+	j = drain(b);
+	assert_non_null(strstr(j, ",\"sync\":{\"enabled\":false}}"));
+	evbuffer_free(b);
+	free(sy);
+	snapshot_unref(s);
+}
+
+/* "parked" is the registry's pending count, the same number as the top-level "pending". */
+static void status_json_sync_has_the_registry_parked_count(void **state)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct syncd_status *sy = malloc(sizeof(*sy));
+	struct registry *reg = NULL;
+	struct control_status st = { .state_dir = "/st" };
+	char dir[] = "/tmp/mn-control-reg-XXXXXX", path[64], cmd[96];
+	char *j;
+
+	(void)state;
+	assert_non_null(sy);
+	fill_sync(sy);
+	st.sync = sy;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/registry.db", dir);
+	assert_int_equal(registry_open(path, &reg), 0);
+	st.reg = reg;
+	control_json_status(b, &st);
+	j = drain(b);
+	assert_non_null(strstr(j, "\"records\":0,\"pending\":0,"));
+	assert_non_null(strstr(j, "\"pending_push\":4,\"parked\":0,\"sessions_in\":1,"));
+	registry_close(reg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	evbuffer_free(b);
+	free(sy);
 }
 
 int main(void)
@@ -768,6 +929,8 @@ int main(void)
 		cmocka_unit_test(json_strings_are_escaped),
 		cmocka_unit_test(hosts_json_has_the_fields_of_ls_json),
 		cmocka_unit_test(status_json_shows_mesh_host_listeners_and_counters),
+		cmocka_unit_test(status_json_shows_sync_and_names_neighbours_from_the_snapshot),
+		cmocka_unit_test(status_json_sync_has_the_registry_parked_count),
 	};
 
 	/* A client that went away must not kill the test with SIGPIPE. */
