@@ -63,6 +63,9 @@ enum {
 	KW_LISTEN_PORT,
 	KW_PUBLISH_ENDPOINTS,
 	KW_LAN_PREFIX,
+	KW_SYNC,
+	KW_SYNC_PORT,
+	KW_SYNC_BEACON,
 	KW_COUNT
 };
 
@@ -597,6 +600,26 @@ bad:
 		       kw, quote(q, written));
 }
 
+static int kw_sync(struct config_parser *p, const char *kw, char *value)
+{
+	return set_bool(p, kw, value, &p->cfg->sync);
+}
+
+static int kw_sync_port(struct config_parser *p, const char *kw, char *value)
+{
+	char q[QUOTE_MAX + 4];
+
+	if (!parse_port(value, &p->cfg->sync_port))
+		return fail_at(p, p->line, "%s must be a number from 1 to 65535, not \"%s\"", kw,
+			       quote(q, value));
+	return 0;
+}
+
+static int kw_sync_beacon(struct config_parser *p, const char *kw, char *value)
+{
+	return set_bool(p, kw, value, &p->cfg->sync_beacon);
+}
+
 /* Indexed by KW_*; also the order config_print writes. */
 static const struct keyword keywords[KW_COUNT] = {
 	[KW_STATE] = { "state", kw_state, false },
@@ -619,6 +642,9 @@ static const struct keyword keywords[KW_COUNT] = {
 	[KW_LISTEN_PORT] = { "listen-port", kw_listen_port, false },
 	[KW_PUBLISH_ENDPOINTS] = { "publish-endpoints", kw_publish_endpoints, false },
 	[KW_LAN_PREFIX] = { "lan-prefix", kw_lan_prefix, true },
+	[KW_SYNC] = { "sync", kw_sync, false },
+	[KW_SYNC_PORT] = { "sync-port", kw_sync_port, false },
+	[KW_SYNC_BEACON] = { "sync-beacon", kw_sync_beacon, false },
 };
 
 /* ---- the parser -------------------------------------------------------------------- */
@@ -649,6 +675,9 @@ struct config *config_new_defaults(void)
 	cfg->on_exit = CONFIG_ON_EXIT_KEEP;
 	cfg->listen_port = DEFAULT_LISTEN_PORT;
 	cfg->publish_endpoints = true;
+	cfg->sync = true;
+	cfg->sync_port = CONFIG_DEFAULT_SYNC_PORT;
+	cfg->sync_beacon = true;
 	return cfg;
 }
 
@@ -809,6 +838,17 @@ int config_parser_finish(struct config_parser *p, struct config **out)
 				       "%lu)",
 				       keywords[kw].name, manage_name(cfg->manage),
 				       p->seen[KW_MANAGE]);
+	}
+	if (!cfg->sync) {
+		/* Both only mean something when sync runs. */
+		int kw = p->seen[KW_SYNC_PORT] != 0   ? KW_SYNC_PORT :
+			 p->seen[KW_SYNC_BEACON] != 0 ? KW_SYNC_BEACON :
+							-1;
+
+		if (kw >= 0)
+			return fail_at(p, later(p, kw, KW_SYNC),
+				       "%s applies only with sync yes, but sync is no (line %lu)",
+				       keywords[kw].name, p->seen[KW_SYNC]);
 	}
 	*out = cfg;
 	p->cfg = NULL;
@@ -974,4 +1014,9 @@ void config_print(const struct config *cfg, FILE *fp)
 	}
 	if (cfg->n_lan_prefix == 0)
 		fprintf(fp, "# lan-prefix: none, only private ranges are published as lan\n");
+	fprintf(fp, "sync %s\n", yes_no(cfg->sync));
+	/* Comments with sync no: the parser refuses them then. */
+	hash = cfg->sync ? "" : "# ";
+	fprintf(fp, "%ssync-port %u\n", hash, (unsigned)cfg->sync_port);
+	fprintf(fp, "%ssync-beacon %s\n", hash, yes_no(cfg->sync_beacon));
 }

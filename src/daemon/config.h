@@ -17,6 +17,7 @@
 #define CONFIG_DEFAULT_CONTROL "/run/meshname/control.sock"
 #define CONFIG_DEFAULT_LISTEN "127.0.0.153" /* port 53 */
 #define CONFIG_DEFAULT_INTERFACE "mesh0"
+#define CONFIG_DEFAULT_SYNC_PORT 51821 /* TCP sync, UDP beacons */
 
 #define CONFIG_LINE_MAX 1024 /* bytes of one line, without its newline */
 #define CONFIG_PATH_MAX 1024 /* any value fits: a value is shorter than a line */
@@ -89,6 +90,10 @@ struct config {
 	bool publish_endpoints; /* publish this host's ENDPOINTS record (src/daemon/publish.c) */
 	struct config_prefix lan_prefix[CONFIG_MAX_LAN_PREFIX]; /* published as LAN */
 	size_t n_lan_prefix;
+
+	bool sync;          /* peer-to-peer registry sync (src/daemon/syncd.c) */
+	uint16_t sync_port; /* TCP for sync sessions, UDP for LAN beacons */
+	bool sync_beacon;   /* send and hear LAN beacons */
 };
 
 struct config_parser;

@@ -114,6 +114,9 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->publish_endpoints, b->publish_endpoints);
 	assert_int_equal(a->n_lan_prefix, b->n_lan_prefix);
 	assert_memory_equal(a->lan_prefix, b->lan_prefix, sizeof(a->lan_prefix));
+	assert_int_equal(a->sync, b->sync);
+	assert_int_equal(a->sync_port, b->sync_port);
+	assert_int_equal(a->sync_beacon, b->sync_beacon);
 }
 
 /* config_print into a string; caller frees. */
@@ -793,6 +796,69 @@ static void lan_prefixes_and_publish_endpoints_parse_and_print_back(void **state
 			   "test.conf:1: resolved must be auto, yes or no, not \"maybe\"");
 }
 
+static void sync_keywords_parse_and_print_back(void **state)
+{
+	struct config *cfg, *back;
+	char *text;
+
+	(void)state;
+	cfg = parse_ok("");
+	assert_true(cfg->sync);
+	assert_int_equal(cfg->sync_port, 51821);
+	assert_true(cfg->sync_beacon);
+	config_free(cfg);
+	cfg = parse_ok("sync yes\nsync-port 4000\nsync-beacon no # LAN discovery off\n");
+	assert_true(cfg->sync);
+	assert_int_equal(cfg->sync_port, 4000);
+	assert_false(cfg->sync_beacon);
+	text = print_to_string(cfg);
+	assert_non_null(strstr(text, "sync yes\nsync-port 4000\nsync-beacon no\n"));
+	back = parse_ok(text);
+	assert_config_equal(cfg, back);
+	free(text);
+	config_free(back);
+	config_free(cfg);
+	/* sync no: the other two are written as comments, and the text parses back. */
+	cfg = parse_ok("sync no\n");
+	assert_false(cfg->sync);
+	text = print_to_string(cfg);
+	assert_non_null(strstr(text, "sync no\n# sync-port 51821\n# sync-beacon yes\n"));
+	back = parse_ok(text);
+	assert_config_equal(cfg, back);
+	free(text);
+	config_free(back);
+	config_free(cfg);
+}
+
+static void broken_sync_lines_are_refused_with_their_line(void **state)
+{
+	(void)state;
+	assert_parse_error("sync maybe\n", "test.conf:1: sync must be yes or no, not \"maybe\"");
+	assert_parse_error("sync\n", "test.conf:1: missing value for \"sync\"");
+	assert_parse_error("sync yes no\n",
+			   "test.conf:1: unexpected \"no\" after the value of \"sync\"");
+	assert_parse_error("sync yes\nsync no\n",
+			   "test.conf:2: duplicate keyword \"sync\" (first set on line 1)");
+	assert_parse_error("sync-port 0\n",
+			   "test.conf:1: sync-port must be a number from 1 to 65535, not \"0\"");
+	assert_parse_error(
+		"sync-port 65536\n",
+		"test.conf:1: sync-port must be a number from 1 to 65535, not \"65536\"");
+	assert_parse_error("sync-port -1\n",
+			   "test.conf:1: sync-port must be a number from 1 to 65535, not \"-1\"");
+	assert_parse_error("sync-port 0x51\n",
+			   "test.conf:1: sync-port must be a number from 1 to 65535, not \"0x51\"");
+	assert_parse_error("sync-beacon often\n",
+			   "test.conf:1: sync-beacon must be yes or no, not \"often\"");
+	/* Settings that would mean nothing are refused, at the later of the two lines. */
+	assert_parse_error("sync-port 4000\n\nsync no\n",
+			   "test.conf:3: sync-port applies only with sync yes, but sync is no "
+			   "(line 3)");
+	assert_parse_error("sync no\nsync-beacon no\n",
+			   "test.conf:2: sync-beacon applies only with sync yes, but sync is no "
+			   "(line 1)");
+}
+
 static void an_endpoint_name_longer_than_253_bytes_is_rejected(void **state)
 {
 	char name[300], text[400], expected[512];
@@ -966,7 +1032,10 @@ static void print_writes_the_effective_values(void **state)
 				  "# endpoint: none, only the addresses found on the interfaces\n"
 				  "listen-port 51820\n"
 				  "publish-endpoints yes\n"
-				  "# lan-prefix: none, only private ranges are published as lan\n");
+				  "# lan-prefix: none, only private ranges are published as lan\n"
+				  "sync yes\n"
+				  "sync-port 51821\n"
+				  "sync-beacon yes\n");
 	free(text);
 	config_free(cfg);
 }
@@ -1206,6 +1275,8 @@ int main(void)
 		cmocka_unit_test(print_then_parse_works_without_manage_yes),
 		cmocka_unit_test(print_writes_the_effective_values),
 		cmocka_unit_test(lan_prefixes_and_publish_endpoints_parse_and_print_back),
+		cmocka_unit_test(sync_keywords_parse_and_print_back),
+		cmocka_unit_test(broken_sync_lines_are_refused_with_their_line),
 		cmocka_unit_test(addresses_print_with_brackets_for_ipv6),
 		cmocka_unit_test_setup_teardown(load_reads_a_file, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(load_reports_the_file_and_line_of_an_error,
