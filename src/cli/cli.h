@@ -14,6 +14,7 @@
 
 #include "meshname/record.h"
 #include "meshname/registry.h"
+#include "meshname/seeds.h"
 #include "meshname/snapshot.h"
 
 #ifndef MESHNAME_VERSION
@@ -194,9 +195,31 @@ bool cli_wants_help(int argc, char **argv);
 
 /* --- format.c: pure helpers for human output (unit-tested) ------------------------- */
 
+/* A span of seconds in its two largest units: "12s", "3m12s", "2h5m", "3d2h". */
+void cli_fmt_duration(uint64_t seconds, char *out, size_t size);
 /* "12s ago", "3m12s ago", "2h5m ago", "3d2h ago"; "never" when then <= 0 (unix seconds);
  * "in the future" when then > now. */
 void cli_fmt_ago(int64_t now, int64_t then, char *out, size_t size);
+
+/* One sync neighbour as the daemon's status reports it; times unix seconds, 0 = never. */
+struct cli_sync_peer {
+	uint64_t last_ok, last_fail, backoff_until;
+	unsigned failures; /* in a row */
+	bool in_session, banned;
+};
+/* Its STATE cell at now: "banned", "syncing" (a session is open), "backed off 30s" (no
+ * session before then), "failing 3" (failures in a row, no back-off left), "ok" (its last
+ * session succeeded), "new" (never tried). */
+void cli_fmt_sync_state(uint64_t now, const struct cli_sync_peer *p, char *out, size_t size);
+/* The totals for the summary line of the sync section. */
+struct cli_sync_summary {
+	uint64_t port, neighbours, last_ok, pending, parked, banned;
+	bool have_parked; /* parked is known */
+	bool beacons;
+};
+/* "port 51821, 4 neighbours, last sync 12s ago, 0 records pending (3 parked)", then
+ * ", 2 banned" and ", LAN beacons off" when so; "(N parked)" only when N > 0. */
+void cli_fmt_sync_summary(uint64_t now, const struct cli_sync_summary *s, char *out, size_t size);
 /* "0 B" .. "1023 B", then one decimal in binary units: "1.5 KiB", "12.0 MiB", up to EiB. */
 void cli_fmt_bytes(uint64_t n, char *out, size_t size);
 
@@ -221,7 +244,8 @@ void cli_table_clear(struct cli_table *t);
 
 struct cli_json;
 /* Prints what doc (the daemon's status reply) says of WireGuard, published endpoints,
- * NAT and systemd-resolved, each only when present; unknown members are ignored. */
+ * NAT, systemd-resolved and peer sync, each only when present; unknown members are
+ * ignored. */
 void cli_status_wireguard(const struct cli *c, const struct cli_json *doc);
 
 /* --- control.c: asking a running meshnamed ---------------------------------------- */
@@ -265,19 +289,28 @@ bool cli_json_true(const struct cli_json *obj, const char *key);
 
 /* --- payload.c: invites, join requests and cert bundles (binary, then base64url) --- */
 
+/* An invite names at most this many bootstrap endpoints ("host:port", where the new
+ * host's meshnamed first syncs by transport B, pinning the inviter CERT's host key). */
+#define CLI_INVITE_BOOTSTRAP_MAX 8
+
 struct cli_invite {
 	uint8_t seed[32];                      /* the admission secret: wipe it */
 	const uint8_t *root, *admit, *inviter; /* point into the decoded buffer */
 	size_t root_len, admit_len, inviter_len;
 	uint8_t n_bootstrap;
+	struct seed bootstrap[CLI_INVITE_BOOTSTRAP_MAX]; /* key unset: the inviter CERT's */
 	uint8_t *buf; /* decoded payload, caller frees (after wiping) */
 	size_t buf_len;
 };
-/* Encodes an invite line. Caller frees (it holds a secret: wipe it before free). */
+/* Encodes an invite line with n_bootstrap "host:port" strings (each as
+ * seeds_parse_hostport takes it, at most 255 bytes, no two alike; n_bootstrap at most
+ * CLI_INVITE_BOOTSTRAP_MAX). NULL when it breaks a rule or is too large. Caller frees (it
+ * holds a secret: wipe it before free). */
 char *cli_invite_encode(const uint8_t seed[32], const uint8_t *root, size_t root_len,
 			const uint8_t *admit, size_t admit_len, const uint8_t *inviter,
-			size_t inviter_len);
-/* 0 or -EBADMSG. Fill inv; call cli_invite_free. */
+			size_t inviter_len, const char *const *bootstrap, size_t n_bootstrap);
+/* 0 or -EBADMSG (also for a bootstrap list that breaks a rule of cli_invite_encode). Fills
+ * inv; call cli_invite_free. */
 int cli_invite_decode(const char *text, struct cli_invite *inv);
 void cli_invite_free(struct cli_invite *inv);
 

@@ -1,6 +1,6 @@
 /*
  * format.c: pure text helpers for the command line's human output: durations ("12s ago"),
- * byte counts ("1.5 KiB") and aligned tables. No I/O but the FILE a table is printed to,
+ * byte counts ("1.5 KiB"), aligned tables and the lines of the sync section of status. No I/O but the FILE a table is printed to,
  * no registry, no JSON, no global state: unit-tested on their own (tests/unit/cli).
  */
 #include <errno.h>
@@ -9,9 +9,24 @@
 
 #include "cli/cli.h"
 
+void cli_fmt_duration(uint64_t d, char *out, size_t size)
+{
+	if (d < 60)
+		snprintf(out, size, "%llus", (unsigned long long)d);
+	else if (d < 3600)
+		snprintf(out, size, "%llum%llus", (unsigned long long)(d / 60),
+			 (unsigned long long)(d % 60));
+	else if (d < 86400)
+		snprintf(out, size, "%lluh%llum", (unsigned long long)(d / 3600),
+			 (unsigned long long)(d % 3600 / 60));
+	else
+		snprintf(out, size, "%llud%lluh", (unsigned long long)(d / 86400),
+			 (unsigned long long)(d % 86400 / 3600));
+}
+
 void cli_fmt_ago(int64_t now, int64_t then, char *out, size_t size)
 {
-	int64_t d;
+	char d[32];
 
 	if (then <= 0) {
 		snprintf(out, size, "never");
@@ -22,17 +37,8 @@ void cli_fmt_ago(int64_t now, int64_t then, char *out, size_t size)
 		snprintf(out, size, "in the future");
 		return;
 	}
-	d = now - then;
-	if (d < 60)
-		snprintf(out, size, "%llds ago", (long long)d);
-	else if (d < 3600)
-		snprintf(out, size, "%lldm%llds ago", (long long)(d / 60), (long long)(d % 60));
-	else if (d < 86400)
-		snprintf(out, size, "%lldh%lldm ago", (long long)(d / 3600),
-			 (long long)(d % 3600 / 60));
-	else
-		snprintf(out, size, "%lldd%lldh ago", (long long)(d / 86400),
-			 (long long)(d % 86400 / 3600));
+	cli_fmt_duration((uint64_t)(now - then), d, sizeof(d));
+	snprintf(out, size, "%s ago", d);
 }
 
 void cli_fmt_bytes(uint64_t n, char *out, size_t size)
@@ -61,6 +67,50 @@ void cli_fmt_bytes(uint64_t n, char *out, size_t size)
 	}
 	snprintf(out, size, "%llu.%llu %s", (unsigned long long)(tenths / 10),
 		 (unsigned long long)(tenths % 10), units[u]);
+}
+
+/* --- sync ----------------------------------------------------------------------------- */
+
+void cli_fmt_sync_state(uint64_t now, const struct cli_sync_peer *p, char *out, size_t size)
+{
+	char d[32];
+
+	/* The most pressing first: a ban outlasts back-offs, and an open session is news
+	 * whatever happened before it. */
+	if (p->banned)
+		snprintf(out, size, "banned");
+	else if (p->in_session)
+		snprintf(out, size, "syncing");
+	else if (p->backoff_until > now) {
+		cli_fmt_duration(p->backoff_until - now, d, sizeof(d));
+		snprintf(out, size, "backed off %s", d);
+	} else if (p->failures > 0)
+		snprintf(out, size, "failing %u", p->failures);
+	else if (p->last_ok != 0)
+		snprintf(out, size, "ok");
+	else
+		snprintf(out, size, "new");
+}
+
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+void cli_fmt_sync_summary(uint64_t now, const struct cli_sync_summary *s, char *out, size_t size)
+{
+	char ago[32], parked[48] = "", banned[32] = "";
+
+	cli_fmt_ago((int64_t)now, (int64_t)s->last_ok, ago, sizeof(ago));
+	if (s->have_parked && s->parked > 0)
+		snprintf(parked, sizeof(parked), " (%llu parked)", (unsigned long long)s->parked);
+	if (s->banned > 0)
+		snprintf(banned, sizeof(banned), ", %llu banned", (unsigned long long)s->banned);
+	snprintf(out, size, "port %llu, %llu %s, last sync %s, %llu %s pending%s%s%s",
+		 (unsigned long long)s->port, (unsigned long long)s->neighbours,
+		 plural(s->neighbours, "neighbour", "neighbours"), ago,
+		 (unsigned long long)s->pending, plural(s->pending, "record", "records"), parked,
+		 banned, s->beacons ? "" : ", LAN beacons off");
 }
 
 /* --- tables -------------------------------------------------------------------------- */

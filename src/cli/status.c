@@ -1,7 +1,8 @@
 /*
  * status.c: the WireGuard part of `meshname status` from the daemon's status reply: the
  * interface, one aligned line per peer (like `wg show` and `tailscale status`), the
- * endpoints this host publishes, its NAT and its systemd-resolved registration. It reads
+ * endpoints this host publishes, its NAT, its systemd-resolved registration, and peer
+ * sync (a summary line and one line per sync neighbour). It reads
  * only the parsed reply: members it does not know are ignored, members that are missing
  * are not printed, so the daemon can grow its reply without this file changing first.
  */
@@ -272,11 +273,160 @@ static void print_resolved(const struct cli_json *r)
 	printf("\n");
 }
 
+/* --- peer sync --------------------------------------------------------------------------- */
+
+/* A neighbour's time member: unix seconds, 0 when null or missing (never). */
+static uint64_t json_time(const struct cli_json *o, const char *key)
+{
+	uint64_t v = 0;
+
+	return cli_json_u64(o, key, &v) ? v : 0;
+}
+
+/* "lan,seed,member" from the neighbour's source array, "-" when empty. */
+static void sync_source(const struct cli_json *nb, char *out, size_t size)
+{
+	const struct cli_json *src = cli_json_get(nb, "source");
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (src != NULL && src->type == CLI_JSON_ARRAY)
+		for (const struct cli_json *m = src->child; m != NULL; m = m->next) {
+			int n;
+
+			if (m->type != CLI_JSON_STRING || len >= size)
+				continue;
+			n = snprintf(out + len, size - len, "%s%s", len > 0 ? "," : "", m->str);
+			len += n > 0 ? (size_t)n : 0;
+		}
+	if (out[0] == '\0')
+		snprintf(out, size, "-");
+}
+
+/* NAME: the member's name, or the start of its host key when the registry does not know
+ * it (a LAN peer not admitted yet): enough to tell two strangers apart. */
+static void sync_name(const struct cli_json *nb, char *out, size_t size)
+{
+	const char *name = cli_json_text(nb, "name"), *key = cli_json_text(nb, "host_key");
+
+	if (name != NULL && name[0] != '\0')
+		snprintf(out, size, "%s", name);
+	else
+		snprintf(out, size, "(key %.8s)", key != NULL ? key : "?");
+}
+
+static int sync_peer_cmp(const void *a, const void *b)
+{
+	const struct cli_json *pa = *(const struct cli_json *const *)a;
+	const struct cli_json *pb = *(const struct cli_json *const *)b;
+	const char *na = cli_json_text(pa, "name"), *nb = cli_json_text(pb, "name");
+	const char *ka = cli_json_text(pa, "host_key"), *kb = cli_json_text(pb, "host_key");
+
+	/* Members by name, then the peers the registry does not know, by key. */
+	if (na != NULL && nb != NULL)
+		return strcmp(na, nb);
+	if (na != NULL || nb != NULL)
+		return na != NULL ? -1 : 1;
+	return strcmp(ka != NULL ? ka : "", kb != NULL ? kb : "");
+}
+
+static void print_sync_neighbours(const struct cli *c, const struct cli_json *nbs, size_t n)
+{
+	const struct cli_json **sorted = calloc(n, sizeof(*sorted));
+	struct cli_table t;
+	size_t i = 0;
+	int rc;
+
+	if (sorted == NULL || cli_table_init(&t, 5, 0) < 0) {
+		free(sorted);
+		printf("  (out of memory listing %zu sync neighbours)\n", n);
+		return;
+	}
+	for (const struct cli_json *p = nbs->child; p != NULL; p = p->next)
+		if (p->type == CLI_JSON_OBJECT)
+			sorted[i++] = p;
+	qsort(sorted, n, sizeof(*sorted), sync_peer_cmp);
+	rc = cli_table_add(&t,
+			   (const char *const[]){ "NAME", "VIA", "SOURCE", "LAST SYNC", "STATE" });
+	for (i = 0; i < n && rc == 0; i++) {
+		const struct cli_json *p = sorted[i];
+		const char *via = cli_json_text(p, "via");
+		struct cli_sync_peer peer = {
+			.last_ok = json_time(p, "last_ok"),
+			.last_fail = json_time(p, "last_fail"),
+			.backoff_until = json_time(p, "backoff_until"),
+			.in_session = cli_json_true(p, "in_session"),
+			.banned = cli_json_true(p, "banned"),
+		};
+		char name[64], source[32], ago[32], state[48];
+		uint64_t failures = 0;
+
+		if (cli_json_u64(p, "failures", &failures))
+			peer.failures = failures > UINT32_MAX ? UINT32_MAX : (unsigned)failures;
+		sync_name(p, name, sizeof(name));
+		sync_source(p, source, sizeof(source));
+		cli_fmt_ago((int64_t)c->now, (int64_t)peer.last_ok, ago, sizeof(ago));
+		cli_fmt_sync_state(c->now, &peer, state, sizeof(state));
+		rc = cli_table_add(&t, (const char *const[]){ name, via != NULL ? via : "-", source,
+							      ago, state });
+	}
+	if (rc < 0)
+		printf("  (out of memory listing %zu sync neighbours)\n", n);
+	else
+		cli_table_print(&t, stdout, "  ");
+	cli_table_clear(&t);
+	free(sorted);
+}
+
+/* "sync:        port 51821, 4 neighbours, last sync 12s ago, 0 records pending", its last
+ * error, and the neighbour table. parked comes from the sync object, else from the
+ * registry's "pending" at the top of doc (the same count). */
+static void print_sync(const struct cli *c, const struct cli_json *doc, const struct cli_json *sy)
+{
+	const struct cli_json *nbs = cli_json_get(sy, "neighbours");
+	const char *error = cli_json_text(sy, "error");
+	struct cli_sync_summary sum = { .beacons = true };
+	char line[256];
+	size_t n = 0;
+
+	printf("%ssync:%s        ", cli_bold(c), cli_reset(c));
+	if (sy->type != CLI_JSON_OBJECT) {
+		print_generic(sy); /* a shape this meshname does not know */
+		return;
+	}
+	if (!cli_json_true(sy, "enabled")) {
+		printf("off (sync no in meshnamed.conf)\n");
+		return;
+	}
+	if (nbs != NULL && nbs->type == CLI_JSON_ARRAY)
+		for (const struct cli_json *p = nbs->child; p != NULL; p = p->next)
+			if (p->type == CLI_JSON_OBJECT)
+				n++;
+	cli_json_u64(sy, "port", &sum.port);
+	sum.neighbours = n;
+	sum.last_ok = json_time(sy, "last_ok");
+	cli_json_u64(sy, "pending_push", &sum.pending);
+	sum.have_parked = cli_json_u64(sy, "parked", &sum.parked) ||
+			  cli_json_u64(doc, "pending", &sum.parked);
+	cli_json_u64(sy, "banned", &sum.banned);
+	if (cli_json_get(sy, "beacons") != NULL)
+		sum.beacons = cli_json_true(sy, "beacons");
+	cli_fmt_sync_summary(c->now, &sum, line, sizeof(line));
+	printf("%s\n", line);
+	if (error != NULL && error[0] != '\0')
+		printf("  %serror:%s %s\n", cli_red(c), cli_reset(c), error);
+	if (n == 0)
+		printf("  no neighbours yet (no other member, no seed, no LAN beacon heard)\n");
+	else
+		print_sync_neighbours(c, nbs, n);
+}
+
 void cli_status_wireguard(const struct cli *c, const struct cli_json *doc)
 {
 	const struct cli_json *wg = cli_json_get(doc, "wireguard");
 	const struct cli_json *endpoints = cli_json_get(doc, "endpoints");
 	const struct cli_json *resolved = cli_json_get(doc, "resolved");
+	const struct cli_json *sync = cli_json_get(doc, "sync");
 
 	if (wg != NULL && wg->type == CLI_JSON_OBJECT) {
 		const char *ifname = cli_json_text(wg, "interface");
@@ -307,4 +457,6 @@ void cli_status_wireguard(const struct cli *c, const struct cli_json *doc)
 	print_nat(doc);
 	if (resolved != NULL)
 		print_resolved(resolved);
+	if (sync != NULL)
+		print_sync(c, doc, sync);
 }

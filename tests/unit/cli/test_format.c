@@ -1,7 +1,7 @@
 /*
  * test_format.c: unit tests of the command line's pure output helpers (src/cli/format.c):
- * "12s ago" durations, byte counts in binary units, and aligned tables as `meshname status`
- * prints its peers. Nothing here opens a registry or talks to a daemon.
+ * "12s ago" durations, byte counts in binary units, aligned tables as `meshname status`
+ * prints its peers, and the summary line and STATE cells of its sync section. Nothing here opens a registry or talks to a daemon.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -210,6 +210,129 @@ static void a_table_needs_one_to_sixteen_columns(void **state)
 	cli_table_clear(&t);
 }
 
+static const char *duration(uint64_t d)
+{
+	static char buf[32];
+
+	cli_fmt_duration(d, buf, sizeof(buf));
+	return buf;
+}
+
+static void a_span_has_the_units_of_ago_without_ago(void **state)
+{
+	(void)state;
+	assert_string_equal(duration(0), "0s");
+	assert_string_equal(duration(30), "30s");
+	assert_string_equal(duration(90), "1m30s");
+	assert_string_equal(duration(7500), "2h5m");
+	assert_string_equal(duration(3 * 86400 + 7200), "3d2h");
+	assert_string_equal(duration(UINT64_MAX), "213503982334601d7h");
+}
+
+static const char *sync_state(const struct cli_sync_peer *p)
+{
+	static char buf[48];
+
+	cli_fmt_sync_state(NOW, p, buf, sizeof(buf));
+	return buf;
+}
+
+static void a_neighbour_never_tried_is_new_and_a_synced_one_ok(void **state)
+{
+	struct cli_sync_peer p = { 0 };
+
+	(void)state;
+	assert_string_equal(sync_state(&p), "new");
+	p.last_ok = NOW - 12;
+	assert_string_equal(sync_state(&p), "ok");
+	/* An old failure that a later success cleared (failures 0) is ok. */
+	p.last_fail = NOW - 100;
+	assert_string_equal(sync_state(&p), "ok");
+}
+
+static void failures_show_the_back_off_left_then_the_count(void **state)
+{
+	struct cli_sync_peer p = { .last_ok = NOW - 600, .last_fail = NOW - 5, .failures = 3 };
+
+	(void)state;
+	p.backoff_until = NOW + 30;
+	assert_string_equal(sync_state(&p), "backed off 30s");
+	p.backoff_until = NOW + 125;
+	assert_string_equal(sync_state(&p), "backed off 2m5s");
+	/* The back-off is over (or never was): still failing, ready to be tried again. */
+	p.backoff_until = NOW;
+	assert_string_equal(sync_state(&p), "failing 3");
+	p.backoff_until = 0;
+	assert_string_equal(sync_state(&p), "failing 3");
+	/* A back-off with no failure (link change lifted none; the daemon's own pacing) is
+	 * still a back-off. */
+	p.failures = 0;
+	p.backoff_until = NOW + 1;
+	assert_string_equal(sync_state(&p), "backed off 1s");
+}
+
+static void a_ban_outranks_a_session_which_outranks_a_back_off(void **state)
+{
+	struct cli_sync_peer p = { .failures = 2, .backoff_until = NOW + 30, .in_session = true };
+
+	(void)state;
+	assert_string_equal(sync_state(&p), "syncing");
+	p.banned = true;
+	assert_string_equal(sync_state(&p), "banned");
+	p.in_session = false;
+	p.failures = 0;
+	p.backoff_until = 0;
+	p.last_ok = NOW;
+	assert_string_equal(sync_state(&p), "banned");
+}
+
+static const char *summary(const struct cli_sync_summary *s)
+{
+	static char buf[256];
+
+	cli_fmt_sync_summary(NOW, s, buf, sizeof(buf));
+	return buf;
+}
+
+static void the_sync_summary_reads_as_one_sentence(void **state)
+{
+	struct cli_sync_summary s = { .port = 51821,
+				      .neighbours = 4,
+				      .last_ok = NOW - 12,
+				      .pending = 0,
+				      .parked = 3,
+				      .have_parked = true,
+				      .beacons = true };
+
+	(void)state;
+	assert_string_equal(summary(&s),
+			    "port 51821, 4 neighbours, last sync 12s ago, 0 records pending "
+			    "(3 parked)");
+	/* Nothing parked, or not known: no parenthesis. Singular counts. */
+	s.parked = 0;
+	s.neighbours = 1;
+	s.pending = 1;
+	assert_string_equal(summary(&s),
+			    "port 51821, 1 neighbour, last sync 12s ago, 1 record pending");
+	s.parked = 5;
+	s.have_parked = false;
+	assert_string_equal(summary(&s),
+			    "port 51821, 1 neighbour, last sync 12s ago, 1 record pending");
+}
+
+static void the_sync_summary_says_never_bans_and_beacons_off(void **state)
+{
+	struct cli_sync_summary s = { .port = 4000, .pending = 2, .banned = 2 };
+
+	(void)state;
+	assert_string_equal(summary(&s), "port 4000, 0 neighbours, last sync never, 2 records "
+					 "pending, 2 banned, LAN beacons off");
+	s.banned = 0;
+	s.beacons = true;
+	assert_string_equal(summary(&s),
+			    "port 4000, 0 neighbours, last sync never, 2 records pending");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +349,12 @@ int main(void)
 		cmocka_unit_test(many_rows_grow_the_table),
 		cmocka_unit_test(an_empty_table_prints_nothing),
 		cmocka_unit_test(a_table_needs_one_to_sixteen_columns),
+		cmocka_unit_test(a_span_has_the_units_of_ago_without_ago),
+		cmocka_unit_test(a_neighbour_never_tried_is_new_and_a_synced_one_ok),
+		cmocka_unit_test(failures_show_the_back_off_left_then_the_count),
+		cmocka_unit_test(a_ban_outranks_a_session_which_outranks_a_back_off),
+		cmocka_unit_test(the_sync_summary_reads_as_one_sentence),
+		cmocka_unit_test(the_sync_summary_says_never_bans_and_beacons_off),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
