@@ -128,6 +128,16 @@ int registry_foreach(struct registry *reg, registry_record_fn fn, void *arg);
 typedef int (*registry_item_fn)(void *arg, uint64_t issued_at, const uint8_t id[REC_ID_SIZE]);
 int registry_foreach_item(struct registry *reg, uint64_t now, registry_item_fn fn, void *arg);
 
+/*
+ * fn gets (issued_at, id) of every stored record (pending ones aside) issued at or after
+ * since, in (issued_at, id) order, expired or not; stops and returns fn's value if it is
+ * non-zero. It reads the sync set's index from since on: cheap for a recent since.
+ * meshnamed's sync finds the records stored since its last look with it (records are
+ * stored within seconds of being issued, unless imported or received late: those are left
+ * to reconciliation).
+ */
+int registry_foreach_since(struct registry *reg, uint64_t since, registry_item_fn fn, void *arg);
+
 /* The raw bytes of the stored record with this id into buf (size bytes) and its length
  * into *len. -ENOENT if no such record is stored (a pending one is not), -EMSGSIZE if
  * size is too small (*len still gets the length), -EIO. */

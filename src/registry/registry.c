@@ -2047,6 +2047,38 @@ out:
 	return r;
 }
 
+int registry_foreach_since(struct registry *reg, uint64_t since, registry_item_fn fn, void *arg)
+{
+	/* Prepared per call, not kept with store.c's: a look every few seconds at most. */
+	static const char sql[] =
+		"SELECT issued_at, id FROM record WHERE issued_at >= ?1 ORDER BY issued_at, id";
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if (since > INT64_MAX)
+		return 0; /* nothing is issued that late: the registry refuses the future */
+	rc = sqlite3_prepare_v2(reg->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(rc);
+	r = store_bind_u64(st, 1, since);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const uint8_t *id = sqlite3_column_blob(st, 1);
+
+		if (id == NULL || sqlite3_column_bytes(st, 1) != REC_ID_SIZE) {
+			r = -EIO;
+			break;
+		}
+		r = fn(arg, (uint64_t)sqlite3_column_int64(st, 0), id);
+		if (r != 0)
+			goto out;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_errno(rc);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
 int registry_get(struct registry *reg, const uint8_t id[REC_ID_SIZE], uint8_t *buf, size_t size,
 		 size_t *len)
 {

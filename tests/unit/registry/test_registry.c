@@ -2261,6 +2261,74 @@ static void registry_get_copies_a_stored_record_or_says_why_not(void **state)
 	assert_int_equal(calls, 3);
 }
 
+static void since(struct fx *f, uint64_t t, struct sync_items *it)
+{
+	memset(it, 0, sizeof(*it));
+	assert_int_equal(registry_foreach_since(f->reg, t, collect_item_cb, it), 0);
+}
+
+static void registry_foreach_since_lists_the_records_issued_from_a_time_on(void **state)
+{
+	struct fx *f = *state;
+	struct sync_items *it = calloc(1, sizeof(*it));
+	uint8_t a[REC_SECRET_SIZE], b[REC_SECRET_SIZE], c[REC_SECRET_SIZE];
+	uint8_t id_a[REC_ID_SIZE], id_b[REC_ID_SIZE], id_cert[REC_ID_SIZE], id_c[REC_ID_SIZE];
+	enum ingest_result res;
+	struct rec r;
+	int calls = 0;
+
+	assert_non_null(it);
+	host_key(0, a);
+	host_key(1, b);
+	host_key(2, c);
+	cert(f, &r, 0, "alpha", 5);
+	id_of(&r, f->admin, id_cert);
+	assert_int_equal(ingest(f, &r, f->admin, NULL), 0);
+	cert(f, &r, 1, "beta", 6);
+	assert_int_equal(ingest(f, &r, f->admin, NULL), 0);
+	endpoints(f, &r, 1, 1111, 5);
+	r.issued_at = NOW + 10;
+	id_of(&r, a, id_a);
+	assert_int_equal(ingest_at(f, &r, a, NOW + 20, NULL), 0);
+	endpoints(f, &r, 1, 2222, 6);
+	r.issued_at = NOW + 20;
+	id_of(&r, b, id_b);
+	assert_int_equal(ingest_at(f, &r, b, NOW + 20, NULL), 0);
+	/* pending (no CERT for its signer): not stored, not listed */
+	endpoints(f, &r, 1, 3333, 7);
+	r.issued_at = NOW + 30;
+	id_of(&r, c, id_c);
+	assert_int_equal(ingest_at(f, &r, c, NOW + 30, &res), 0);
+	assert_int_equal(res, INGEST_PENDING);
+
+	since(f, NOW + 10, it);
+	assert_int_equal(it->n, 2);
+	assert_int_equal(it->issued_at[0], NOW + 10);
+	assert_memory_equal(it->id[0], id_a, REC_ID_SIZE);
+	assert_int_equal(it->issued_at[1], NOW + 20);
+	assert_memory_equal(it->id[1], id_b, REC_ID_SIZE);
+	since(f, NOW + 11, it);
+	assert_int_equal(it->n, 1);
+	assert_memory_equal(it->id[0], id_b, REC_ID_SIZE);
+	since(f, NOW + 21, it);
+	assert_int_equal(it->n, 0);
+	since(f, UINT64_MAX, it);
+	assert_int_equal(it->n, 0);
+	/* from the certificates' time on: them too, in (issued_at, id) order */
+	since(f, NOW, it);
+	assert_true(it->n >= 4);
+	assert_true(has_item(it, id_cert));
+	assert_false(has_item(it, id_c));
+	for (size_t i = 1; i < it->n; i++)
+		assert_true(it->issued_at[i - 1] < it->issued_at[i] ||
+			    (it->issued_at[i - 1] == it->issued_at[i] &&
+			     memcmp(it->id[i - 1], it->id[i], REC_ID_SIZE) < 0));
+	/* the callback's value stops the walk and is returned */
+	assert_int_equal(registry_foreach_since(f->reg, 0, stop_at_third_cb, &calls), 42);
+	assert_int_equal(calls, 3);
+	free(it);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2268,6 +2336,7 @@ int main(void)
 		T(a_cert_signed_by_the_admin_makes_the_host_resolvable),
 		T(the_sync_set_is_the_same_whatever_the_order_and_holds_only_live_stored_records),
 		T(registry_get_copies_a_stored_record_or_says_why_not),
+		T(registry_foreach_since_lists_the_records_issued_from_a_time_on),
 		T(the_same_record_twice_is_a_duplicate),
 		T(the_root_sent_back_is_a_duplicate_and_another_root_is_another_mesh),
 		cmocka_unit_test(a_registry_without_a_mesh_refuses_records),
