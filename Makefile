@@ -200,6 +200,10 @@ $(BUILD)/bench/sync_bench: $(BUILD)/bench/sync_bench.o $(LIB_SYNC) $(LIB_REGISTR
 SYNC_SIM := $(BUILD)/tests/sim/sync_sim
 $(SYNC_SIM): $(call obj,$(wildcard tests/sim/*.c)) $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+# A misbehaving sync peer (forged, replayed, oversized pushes) for test_sync_abuse.sh.
+SYNC_PEER := $(BUILD)/tests/tools/sync_peer
+$(SYNC_PEER): $(BUILD)/tests/tools/sync_peer.o $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # `make check`: deps first (in a sub-make, so pkg-config above sees what was just
 # installed), then everything, then one summary line over all suites.
@@ -209,7 +213,7 @@ check:
 	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 .PHONY: all-tests
-all-tests: all $(UNIT_TESTS) $(BENCHES) $(FUZZERS) $(SYNC_SIM)
+all-tests: all $(UNIT_TESTS) $(BENCHES) $(FUZZERS) $(SYNC_SIM) $(SYNC_PEER)
 
 deps:
 	$(Q)tests/deps.sh build
