@@ -34,18 +34,19 @@ typedef uint32_t (*syncnode_rand_fn)(void *arg, uint32_t upper_bound);
 #define SYNCNODE_MAX_PENDING 256 /* records waiting for their push */
 
 struct syncnode_config {
-	unsigned fanout;            /* neighbours each new record is pushed to (3) */
-	bool push;                  /* false: anti-entropy only (a benchmark switch) */
-	uint64_t push_pacing_ms;    /* at most one push batch per this interval (200) */
-	uint64_t ae_interval_ms;    /* anti-entropy period (30000) */
-	uint64_t ae_jitter_ms;      /* each period is interval +- up to this (3000) */
-	unsigned max_sessions;      /* concurrent outbound anti-entropy sessions (2) */
-	unsigned max_inbound;       /* concurrent inbound sessions accepted (8) */
-	unsigned member_sample;     /* random members kept as neighbours (8) */
-	uint64_t member_refresh_ms; /* the sample is drawn again this often (300000) */
-	uint64_t lan_ttl_ms;        /* a LAN peer not heard for this long is dropped (95000) */
-	uint64_t backoff_min_ms;    /* first back-off after a failure (5000) */
-	uint64_t backoff_max_ms;    /* back-off cap (300000) */
+	unsigned fanout;              /* neighbours each new record is pushed to (3) */
+	bool push;                    /* false: anti-entropy only (a benchmark switch) */
+	uint64_t push_pacing_ms;      /* at most one push batch per this interval (200) */
+	uint64_t ae_interval_ms;      /* anti-entropy period (30000) */
+	uint64_t ae_jitter_ms;        /* each period is interval +- up to this (3000) */
+	unsigned max_sessions;        /* concurrent outbound anti-entropy sessions (2) */
+	unsigned max_inbound;         /* concurrent inbound sessions accepted (8) */
+	unsigned member_sample;       /* random members kept as neighbours (8) */
+	uint64_t member_refresh_ms;   /* the sample is drawn again this often (300000) */
+	uint64_t lan_ttl_ms;          /* a LAN peer not heard for this long is dropped (95000) */
+	uint64_t backoff_min_ms;      /* first back-off after a failure (5000) */
+	uint64_t backoff_max_ms;      /* back-off cap (300000) */
+	uint64_t request_interval_ms; /* requested sessions per neighbour: one per this (5000) */
 };
 
 /* The defaults above, in a struct. */
@@ -123,9 +124,17 @@ int syncnode_record_accepted(struct syncnode *n, const uint8_t id[REC_ID_SIZE],
  * (failures over the old link say nothing about the new one). */
 void syncnode_link_changed(struct syncnode *n, uint64_t now);
 
-/* A LAN beacon says peer's set differs from ours (another fingerprint): an anti-entropy
- * session with exactly this neighbour is due at once, unless one is open or it is backed
- * off. -ENOENT: not a neighbour. */
+/*
+ * A neighbour's set differs from ours: its LAN beacon carries another fingerprint, or an
+ * outbound session with it broke after the HELLOs showed the sets differ (the session's
+ * stats: neg_rounds > 0). An anti-entropy session with exactly this neighbour is due at
+ * once, or, if it is backed off or a session to it opened less than request_interval_ms
+ * ago, when that has passed; and only while fewer than max_sessions outbound sessions are
+ * open. A request while a session to it is open is ignored (that session reconciles).
+ * Requests do not add up: a flood of beacons from one peer costs at most one session with
+ * it per request_interval_ms. Periodic anti-entropy is not moved by it. -ENOENT: not a
+ * neighbour.
+ */
 int syncnode_request(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], uint64_t now);
 
 /*

@@ -34,7 +34,9 @@ struct neighbour {
 	uint64_t last_fail;
 	unsigned failures;
 	uint64_t backoff_until;
+	uint64_t request_ok_at; /* a requested session may open from then on */
 	bool in_session;
+	bool requested; /* syncnode_request: a session with it is due */
 };
 
 struct pending {
@@ -85,6 +87,7 @@ void syncnode_config_default(struct syncnode_config *c)
 	c->lan_ttl_ms = 95000;
 	c->backoff_min_ms = 5000;
 	c->backoff_max_ms = 300000;
+	c->request_interval_ms = 5000;
 }
 
 static uint64_t rand_below(struct syncnode *n, uint64_t bound)
@@ -335,6 +338,19 @@ void syncnode_link_changed(struct syncnode *n, uint64_t now)
 		n->nb[i].backoff_until = 0;
 }
 
+int syncnode_request(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], uint64_t now)
+{
+	struct neighbour *e = nb_find(n, key);
+
+	(void)now;
+	if (e == NULL || e->flags == 0)
+		return -ENOENT;
+	/* The open session reconciles what the beacon saw (or the next beacon asks again). */
+	if (!e->in_session)
+		e->requested = true;
+	return 0;
+}
+
 static void expire_lan(struct syncnode *n, uint64_t now)
 {
 	for (size_t i = n->n_nb; i-- > 0;) {
@@ -405,10 +421,22 @@ static size_t step_push(struct syncnode *n, uint64_t now, struct syncnode_action
 	return used;
 }
 
+/* Writes the action that opens an outbound session to e, and counts it. */
+static void session_open(struct syncnode *n, struct neighbour *e, uint64_t now,
+			 struct syncnode_action *out)
+{
+	e->in_session = true;
+	e->requested = false; /* this session is the one asked for */
+	e->request_ok_at = now + n->c.request_interval_ms;
+	n->sessions_out++;
+	out->kind = SYNCNODE_OPEN_SESSION;
+	memcpy(out->peer, e->key, REC_KEY_SIZE);
+	memset(out->id, 0, REC_ID_SIZE);
+}
+
 static size_t step_ae(struct syncnode *n, uint64_t now, struct syncnode_action *out, size_t max)
 {
 	size_t idx[SYNCNODE_MAX_NEIGHBOURS], k = 0;
-	struct neighbour *e;
 
 	if ((now < n->next_ae && !n->ae_retry) || max == 0)
 		return 0;
@@ -428,13 +456,31 @@ static size_t step_ae(struct syncnode *n, uint64_t now, struct syncnode_action *
 		n->ae_starved = true;
 		return 0;
 	}
-	e = &n->nb[idx[rand_below(n, k)]];
-	e->in_session = true;
-	n->sessions_out++;
-	out->kind = SYNCNODE_OPEN_SESSION;
-	memcpy(out->peer, e->key, REC_KEY_SIZE);
-	memset(out->id, 0, REC_ID_SIZE);
+	session_open(n, &n->nb[idx[rand_below(n, k)]], now, out);
 	return 1;
+}
+
+/* When neighbour e's requested session may open (it is not open already). */
+static uint64_t request_ready(const struct neighbour *e)
+{
+	return e->backoff_until > e->request_ok_at ? e->backoff_until : e->request_ok_at;
+}
+
+/* Sessions that syncnode_request asked for, within the outbound bound. */
+static size_t step_requests(struct syncnode *n, uint64_t now, struct syncnode_action *out,
+			    size_t max)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < n->n_nb && used < max && n->sessions_out < n->c.max_sessions; i++) {
+		struct neighbour *e = &n->nb[i];
+
+		if (!e->requested || e->flags == 0 || e->in_session || request_ready(e) > now)
+			continue;
+		session_open(n, e, now, out + used);
+		used++;
+	}
+	return used;
 }
 
 void syncnode_step(struct syncnode *n, uint64_t now, struct syncnode_action *out, size_t max,
@@ -446,6 +492,7 @@ void syncnode_step(struct syncnode *n, uint64_t now, struct syncnode_action *out
 	if (n->sampled && n->n_members > 0 && now >= n->next_refresh)
 		resample(n, now);
 	used += step_ae(n, now, out, max);
+	used += step_requests(n, now, out + used, max - used);
 	used += step_push(n, now, out + used, max - used);
 	*count = used;
 }
@@ -460,9 +507,16 @@ uint64_t syncnode_next_wakeup(const struct syncnode *n)
 		t = n->push_ready_at;
 	if (n->sampled && n->n_members > 0 && n->next_refresh < t)
 		t = n->next_refresh;
-	for (size_t i = 0; i < n->n_nb; i++)
-		if ((n->nb[i].flags & SYNCNODE_LAN) && n->nb[i].lan_until < t)
-			t = n->nb[i].lan_until;
+	for (size_t i = 0; i < n->n_nb; i++) {
+		const struct neighbour *e = &n->nb[i];
+
+		if ((e->flags & SYNCNODE_LAN) && e->lan_until < t)
+			t = e->lan_until;
+		/* With every slot taken, the next session_end is what frees one. */
+		if (e->requested && e->flags != 0 && !e->in_session &&
+		    n->sessions_out < n->c.max_sessions && request_ready(e) < t)
+			t = request_ready(e);
+	}
 	return t;
 }
 

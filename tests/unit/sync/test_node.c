@@ -664,6 +664,192 @@ static void the_same_seed_gives_the_same_actions(void **state)
 	assert_memory_equal(a[0], a[1], total[0] * sizeof(a[0][0]));
 }
 
+static void a_request_for_a_stranger_is_refused(void **state)
+{
+	struct fixture f;
+	uint8_t key[REC_KEY_SIZE];
+
+	(void)state;
+	fixture_init(&f);
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 3, 0);
+	key_of(4, key);
+	assert_int_equal(syncnode_request(f.n, key, 10), -ENOENT);
+	key_of(0, key); /* self */
+	assert_int_equal(syncnode_request(f.n, key, 10), -ENOENT);
+	syncnode_free(f.n);
+}
+
+static void a_request_opens_a_session_with_exactly_that_neighbour_at_once(void **state)
+{
+	struct fixture f;
+	uint8_t key[REC_KEY_SIZE];
+	struct syncnode_status st;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 10000000; /* keep periodic anti-entropy out of the way */
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 9, 0);
+	assert_int_equal(step(&f, 1000), 0);
+	key_of(7, key);
+	assert_int_equal(syncnode_request(f.n, key, 1000), 0);
+	assert_int_equal(syncnode_next_wakeup(f.n), 0);
+	assert_int_equal(step(&f, 1000), 1);
+	assert_int_equal(f.act[0].kind, SYNCNODE_OPEN_SESSION);
+	assert_memory_equal(f.act[0].peer, key, REC_KEY_SIZE);
+	/* Served once: it does not come again by itself. */
+	syncnode_session_end(f.n, key, false, 0, 1100);
+	assert_int_equal(step(&f, 7000), 0);
+	assert_int_equal(syncnode_next_wakeup(f.n), f.c.lan_ttl_ms); /* only LAN expiry */
+	/* The periodic schedule did not move. */
+	syncnode_status(f.n, &st);
+	assert_true(st.next_ae > 100000);
+	syncnode_free(f.n);
+}
+
+static void a_request_while_a_session_is_open_is_ignored(void **state)
+{
+	struct fixture f;
+	uint8_t key[REC_KEY_SIZE];
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 10000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 3, 0);
+	key_of(2, key);
+	syncnode_request(f.n, key, 100);
+	assert_int_equal(step(&f, 100), 1);
+	assert_int_equal(syncnode_request(f.n, key, 200), 0);
+	assert_int_equal(step(&f, 200), 0);
+	syncnode_session_end(f.n, key, false, 0, 300);
+	assert_int_equal(step(&f, 20000), 0);
+	syncnode_free(f.n);
+}
+
+static void a_request_waits_for_the_interval_and_the_back_off(void **state)
+{
+	struct fixture f;
+	uint8_t key[REC_KEY_SIZE];
+	struct syncnode_neighbour_info info;
+	uint64_t until;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 10000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 3, 0);
+	key_of(3, key);
+	/* A session that succeeded at 1000: the next may open 5 s after it opened. */
+	syncnode_request(f.n, key, 1000);
+	assert_int_equal(step(&f, 1000), 1);
+	syncnode_session_end(f.n, key, false, 0, 1200);
+	syncnode_request(f.n, key, 2000);
+	assert_int_equal(syncnode_next_wakeup(f.n), 6000);
+	assert_int_equal(step(&f, 5999), 0);
+	assert_int_equal(step(&f, 6000), 1);
+	assert_memory_equal(f.act[0].peer, key, REC_KEY_SIZE);
+	/* It fails (a broken connection with sets that differ): asked again at once, it
+	 * opens when its back-off ends, which here is later than the interval. */
+	syncnode_session_end(f.n, key, false, -ECONNRESET, 6100);
+	step(&f, 6100); /* the failure's own retry goes to another neighbour */
+	for (size_t i = 0; i < f.count; i++) {
+		assert_memory_not_equal(f.act[i].peer, key, REC_KEY_SIZE);
+		syncnode_session_end(f.n, f.act[i].peer, false, 0, 6100);
+	}
+	assert_int_equal(syncnode_request(f.n, key, 6100), 0);
+	for (size_t i = 0; syncnode_neighbour(f.n, i, &info) == 0; i++)
+		if (memcmp(info.key, key, REC_KEY_SIZE) == 0)
+			break;
+	until = info.backoff_until;
+	assert_true(until > 11000);
+	assert_int_equal(syncnode_next_wakeup(f.n), until);
+	assert_int_equal(step(&f, until - 1), 0);
+	assert_int_equal(step(&f, until), 1);
+	assert_memory_equal(f.act[0].peer, key, REC_KEY_SIZE);
+	syncnode_free(f.n);
+}
+
+static void a_request_waits_for_a_free_session_slot(void **state)
+{
+	struct fixture f;
+	uint8_t key[REC_KEY_SIZE], open[2][REC_KEY_SIZE];
+	unsigned k = 0;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 10000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 9, 0);
+	for (unsigned i = 1; i <= 9 && k < 2; i++) {
+		key_of(i, key);
+		syncnode_request(f.n, key, 10);
+		step(&f, 10);
+		for (size_t j = 0; j < f.count; j++)
+			memcpy(open[k++], f.act[j].peer, REC_KEY_SIZE);
+	}
+	assert_int_equal(k, 2);
+	key_of(9, key);
+	syncnode_request(f.n, key, 20);
+	assert_int_equal(step(&f, 20), 0);
+	/* Both slots taken: sleep until a session ends, do not spin. */
+	assert_int_equal(syncnode_next_wakeup(f.n), f.c.lan_ttl_ms);
+	syncnode_session_end(f.n, open[0], false, 0, 500);
+	assert_int_equal(syncnode_next_wakeup(f.n), 0);
+	assert_int_equal(step(&f, 500), 1);
+	assert_memory_equal(f.act[0].peer, key, REC_KEY_SIZE);
+	syncnode_free(f.n);
+}
+
+/* Every peer beacons "my set differs" every 10 ms for a minute: no more than max_sessions
+ * at once, and no peer synced with more than once per request_interval_ms. */
+static void a_flood_of_requests_is_bounded(void **state)
+{
+	struct fixture f;
+	uint8_t key[REC_KEY_SIZE];
+	uint64_t last_open[10], end_at[10];
+	unsigned opens = 0, open_now = 0;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 10000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 9, 0);
+	for (unsigned i = 0; i < 10; i++) {
+		last_open[i] = UINT64_MAX;
+		end_at[i] = UINT64_MAX;
+	}
+	for (uint64_t now = 0; now < 60000; now += 10) {
+		for (unsigned i = 1; i <= 9; i++) {
+			key_of(i, key);
+			if (end_at[i] <= now) {
+				syncnode_session_end(f.n, key, false, 0, now);
+				end_at[i] = UINT64_MAX;
+				open_now--;
+			}
+			assert_int_equal(syncnode_request(f.n, key, now), 0);
+		}
+		step(&f, now);
+		for (size_t j = 0; j < f.count; j++) {
+			unsigned p = index_of(f.act[j].peer);
+
+			assert_int_equal(f.act[j].kind, SYNCNODE_OPEN_SESSION);
+			if (last_open[p] != UINT64_MAX)
+				assert_true(now - last_open[p] >= f.c.request_interval_ms);
+			last_open[p] = now;
+			end_at[p] = now + 700; /* a session takes 700 ms */
+			opens++;
+			open_now++;
+		}
+		assert_true(open_now <= f.c.max_sessions);
+	}
+	/* 9 peers, one session each per 5 s: 108 in a minute at most, and the two slots
+	 * (2 x 60 s / 700 ms = 171) leave room for all of them. */
+	assert_in_range(opens, 100, 9 * 60000 / 5000);
+	syncnode_free(f.n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -687,6 +873,12 @@ int main(void)
 		cmocka_unit_test(a_neighbour_that_appears_late_is_synced_with_at_once),
 		cmocka_unit_test(the_neighbour_table_is_bounded),
 		cmocka_unit_test(the_same_seed_gives_the_same_actions),
+		cmocka_unit_test(a_request_for_a_stranger_is_refused),
+		cmocka_unit_test(a_request_opens_a_session_with_exactly_that_neighbour_at_once),
+		cmocka_unit_test(a_request_while_a_session_is_open_is_ignored),
+		cmocka_unit_test(a_request_waits_for_the_interval_and_the_back_off),
+		cmocka_unit_test(a_request_waits_for_a_free_session_slot),
+		cmocka_unit_test(a_flood_of_requests_is_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
