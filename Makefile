@@ -147,6 +147,10 @@ $(BUILD)/tests/unit/daemon/test_publish: $(BUILD)/tests/unit/daemon/test_publish
 # The command line's tests link only the pure output helpers (format.c).
 $(BUILD)/tests/unit/cli/%: $(BUILD)/tests/unit/cli/%.o $(BUILD)/src/cli/format.o
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+# The invite codec's test links it, the base64 helpers of util.c and what they use.
+$(BUILD)/tests/unit/cli/test_payload: $(BUILD)/tests/unit/cli/test_payload.o \
+		$(BUILD)/src/cli/payload.o $(BUILD)/src/cli/util.o $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 # The systemd-resolved registration's test links it and sd-bus.
 $(BUILD)/tests/unit/daemon/test_resolved: $(BUILD)/tests/unit/daemon/test_resolved.o \
 		$(BUILD)/src/daemon/resolved.o $(LIB_COMMON)

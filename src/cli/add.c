@@ -4,6 +4,7 @@
  * for keys that the new host made itself (a join request). Needs admin.key; the
  * admission secret is wiped as soon as the invite is written out.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -16,9 +17,14 @@
 
 #define INVITE_DAYS 7
 #define DEFAULT_CERT_DAYS 365
+/* meshnamed's default sync-port (SYNCD_DEFAULT_PORT, src/daemon/syncd.h): the port of
+ * the bootstrap endpoints an invite names by default. */
+#define SYNC_PORT 51821
+#define BOOTSTRAP_LEN 256 /* an invite's "host:port" is at most 255 bytes */
 
 const char cli_help_add[] =
-	"Usage: meshname add HOST [--ipv4 ADDR] [--group GROUP]... [--expires DAYS] [-o FILE]\n"
+	"Usage: meshname add HOST [--ipv4 ADDR] [--group GROUP]... [--expires DAYS]\n"
+	"                         [--bootstrap HOST:PORT]... [-o FILE]\n"
 	"       meshname add HOST --request REQUEST [--ipv4 ADDR] [--group GROUP]...\n"
 	"                          [--expires DAYS]\n"
 	"\n"
@@ -29,6 +35,14 @@ const char cli_help_add[] =
 	"that may sign exactly one certificate, for HOST and its address, within 7 days.\n"
 	"Treat it like a password until it is used; it is never stored on this machine.\n"
 	"\n"
+	"The invite also names bootstrap endpoints: addresses of this host's sync port, where\n"
+	"the new host's meshnamed announces itself and fetches the mesh, checking this host's\n"
+	"key from its certificate in the invite. By default they are the LAN, public and IPv6\n"
+	"addresses this host publishes (meshname endpoint ls), up to 8, each with port 51821,\n"
+	"meshnamed's default sync-port. Give --bootstrap when meshnamed.conf sets another\n"
+	"sync-port, when this host publishes no endpoints, or to name other addresses; without\n"
+	"any, the new host learns of the mesh only from a bundle (meshname export, import).\n"
+	"\n"
 	"With --request, signs a certificate for a host that made its own keys with\n"
 	"`meshname join --request` and prints it as one line starting with mn1-cert:, which\n"
 	"that host imports with `meshname join CERT`. The request's name must be HOST.\n"
@@ -38,12 +52,18 @@ const char cli_help_add[] =
 	"  --group GROUP      put the host in GROUP (a DNS label); may be repeated, up to 16\n"
 	"  --expires DAYS     how long the host's certificate lasts (default: 365, at most\n"
 	"                     the mesh's maximum lifetime)\n"
+	"  --bootstrap HOST:PORT\n"
+	"                     an address of this host's sync port for the invite (IPv4,\n"
+	"                     [IPv6] or a DNS name); may be repeated, up to 8; replaces\n"
+	"                     the default list\n"
 	"  -o, --output FILE  write the invite to FILE (mode 0600) instead of printing it\n"
 	"  --request REQUEST  a join request: the mn1-request: line itself, a file holding\n"
 	"                     it, or - for standard input\n";
 
 struct add_opts {
 	const char *host;
+	char bootstrap[CLI_INVITE_BOOTSTRAP_MAX][BOOTSTRAP_LEN]; /* canonical "host:port" */
+	size_t n_bootstrap;
 	const char *ipv4;
 	const char *output;
 	const char *request;
@@ -94,13 +114,120 @@ static void own_cert(struct cli *c, uint8_t *raw, size_t *len)
 		*len = 0;
 }
 
-static int add_invite(struct cli *c, const struct add_opts *o,
-		      const uint8_t admin_sk[REC_SECRET_SIZE])
+/* The canonical "host:port" of s (brackets around IPv6); false when it is longer than an
+ * invite allows. */
+static bool bootstrap_str(const struct seed *s, char out[BOOTSTRAP_LEN])
+{
+	int n = snprintf(out, BOOTSTRAP_LEN, strchr(s->host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+			 s->host, (unsigned)s->port);
+
+	return n > 0 && n < BOOTSTRAP_LEN;
+}
+
+/* Appends s to o's bootstrap list unless it is there already; -E2BIG when full,
+ * -ENAMETOOLONG when too long for an invite. */
+static int bootstrap_add(struct add_opts *o, const struct seed *s)
+{
+	char str[BOOTSTRAP_LEN];
+
+	if (!bootstrap_str(s, str))
+		return -ENAMETOOLONG;
+	for (size_t k = 0; k < o->n_bootstrap; k++)
+		if (strcmp(o->bootstrap[k], str) == 0)
+			return 0;
+	if (o->n_bootstrap == CLI_INVITE_BOOTSTRAP_MAX)
+		return -E2BIG;
+	memcpy(o->bootstrap[o->n_bootstrap++], str, BOOTSTRAP_LEN);
+	return 0;
+}
+
+/* One --bootstrap: checked, canonical, into o's list. Returns an exit code. */
+static int add_bootstrap_option(struct add_opts *o, const char *arg)
+{
+	struct seed s;
+	int rc;
+
+	if (arg[0] != '[' && strchr(arg, ':') != strrchr(arg, ':'))
+		return cli_usage("add",
+				 "'%s' is not a bootstrap endpoint: write an IPv6 address in "
+				 "brackets, [ADDRESS]:PORT",
+				 arg);
+	if (seeds_parse_hostport(arg, &s) < 0)
+		return cli_usage("add",
+				 "'%s' is not a bootstrap endpoint: write HOST:PORT with an IPv4 "
+				 "address, [IPv6] address or DNS name and a port from 1 to 65535",
+				 arg);
+	rc = bootstrap_add(o, &s);
+	if (rc == -ENAMETOOLONG)
+		return cli_usage("add",
+				 "'%s' is too long for an invite, which takes HOST:PORT of up to "
+				 "255 bytes",
+				 arg);
+	if (rc < 0)
+		return cli_usage("add", "an invite names at most %d bootstrap endpoints",
+				 CLI_INVITE_BOOTSTRAP_MAX);
+	return CLI_OK;
+}
+
+/*
+ * The default bootstrap endpoints: the addresses of this host's ENDPOINTS record, public
+ * ones first (the new host may be anywhere), then IPv6, then LAN, each with the default
+ * sync port. Reflexive endpoints are left out: they are a NAT's mapping of the WireGuard
+ * UDP port, which says nothing of a TCP port behind the same NAT.
+ */
+static void default_bootstrap(struct cli *c, struct add_opts *o)
+{
+	static const uint8_t order[] = { EP_PUBLIC, EP_IPV6, EP_LAN };
+	const struct snapshot_host *h;
+	struct snapshot *snap = NULL;
+	uint8_t pk[REC_KEY_SIZE];
+
+	if (cli_host_pk(c, pk) < 0 || registry_snapshot(c->reg, &snap) < 0)
+		return;
+	h = snapshot_lookup_host_key(snap, pk);
+	for (size_t k = 0; h != NULL && k < sizeof(order); k++) {
+		for (unsigned i = 0; i < h->n_endpoints; i++) {
+			const struct rec_endpoint *ep = &h->endpoints[i];
+			struct seed s;
+
+			if (ep->kind != order[k])
+				continue;
+			memset(&s, 0, sizeof(s));
+			if (inet_ntop(ep->family == 4 ? AF_INET : AF_INET6, ep->addr, s.host,
+				      sizeof(s.host)) == NULL)
+				continue;
+			s.port = SYNC_PORT;
+			if (bootstrap_add(o, &s) == -E2BIG)
+				goto out;
+		}
+	}
+out:
+	snapshot_unref(snap);
+}
+
+/* "192.0.2.1:51821, [2001:db8::1]:51821" into out. */
+static void bootstrap_list(const struct add_opts *o, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t k = 0; k < o->n_bootstrap && len < size; k++) {
+		int n = snprintf(out + len, size - len, "%s%s", k > 0 ? ", " : "", o->bootstrap[k]);
+
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+}
+
+static int add_invite(struct cli *c, struct add_opts *o, const uint8_t admin_sk[REC_SECRET_SIZE])
 {
 	uint8_t adm_pk[REC_KEY_SIZE], adm_sk[REC_SECRET_SIZE];
 	uint8_t admit_raw[REC_MAX_SIZE], inviter[REC_MAX_SIZE];
 	size_t admit_len, inviter_len;
-	char *invite = NULL, date[32], a4[16];
+	char *invite = NULL, date[32], a4[16],
+	     peers[CLI_INVITE_BOOTSTRAP_MAX * (BOOTSTRAP_LEN + 2)];
+	const char *boot[CLI_INVITE_BOOTSTRAP_MAX];
 	struct rec admit;
 	int ret, rc;
 
@@ -108,6 +235,18 @@ static int add_invite(struct cli *c, const struct add_opts *o,
 	ret = check_host(c, o, admit.u.admit.ipv4);
 	if (ret != CLI_OK)
 		return ret;
+	/* An endpoint is of use to the new host only with a key to check it by: this host's
+	 * CERT. Checked before the ADMIT is stored, so that a refusal leaves nothing behind. */
+	own_cert(c, inviter, &inviter_len);
+	if (inviter_len == 0 && o->n_bootstrap > 0)
+		return cli_fail("--bootstrap needs this host's certificate, which pins its key in "
+				"the invite, and this host has none: run meshname add on a member "
+				"host");
+	if (o->n_bootstrap == 0 && inviter_len > 0)
+		default_bootstrap(c, o);
+	for (size_t k = 0; k < o->n_bootstrap; k++)
+		boot[k] = o->bootstrap[k];
+	bootstrap_list(o, peers, sizeof(peers));
 	ret = CLI_FAIL;
 	crypto_sign_keypair(adm_pk, adm_sk);
 	admit.type = REC_ADMIT;
@@ -120,10 +259,9 @@ static int add_invite(struct cli *c, const struct add_opts *o,
 	admit.u.admit.groups = o->groups;
 	if (cli_sign_ingest(c, &admit, admin_sk, admit_raw, &admit_len) != CLI_OK)
 		goto out;
-	own_cert(c, inviter, &inviter_len);
 	/* libsodium's secret key is seed || public key: the invite carries the seed. */
 	invite = cli_invite_encode(adm_sk, c->root_raw, c->root_len, admit_raw, admit_len, inviter,
-				   inviter_len);
+				   inviter_len, boot, o->n_bootstrap);
 	if (invite == NULL) {
 		cli_fail("cannot encode the invite: it would be too large");
 		goto out;
@@ -145,6 +283,16 @@ static int add_invite(struct cli *c, const struct add_opts *o,
 			"meshname join INVITE on that host\n",
 			o->host, c->root.u.root.zone, a4, date);
 	}
+	if (o->n_bootstrap > 0)
+		fprintf(stderr, "meshname: bootstrap endpoints in the invite: %s\n", peers);
+	else
+		fprintf(stderr,
+			"meshname: note: the invite names no bootstrap endpoint (%s): the new host "
+			"will need a bundle (meshname export here, meshname import there)%s\n",
+			inviter_len == 0 ? "this host has no certificate" :
+					   "this host publishes no endpoints",
+			inviter_len == 0 ? "" :
+					   ", or make a new invite with --bootstrap HOST:PORT");
 	ret = CLI_OK;
 out:
 	sodium_memzero(adm_sk, sizeof(adm_sk));
@@ -226,6 +374,7 @@ int cmd_add(struct cli *c, int argc, char **argv)
 		{ "expires", required_argument, NULL, 'e' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "request", required_argument, NULL, 'r' },
+		{ "bootstrap", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint8_t admin_sk[REC_SECRET_SIZE];
@@ -260,6 +409,11 @@ int cmd_add(struct cli *c, int argc, char **argv)
 		case 'r':
 			o.request = optarg;
 			break;
+		case 'b':
+			ret = add_bootstrap_option(&o, optarg);
+			if (ret != CLI_OK)
+				return ret;
+			break;
 		default:
 			return cli_bad_option("add", argv);
 		}
@@ -274,6 +428,9 @@ int cmd_add(struct cli *c, int argc, char **argv)
 				 o.host);
 	if (o.request != NULL && o.output != NULL)
 		return cli_usage("add", "-o writes invites only, not certificates");
+	if (o.request != NULL && o.n_bootstrap > 0)
+		return cli_usage("add", "--bootstrap goes into invites only: a host that joins "
+					"with a certificate writes its seeds file by hand");
 	cli_groups_sort(&o.groups);
 
 	ret = cli_open(c);

@@ -14,6 +14,7 @@
 
 #include "meshname/record.h"
 #include "meshname/registry.h"
+#include "meshname/seeds.h"
 #include "meshname/snapshot.h"
 
 #ifndef MESHNAME_VERSION
@@ -288,19 +289,28 @@ bool cli_json_true(const struct cli_json *obj, const char *key);
 
 /* --- payload.c: invites, join requests and cert bundles (binary, then base64url) --- */
 
+/* An invite names at most this many bootstrap endpoints ("host:port", where the new
+ * host's meshnamed first syncs by transport B, pinning the inviter CERT's host key). */
+#define CLI_INVITE_BOOTSTRAP_MAX 8
+
 struct cli_invite {
 	uint8_t seed[32];                      /* the admission secret: wipe it */
 	const uint8_t *root, *admit, *inviter; /* point into the decoded buffer */
 	size_t root_len, admit_len, inviter_len;
 	uint8_t n_bootstrap;
+	struct seed bootstrap[CLI_INVITE_BOOTSTRAP_MAX]; /* key unset: the inviter CERT's */
 	uint8_t *buf; /* decoded payload, caller frees (after wiping) */
 	size_t buf_len;
 };
-/* Encodes an invite line. Caller frees (it holds a secret: wipe it before free). */
+/* Encodes an invite line with n_bootstrap "host:port" strings (each as
+ * seeds_parse_hostport takes it, at most 255 bytes, no two alike; n_bootstrap at most
+ * CLI_INVITE_BOOTSTRAP_MAX). NULL when it breaks a rule or is too large. Caller frees (it
+ * holds a secret: wipe it before free). */
 char *cli_invite_encode(const uint8_t seed[32], const uint8_t *root, size_t root_len,
 			const uint8_t *admit, size_t admit_len, const uint8_t *inviter,
-			size_t inviter_len);
-/* 0 or -EBADMSG. Fill inv; call cli_invite_free. */
+			size_t inviter_len, const char *const *bootstrap, size_t n_bootstrap);
+/* 0 or -EBADMSG (also for a bootstrap list that breaks a rule of cli_invite_encode). Fills
+ * inv; call cli_invite_free. */
 int cli_invite_decode(const char *text, struct cli_invite *inv);
 void cli_invite_free(struct cli_invite *inv);
 

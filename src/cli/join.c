@@ -32,8 +32,12 @@ const char cli_help_join[] =
 	"Running it again prints a request for the same keys. The admin's answer, a line\n"
 	"starting with mn1-cert:, is then imported with `meshname join CERT`.\n"
 	"\n"
-	"Until peer sync exists, the rest of the mesh learns about this host from a bundle:\n"
-	"`meshname export` here and `meshname import` on a peer.\n"
+	"An invite names bootstrap endpoints of the host that made it: join writes them to\n"
+	"STATE/seeds with that host's key, and meshnamed announces this host to them and\n"
+	"fetches the mesh when it starts. With a certificate, or an invite without bootstrap\n"
+	"endpoints, nothing is written: add a line \"HOSTKEY HOST:PORT\" to STATE/seeds by\n"
+	"hand (see meshname(8)), or move a bundle: `meshname export` here and\n"
+	"`meshname import` on a peer.\n"
 	"\n"
 	"Options:\n"
 	"  --request     print a join request instead of redeeming an invite\n"
@@ -57,17 +61,53 @@ static bool valid_member(const uint8_t *buf, size_t len, uint8_t type,
 	       memcmp(r->mesh_id, mesh_id, REC_ID_SIZE) == 0;
 }
 
-static void print_joined(struct cli *c, const struct rec *cert)
+/*
+ * What to do next. seeds (n of them) are what join wrote to STATE/seeds; peer is the
+ * inviter's or signing admin host's CERT (NULL: none), whose key a seeds line needs.
+ */
+static void print_joined(struct cli *c, const struct rec *cert, const struct seed *seeds, size_t n,
+			 const struct rec *peer)
 {
-	char a4[16], a6[46], date[32];
+	char a4[16], a6[46], date[32], key[45];
 
 	cli_ipv4_str(cert->u.cert.ipv4, a4);
 	cli_ipv6_str(cert->u.cert.ipv6, a6);
 	cli_date(cert->expires_at, date);
 	printf("joined the mesh '%s' as %s.%s (%s, %s), certificate valid until %s\n",
 	       c->root.u.root.name, cert->u.cert.name, c->root.u.root.zone, a4, a6, date);
-	printf("next: until peer sync exists, run meshname export here and meshname import on "
-	       "a peer\n");
+	if (n > 0) {
+		printf("next: start meshnamed here: it announces this host to the mesh through %s "
+		       "at",
+		       peer->u.cert.name);
+		for (size_t k = 0; k < n; k++)
+			printf(strchr(seeds[k].host, ':') != NULL ? "%s [%s]:%u" : "%s %s:%u",
+			       k > 0 ? "," : "", seeds[k].host, (unsigned)seeds[k].port);
+		printf(" (the bootstrap peers in %s/%s)\n", c->state, SEEDS_FILE);
+		return;
+	}
+	printf("next: no bootstrap peer is known, so meshnamed cannot announce this host by "
+	       "itself: run meshname export here and meshname import on a peer");
+	if (peer != NULL) {
+		cli_key_b64(peer->u.cert.host_key, key);
+		printf(", or write \"%s HOST:PORT\" (%s's address and sync port) to %s/%s and "
+		       "start meshnamed",
+		       key, peer->u.cert.name, c->state, SEEDS_FILE);
+	}
+	printf("\n");
+}
+
+/* STATE/seeds for an invite: each bootstrap endpoint with the inviter CERT's host key.
+ * Nothing without an inviter CERT or endpoints. Returns the number written or -errno. */
+static int write_seeds(struct cli *c, struct cli_invite *inv, const struct rec *inviter)
+{
+	int rc;
+
+	if (inv->inviter_len == 0 || inv->n_bootstrap == 0)
+		return 0;
+	for (unsigned k = 0; k < inv->n_bootstrap; k++)
+		memcpy(inv->bootstrap[k].key, inviter->u.cert.host_key, REC_KEY_SIZE);
+	rc = seeds_save(c->state, inv->bootstrap, inv->n_bootstrap);
+	return rc < 0 ? rc : inv->n_bootstrap;
 }
 
 /* Creates the registry from root and stores the inviter's or admin host's CERT, which
@@ -103,7 +143,7 @@ static int join_invite(struct cli *c, const char *text)
 	struct rec root, admit, cert, peer;
 	bool created = false;
 	char date[32];
-	int ret = CLI_FAIL;
+	int ret = CLI_FAIL, rc;
 
 	memset(adm_sk, 0, sizeof(adm_sk));
 	if (cli_invite_decode(text, &inv) < 0)
@@ -154,7 +194,14 @@ static int join_invite(struct cli *c, const char *text)
 	ret = cli_sign_ingest(c, &cert, adm_sk, NULL, NULL);
 	if (ret != CLI_OK)
 		goto out;
-	print_joined(c, &cert);
+	/* A failure here undoes the join (the registry is discarded below), so that running
+	 * it again once the cause is fixed ends with the seeds in place. */
+	rc = write_seeds(c, &inv, &peer);
+	if (rc < 0) {
+		ret = cli_fail("cannot write %s/%s: %s", c->state, SEEDS_FILE, strerror(-rc));
+		goto out;
+	}
+	print_joined(c, &cert, inv.bootstrap, (size_t)rc, inv.inviter_len > 0 ? &peer : NULL);
 out:
 	sodium_memzero(adm_sk, sizeof(adm_sk));
 	cli_invite_free(&inv);
@@ -210,7 +257,8 @@ static int join_cert(struct cli *c, const char *text)
 	ret = cli_ingest(c, m.cert, m.cert_len, "this certificate");
 	if (ret != CLI_OK)
 		goto out;
-	print_joined(c, &cert);
+	/* A cert message names no endpoints of the admin host: no seeds are written. */
+	print_joined(c, &cert, NULL, 0, m.admin_cert_len > 0 ? &peer : NULL);
 out:
 	cli_certmsg_free(&m);
 	cli_close(c, ret != CLI_OK && created);

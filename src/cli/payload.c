@@ -6,13 +6,16 @@
  *
  *   invite   version (1), admission seed (32), ROOT, ADMIT, inviter's CERT (each a
  *            2-byte length and the raw record; the CERT may be empty), bootstrap
- *            endpoint count (1) and that many strings (1-byte length, "host:port")
+ *            endpoint count (1, at most CLI_INVITE_BOOTSTRAP_MAX) and that many
+ *            strings (1-byte length, "host:port" as seeds_parse_hostport takes it, no
+ *            two for the same host and port)
  *   request  version (1), name (1-byte length + label), host key (32), WireGuard key
  *            (32), Ed25519 signature by the host key over CLI_REQUEST_CONTEXT and
  *            every byte before it (proof of possession)
  *   cert     version (1), ROOT, CERT, the signing admin host's CERT (may be empty)
  *
- * The decoders only check structure; records are verified by the registry. An invite
+ * The decoders check structure and bootstrap strings; records are verified by the
+ * registry. An invite
  * holds a secret: every buffer that held one is wiped before it is freed.
  */
 #include <errno.h>
@@ -23,8 +26,10 @@
 
 #include "cli/cli.h"
 
-/* What we write (no bootstrap endpoints yet), and the longest text we accept. */
-#define INVITE_MAX (1 + 32 + 3 * (2 + REC_MAX_SIZE) + 1)
+/* The longest invite we write, and the longest text we accept. */
+#define BOOTSTRAP_STR_MAX 255
+#define INVITE_MAX \
+	(1 + 32 + 3 * (2 + REC_MAX_SIZE) + 1 + CLI_INVITE_BOOTSTRAP_MAX * (1 + BOOTSTRAP_STR_MAX))
 #define TEXT_MAX (128u * 1024u)
 
 struct out {
@@ -146,20 +151,53 @@ static int from_text(const char *text, const char *prefix, uint8_t **buf, size_t
 
 /* ---- invite ------------------------------------------------------------------------ */
 
+/* The k-th bootstrap string (len bytes) into list[k]; false when it does not parse, is
+ * empty or too long, or names the same host and port as an earlier one. */
+static bool bootstrap_add(struct seed *list, size_t k, const char *text, size_t len)
+{
+	char str[BOOTSTRAP_STR_MAX + 1];
+
+	if (len == 0 || len > BOOTSTRAP_STR_MAX || memchr(text, '\0', len) != NULL)
+		return false;
+	memcpy(str, text, len);
+	str[len] = '\0';
+	memset(&list[k], 0, sizeof(list[k]));
+	if (seeds_parse_hostport(str, &list[k]) < 0)
+		return false;
+	for (size_t j = 0; j < k; j++)
+		if (list[j].port == list[k].port && strcmp(list[j].host, list[k].host) == 0)
+			return false;
+	return true;
+}
+
 char *cli_invite_encode(const uint8_t seed[32], const uint8_t *root, size_t root_len,
 			const uint8_t *admit, size_t admit_len, const uint8_t *inviter,
-			size_t inviter_len)
+			size_t inviter_len, const char *const *bootstrap, size_t n_bootstrap)
 {
 	uint8_t buf[INVITE_MAX];
+	struct seed check[CLI_INVITE_BOOTSTRAP_MAX];
 	struct out o = { buf, 0, sizeof(buf), false };
 	char *s = NULL;
 
+	if (n_bootstrap > CLI_INVITE_BOOTSTRAP_MAX)
+		return NULL;
 	put_u8(&o, CLI_PAYLOAD_VERSION);
 	put(&o, seed, 32);
 	put_rec(&o, root, root_len);
 	put_rec(&o, admit, admit_len);
 	put_rec(&o, inviter, inviter_len);
-	put_u8(&o, 0); /* bootstrap endpoints: none until peer sync exists */
+	put_u8(&o, (uint8_t)n_bootstrap);
+	for (size_t k = 0; k < n_bootstrap; k++) {
+		size_t len = strlen(bootstrap[k]);
+
+		/* Never write what cli_invite_decode would refuse. */
+		if (!bootstrap_add(check, k, bootstrap[k], len)) {
+			o.overflow = true;
+			break;
+		}
+		put_u8(&o, (uint8_t)len);
+		put(&o, bootstrap[k], len);
+	}
 	if (!o.overflow)
 		s = to_text(CLI_INVITE_PREFIX, buf, o.len);
 	sodium_memzero(buf, sizeof(buf));
@@ -184,8 +222,15 @@ int cli_invite_decode(const char *text, struct cli_invite *inv)
 	inv->admit = get_rec(&i, &inv->admit_len, false);
 	inv->inviter = get_rec(&i, &inv->inviter_len, true);
 	inv->n_bootstrap = get_u8(&i);
-	for (unsigned k = 0; k < inv->n_bootstrap; k++)
-		(void)get(&i, get_u8(&i));
+	if (inv->n_bootstrap > CLI_INVITE_BOOTSTRAP_MAX)
+		goto bad;
+	for (unsigned k = 0; k < inv->n_bootstrap; k++) {
+		size_t len = get_u8(&i);
+		const uint8_t *str = get(&i, len);
+
+		if (str == NULL || !bootstrap_add(inv->bootstrap, k, (const char *)str, len))
+			goto bad;
+	}
 	if (i.bad || seed == NULL || i.off != i.len)
 		goto bad;
 	memcpy(inv->seed, seed, 32);
