@@ -42,6 +42,7 @@ stop_wg() {
 }
 cleanup() {
 	local h
+	[ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null
 	for h in 1 2; do
 		if [ -n "${daemon_pid[$h]:-}" ]; then
 			kill -TERM "${daemon_pid[$h]}" 2>/dev/null && wait "${daemon_pid[$h]}" 2>/dev/null
@@ -130,6 +131,103 @@ check "and shows this host from the local registry" "grep -q '^this host: *node\
 check "and no WireGuard section it cannot know" "! grep -q '^wireguard:' '$tmp/off'"
 check "status --json without a daemon parses and says so" \
 	"[ \"\$(json 1 '(d[\"daemon\"], d[\"host\"][\"name\"], d[\"hosts\"])')\" = \"('not running', 'node', 3)\" ]"
+
+# ---- the sync section from a fixed status document -------------------------------------------
+# A stand-in for meshnamed on a socket of its own answers every request with the document in
+# $tmp/doc (read again per request), so that every neighbour state a real mesh rarely shows
+# (backed off, banned, syncing, a stranger) is printed at a fixed clock.
+fake_now=1700001000
+"$PYTHON" -c '
+import os, signal, socket, sys
+signal.alarm(60)  # bounded, whatever happens to the test
+path, doc = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(4)
+while True:
+    c, _ = s.accept()
+    c.recv(4096)
+    c.sendall(open(doc, "rb").read() + b"\n")
+    c.close()
+' "$tmp/fake.sock" "$tmp/doc" &
+fake_pid=$!
+# shellcheck disable=SC2120 # it is called with --json inside check's eval
+fake_status() { MESHNAME_NOW=$fake_now "$MESHNAME" --state "$tmp/s1" --control "$tmp/fake.sock" status "$@"; }
+# fake_doc SYNC: the document with SYNC (a Python expression) as its "sync".
+fake_doc() {
+	"$PYTHON" -c '
+import json, sys
+now = int(sys.argv[3])
+def nb(name, key, source, via, last_ok=None, last_fail=None, failures=0, backoff_until=None,
+       in_session=False, banned=False):
+    return {"name": name, "host_key": key, "source": source, "via": via, "last_ok": last_ok,
+            "last_fail": last_fail, "failures": failures, "backoff_until": backoff_until,
+            "in_session": in_session, "banned": banned}
+d = {"daemon": "running", "pid": 4242, "started": now - 3600, "state": sys.argv[1],
+     "host": None, "listeners": [], "records": 9, "pending": 3, "sync": eval(sys.argv[2])}
+print(json.dumps(d))' "$tmp/s1" "$1" "$fake_now" >"$tmp/doc"
+}
+fake_doc '{"enabled": True, "port": 51821, "beacons": True, "last_ok": now - 12,
+	"next_ae": now + 18, "pending_push": 0, "parked": 3, "sessions_in": 0, "sessions_out": 1,
+	"sessions_ok": 5, "sessions_failed": 2, "records_in": 1, "records_out": 2, "bytes_in": 3,
+	"bytes_out": 4, "accepted": 1, "strikes": 4, "banned": 1, "beacons_sent": 2,
+	"beacons_heard": 3, "error": None, "neighbours": [
+	nb("gamma", "AQ" + "A" * 41 + "=", ["member"], "mesh 198.51.100.3:51821", last_ok=now - 12),
+	nb(None, "+w" + "A" * 41 + "=", ["lan"], "lan 192.0.2.7:51821", last_fail=now - 5,
+	   failures=3, backoff_until=now + 30),
+	nb("alpha", "Ag" + "A" * 41 + "=", ["lan", "seed", "member"], "lan 192.0.2.1:51821",
+	   last_ok=now - 600, last_fail=now - 10, failures=1),
+	nb("beta", "Aw" + "A" * 41 + "=", ["seed"], None, in_session=True),
+	nb("delta", "BA" + "A" * 41 + "=", ["member"], "mesh 198.51.100.4:51821", banned=True)]}'
+for _ in $(seq 50); do [ -S "$tmp/fake.sock" ] && break; sleep 0.1; done
+fake_status >"$tmp/fake" 2>&1
+rc=$?
+show "$tmp/fake"
+check "a daemon's sync: status exits 0" "[ $rc -eq 0 ]"
+check "the summary line: port, neighbours, last sync, pending, parked, banned" \
+	"grep -qx 'sync: *port 51821, 5 neighbours, last sync 12s ago, 0 records pending (3 parked), 1 banned' '$tmp/fake'"
+sync_table=$(sed -n '/^  NAME /,/^[^ ]/p' "$tmp/fake" | grep '^  ')
+check "the sync table has a header" \
+	"echo \"\$sync_table\" | head -n1 | grep -qE '^  NAME +VIA +SOURCE +LAST SYNC +STATE$'"
+check "members sorted by name, then the stranger by the start of its key" \
+	"[ \"\$(echo \"\$sync_table\" | sed 1d | awk '{print \$1}' | tr '\\n' ' ')\" = 'alpha beta delta gamma (key ' ]"
+check "alpha: LAN address, every source, 10 minutes ago, failing once" \
+	"echo \"\$sync_table\" | grep -qE '^  alpha +lan 192\\.0\\.2\\.1:51821 +lan,seed,member +10m0s ago +failing 1$'"
+check "beta: no address yet, a seed, never synced, in a session" \
+	"echo \"\$sync_table\" | grep -qE '^  beta +- +seed +never +syncing$'"
+check "delta: banned" "echo \"\$sync_table\" | grep -qE '^  delta +mesh 198\\.51\\.100\\.4:51821 +member +never +banned$'"
+check "gamma: over the mesh, 12s ago, ok" \
+	"echo \"\$sync_table\" | grep -qE '^  gamma +mesh 198\\.51\\.100\\.3:51821 +member +12s ago +ok$'"
+check "a LAN peer the registry does not know: its key, backed off for 30s more" \
+	"echo \"\$sync_table\" | grep -qE '^  \\(key \\+wAAAAAA\\) +lan 192\\.0\\.2\\.7:51821 +lan +never +backed off 30s$'"
+sync_aligned() {
+	local col off
+	for col in VIA SOURCE 'LAST SYNC' STATE; do
+		off=$(echo "$sync_table" | head -n1 | awk -v w="$col" '{print index($0, w)}')
+		echo "$sync_table" | sed 1d | while IFS= read -r line; do
+			[ "${line:$((off - 3)):2}" = "  " ] && [ "${line:$((off - 1)):1}" != " " ] || exit 1
+		done || return 1
+	done
+}
+check "the sync table's columns are aligned" sync_aligned
+check "status --json passes the daemon's sync object through as it is" \
+	"[ \"\$(fake_status --json | \"$PYTHON\" -c 'import json,sys; print(json.load(sys.stdin)[\"sync\"] == json.load(open(sys.argv[1]))[\"sync\"])' '$tmp/doc')\" = True ]"
+fake_doc '{"enabled": True, "port": 4000, "beacons": False, "last_ok": None, "pending_push": 2,
+	"banned": 0, "error": "cannot bind [::]:4000: Address already in use", "neighbours": []}'
+fake_status >"$tmp/fake" 2>&1
+show "$tmp/fake"
+check "no neighbours, never synced, beacons off; parked from the registry's pending" \
+	"grep -qx 'sync: *port 4000, 0 neighbours, last sync never, 2 records pending (3 parked), LAN beacons off' '$tmp/fake' &&
+	 grep -qx '  no neighbours yet (no other member, no seed, no LAN beacon heard)' '$tmp/fake'"
+check "the daemon's sync error on a line of its own" \
+	"grep -qx '  error: cannot bind \\[::\\]:4000: Address already in use' '$tmp/fake'"
+fake_doc '{"enabled": False}'
+fake_status >"$tmp/fake" 2>&1
+check "sync no: one line says it is off" \
+	"grep -qx 'sync: *off (sync no in meshnamed.conf)' '$tmp/fake' && ! grep -q NAME '$tmp/fake'"
+kill "$fake_pid" 2>/dev/null
+wait "$fake_pid" 2>/dev/null
+fake_pid=
 
 # ---- two hosts on a LAN, meshnamed on each --------------------------------------------------
 ip netns add "$lan" || bail "ip netns add"
