@@ -33,13 +33,17 @@ struct seed {
 /*
  * Reads STATE/seeds into out (at most max entries, *n of them). A missing file is 0 with
  * *n = 0. A malformed line is -EINVAL and err holds "seeds:LINE: reason"; nothing is
- * returned then. Other errors are -errno ("seeds: reason").
+ * returned then. Other errors are -errno ("seeds: reason"), -EISDIR or -ENXIO for a
+ * directory or anything else that is not a regular file. Hosts come back in one spelling
+ * (IPv6 compressed, names in lower case); a line longer than 511 bytes, a repeated seed
+ * and more than max or SEEDS_MAX seeds are malformed. err may be NULL.
  */
 int seeds_load(const char *state_dir, struct seed *out, size_t max, size_t *n, char *err,
 	       size_t errlen);
 
 /* Writes the n seeds to STATE/seeds atomically (temporary file, fsync, rename), mode
- * 0644. 0 or -errno. */
+ * 0644. 0 or -errno: -E2BIG over SEEDS_MAX, -EINVAL for a seed seeds_load would refuse or
+ * read back otherwise (a host not in its one spelling, port 0, a repeat). */
 int seeds_save(const char *state_dir, const struct seed *s, size_t n);
 
 /* One "HOST:PORT" (HOST: IPv4, [IPv6] or a DNS name; port 1..65535) into seed's host and
