@@ -117,7 +117,9 @@ $(LIB_SYNC): $(call obj,$(SYNC_SRC))
 $(MESHNAME): $(call obj,$(CLI_SRC)) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(MESHNAMED): $(call obj,$(DAEMON_SRC) $(RESOLVER_SRC) $(WG_SRC)) $(LIB_REGISTRY) $(LIB_COMMON)
+# libsync: the LAN beacon (lanbeacon.c) and peer-to-peer sync.
+$(MESHNAMED): $(call obj,$(DAEMON_SRC) $(RESOLVER_SRC) $(WG_SRC)) $(LIB_SYNC) $(LIB_REGISTRY) \
+		$(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(SYSTEMD_LIBS)
 $(BUILD)/src/daemon/resolved.o: ALL_CFLAGS += $(SYSTEMD_CFLAGS)
 
@@ -143,6 +145,10 @@ $(BUILD)/tests/unit/daemon/%: $(BUILD)/tests/unit/daemon/%.o $(BUILD)/src/daemon
 $(BUILD)/tests/unit/daemon/test_publish: $(BUILD)/tests/unit/daemon/test_publish.o \
 		$(BUILD)/src/daemon/publish.o $(BUILD)/src/daemon/config.o $(LIB_WG) $(LIB_REGISTRY) \
 		$(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+# The LAN beacon's test links it, the beacon codec (libsync) and libevent.
+$(BUILD)/tests/unit/daemon/test_lanbeacon: $(BUILD)/tests/unit/daemon/test_lanbeacon.o \
+		$(BUILD)/src/daemon/lanbeacon.o $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 # The command line's tests link only the pure output helpers (format.c).
 $(BUILD)/tests/unit/cli/%: $(BUILD)/tests/unit/cli/%.o $(BUILD)/src/cli/format.o
@@ -208,6 +214,11 @@ $(SYNC_SIM): $(call obj,$(wildcard tests/sim/*.c)) $(LIB_SYNC) $(LIB_REGISTRY) $
 SYNC_PEER := $(BUILD)/tests/tools/sync_peer
 $(SYNC_PEER): $(BUILD)/tests/tools/sync_peer.o $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+# A lanbeacon in a loop, and a beacon capturer and sender, for test_lanbeacon.sh.
+BEACON_PROBE := $(BUILD)/tests/tools/beacon_probe
+$(BEACON_PROBE): $(BUILD)/tests/tools/beacon_probe.o $(BUILD)/src/daemon/lanbeacon.o $(LIB_SYNC) \
+		$(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # `make check`: deps first (in a sub-make, so pkg-config above sees what was just
 # installed), then everything, then one summary line over all suites.
@@ -217,7 +228,7 @@ check:
 	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 .PHONY: all-tests
-all-tests: all $(UNIT_TESTS) $(BENCHES) $(FUZZERS) $(SYNC_SIM) $(SYNC_PEER)
+all-tests: all $(UNIT_TESTS) $(BENCHES) $(FUZZERS) $(SYNC_SIM) $(SYNC_PEER) $(BEACON_PROBE)
 
 deps:
 	$(Q)tests/deps.sh build

@@ -254,6 +254,9 @@ void sync_session_sent(struct sync_session *s, size_t n);
 enum sync_state sync_session_state(const struct sync_session *s);
 int sync_session_reason(const struct sync_session *s); /* enum sync_reason */
 void sync_session_stats(const struct sync_session *s, struct sync_stats *st);
+/* True once the peer's HELLO came and asked for the restricted set (ROOT, CERT, REVOKE):
+ * the peer took us for a non-member, or is not a member itself. */
+bool sync_session_peer_restricted(const struct sync_session *s);
 /* The host key the peer put in its HELLO: true and key, or false. */
 bool sync_session_peer_key(const struct sync_session *s, uint8_t key[REC_KEY_SIZE]);
 

@@ -1004,6 +1004,11 @@ void sync_session_stats(const struct sync_session *s, struct sync_stats *st)
 	*st = s->st;
 }
 
+bool sync_session_peer_restricted(const struct sync_session *s)
+{
+	return s->hello_rx && (s->peer.flags & PROTO_HELLO_RESTRICTED) != 0;
+}
+
 bool sync_session_peer_key(const struct sync_session *s, uint8_t key[REC_KEY_SIZE])
 {
 	if (!s->hello_rx || !(s->peer.flags & PROTO_HELLO_KEY))

@@ -946,6 +946,10 @@ static void a_responder_that_does_not_know_the_initiator_narrows_the_session(voi
 	assert_false(holds(p[1], ep, lep));
 	assert_int_equal(p[1]->accepted, 0);
 	assert_int_equal(p[0]->accepted, 1);
+	/* The initiator can tell that it was taken for a non-member (so that meshnamed
+	 * reconciles again once its CERT has arrived there); the responder was not. */
+	assert_true(sync_session_peer_restricted(l.s[0]));
+	assert_false(sync_session_peer_restricted(l.s[1]));
 	link_close(&l);
 }
 
