@@ -25,7 +25,7 @@ struct lanbeacon;
 
 /* A beacon was heard: b is checked (mesh, time, signature, newer than the last from its
  * key), from is the sender's address with the port set to b->port (its sync port), ifindex
- * the interface it arrived on. */
+ * the interface it arrived on. It must not call lanbeacon_free (the read loop goes on). */
 typedef void (*lanbeacon_heard_fn)(void *arg, const struct beacon *b,
 				   const struct sockaddr_storage *from, unsigned ifindex);
 
@@ -59,7 +59,60 @@ struct lanbeacon_stats {
 	uint64_t heard;    /* valid beacons handed to the caller */
 	uint64_t rejected; /* datagrams refused: malformed, another mesh, stale, forged, replayed */
 	uint64_t own;      /* our own beacons looped back, ignored */
+	/* Added after the fields above (so that their users need no change): */
+	uint64_t duplicates; /* the beacon last heard from a key again (over the other family
+			      * or another interface): dropped, not counted as rejected */
+	uint64_t replayed;   /* of rejected: not newer than the last heard from its key */
+	uint64_t forged;     /* of rejected: the signature is not the host key's */
+	uint64_t other_mesh; /* of rejected: another mesh's beacon */
 };
 void lanbeacon_stats(const struct lanbeacon *lb, struct lanbeacon_stats *st);
+
+/* ---- Pure parts, exposed for tests --------------------------------------------------- */
+
+/* At most this many interfaces are sent on and joined (the first ones getifaddrs lists);
+ * the rest are left out and logged once. */
+#define LANBEACON_MAX_IFS 64
+
+/* Whether beacons of this family (AF_INET: IPv4 broadcast, AF_INET6: IPv6 multicast) go out
+ * on an interface with these getifaddrs flags and this name: up and running, not loopback,
+ * not the mesh interface (an IPv4 label such as "eth0:1" counts as its device "eth0");
+ * IPv4 needs IFF_BROADCAST, IPv6 IFF_MULTICAST. mesh_ifname may be NULL. */
+bool lanbeacon_interface_usable(int family, unsigned flags, const char *name,
+				const char *mesh_ifname);
+
+/*
+ * The replay window: the newest beacon accepted from each of up to LANBEACON_WINDOW_SIZE
+ * host keys. A full window forgets the key whose newest timestamp is oldest and raises
+ * its floor to that timestamp: a key it does not hold must then be newer than the floor,
+ * so that forgetting a key never lets an old beacon of it in again.
+ */
+#define LANBEACON_WINDOW_SIZE 256
+
+struct lanbeacon_seen {
+	bool used;
+	uint8_t key[REC_KEY_SIZE];
+	uint64_t timestamp; /* of the newest beacon accepted from key */
+	uint64_t endpoints_seq;
+	uint16_t port;
+	uint8_t fingerprint[BEACON_FINGERPRINT_SIZE];
+};
+
+struct lanbeacon_window {
+	struct lanbeacon_seen seen[LANBEACON_WINDOW_SIZE];
+	uint64_t floor; /* newest timestamp forgotten to make room (0: none) */
+};
+
+enum lanbeacon_verdict {
+	LANBEACON_NEW,       /* newer than every beacon accepted from its key: now the newest */
+	LANBEACON_DUPLICATE, /* the same beacon as the newest from its key (same timestamp and
+			      * fields): the other family's or another interface's copy */
+	LANBEACON_REPLAY,    /* older, or the same second with other fields, or an unknown key
+			      * not newer than the floor */
+};
+
+/* Judges a decoded, checked beacon; on LANBEACON_NEW remembers it. A zeroed window is
+ * empty. */
+enum lanbeacon_verdict lanbeacon_window_check(struct lanbeacon_window *w, const struct beacon *b);
 
 #endif
