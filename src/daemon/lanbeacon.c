@@ -130,6 +130,7 @@ struct lanbeacon {
 	uint8_t host_pk[REC_KEY_SIZE];
 	uint16_t port, sync_port;
 	char mesh_ifname[IF_NAMESIZE];
+	unsigned mesh_ifindex; /* as of the last scan, 0: none */
 	lanbeacon_heard_fn heard;
 	void *arg;
 
@@ -342,6 +343,7 @@ static void scan(struct lanbeacon *lb)
 		return;
 	}
 	lb->scan_failing = false;
+	lb->mesh_ifindex = lb->mesh_ifname[0] != '\0' ? if_nametoindex(lb->mesh_ifname) : 0;
 	lb->n_targets = 0;
 	for (i = ifa; i != NULL; i = i->ifa_next) {
 		char name[IF_NAMESIZE];
@@ -588,6 +590,13 @@ static void receive(struct lanbeacon *lb, const uint8_t *buf, size_t len,
 			sin6->sin6_scope_id = ifindex;
 	} else if (from->ss_family != AF_INET) {
 		lb->st.rejected++;
+		return;
+	}
+	/* Beacons are for the LAN: the mesh interface neither sends nor hears them. */
+	if (ifindex != 0 && ifindex == lb->mesh_ifindex) {
+		lb->st.rejected++;
+		log_debug("LAN beacon from %s refused: it came over the mesh interface %s",
+			  addr_text(from, text, sizeof(text)), lb->mesh_ifname);
 		return;
 	}
 	r = beacon_decode(buf, len, lb->mesh_id, (uint64_t)time(NULL), &b);

@@ -34,7 +34,7 @@ struct lanbeacon_params {
 	uint8_t host_sk[REC_SECRET_SIZE]; /* copied (and wiped on free): signs beacons */
 	uint16_t port;                    /* UDP port beacons go to and are heard on */
 	uint16_t sync_port;               /* the TCP port a beacon announces */
-	const char *mesh_ifname;          /* never sent on (NULL: none) */
+	const char *mesh_ifname;          /* never sent on, beacons over it refused (NULL: none) */
 	lanbeacon_heard_fn heard;
 	void *arg;
 };
@@ -57,7 +57,8 @@ void lanbeacon_send_now(struct lanbeacon *lb);
 struct lanbeacon_stats {
 	uint64_t sent, send_errors;
 	uint64_t heard;    /* valid beacons handed to the caller */
-	uint64_t rejected; /* datagrams refused: malformed, another mesh, stale, forged, replayed */
+	uint64_t rejected; /* datagrams refused: malformed, another mesh, stale, forged, replayed,
+			    * or over the mesh interface */
 	uint64_t own;      /* our own beacons looped back, ignored */
 	/* Added after the fields above (so that their users need no change): */
 	uint64_t duplicates; /* the beacon last heard from a key again (over the other family
