@@ -7,6 +7,12 @@
  * A beacon is accepted only if its timestamp is newer than the last one accepted from that
  * host key (replays within the window are dropped). Never blocks; a send that fails on one
  * interface is logged once and does not stop the others.
+ *
+ * Both sockets set SO_REUSEADDR: several processes in one network namespace may listen,
+ * and each gets every broadcast and multicast beacon. At most one beacon a second goes out
+ * (lanbeacon_send_now waits for the next second if need be), so that each is newer than
+ * the last; the same beacon heard again over the other family or another interface is a
+ * duplicate (counted apart), not a replay. doc/sync.md "LAN beacon" has the whole rule.
  */
 #ifndef MESHNAME_DAEMON_LANBEACON_H
 #define MESHNAME_DAEMON_LANBEACON_H
@@ -55,8 +61,8 @@ void lanbeacon_update(struct lanbeacon *lb, uint64_t endpoints_seq,
 void lanbeacon_send_now(struct lanbeacon *lb);
 
 struct lanbeacon_stats {
-	uint64_t sent, send_errors;
-	uint64_t heard;    /* valid beacons handed to the caller */
+	uint64_t sent, send_errors; /* datagrams: one per beacon, interface and family */
+	uint64_t heard;             /* valid beacons handed to the caller */
 	uint64_t rejected; /* datagrams refused: malformed, another mesh, stale, forged, replayed,
 			    * or over the mesh interface */
 	uint64_t own;      /* our own beacons looped back, ignored */
