@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 
 #include <event2/buffer.h>
@@ -28,6 +29,7 @@
 #include "daemon/control.h"
 #include "daemon/publish.h"
 #include "daemon/resolved.h"
+#include "daemon/syncd.h"
 #include "meshname/keys.h"
 #include "meshname/registry.h"
 #include "meshname/resolver.h"
@@ -66,6 +68,8 @@ struct daemon {
 	struct wg_manager *wg;     /* NULL with `manage no` */
 	struct publish *pub;       /* this host's ENDPOINTS record (publish.c) */
 	struct resolved *resolved; /* systemd-resolved registration; NULL with resolved no */
+	struct syncd *sync;        /* peer sync; NULL with sync no */
+	uint64_t links_hash;       /* of the local interfaces' addresses: a change wakes sync */
 	uint64_t last_refresh;
 	struct event *ev_watch;
 };
@@ -231,6 +235,9 @@ static int daemon_publish(struct daemon *d, uint64_t now)
 		return r;
 	}
 	d->last_refresh = now;
+	/* Whoever committed (the CLI, the publisher, sync itself), new records are pushed;
+	 * not all of them change the view, so this comes before the generation test. */
+	syncd_registry_changed(d->sync);
 	if (d->snap != NULL && snapshot_generation(d->snap) == snapshot_generation(snap)) {
 		snapshot_unref(snap); /* nothing changed: keep the one in use */
 		return 0;
@@ -243,6 +250,7 @@ static int daemon_publish(struct daemon *d, uint64_t now)
 		wg_manager_set_snapshot(d->wg, snap);
 	if (d->pub != NULL)
 		publish_set_snapshot(d->pub, snap);
+	syncd_set_snapshot(d->sync, snap);
 	log_info("mesh %s (zone %s): %zu active hosts, generation %llu", snapshot_root(snap)->name,
 		 snapshot_zone(snap), snapshot_host_count(snap),
 		 (unsigned long long)snapshot_generation(snap));
@@ -352,6 +360,58 @@ static void daemon_sync_resolved(struct daemon *d)
 	resolved_sync(d->resolved, &l, (uint64_t)time(NULL));
 }
 
+/* A hash of the addresses of the local interfaces that are up (loopback aside), so that
+ * sync hears of a link or address change: anti-entropy and a beacon at once. */
+static uint64_t daemon_links_hash(void)
+{
+	crypto_generichash_state st;
+	struct ifaddrs *ifa = NULL, *i;
+	uint8_t out[8];
+	uint64_t h = 0;
+
+	if (getifaddrs(&ifa) < 0)
+		return 0;
+	crypto_generichash_init(&st, NULL, 0, sizeof(out));
+	for (i = ifa; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || !(i->ifa_flags & IFF_UP) ||
+		    (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		crypto_generichash_update(&st, (const uint8_t *)i->ifa_name,
+					  strlen(i->ifa_name) + 1);
+		if (i->ifa_addr->sa_family == AF_INET)
+			crypto_generichash_update(
+				&st,
+				(const uint8_t *)&((struct sockaddr_in *)(void *)i->ifa_addr)
+					->sin_addr,
+				4);
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			crypto_generichash_update(
+				&st,
+				(const uint8_t *)&((struct sockaddr_in6 *)(void *)i->ifa_addr)
+					->sin6_addr,
+				16);
+	}
+	freeifaddrs(ifa);
+	crypto_generichash_final(&st, out, sizeof(out));
+	for (size_t k = 0; k < sizeof(out); k++)
+		h = h << 8 | out[k];
+	return h;
+}
+
+static void daemon_check_links(struct daemon *d)
+{
+	uint64_t h;
+
+	if (d->sync == NULL)
+		return;
+	h = daemon_links_hash();
+	if (h != d->links_hash && d->links_hash != 0) {
+		log_debug("local addresses changed: sync looks for its peers again");
+		syncd_link_changed(d->sync);
+	}
+	d->links_hash = h;
+}
+
 static void on_watch(evutil_socket_t fd, short events, void *arg)
 {
 	struct daemon *d = arg;
@@ -372,6 +432,7 @@ static void on_watch(evutil_socket_t fd, short events, void *arg)
 		d->watch_ticks = 0;
 		daemon_update_mesh_listeners(d);
 		daemon_sync_resolved(d);
+		daemon_check_links(d);
 	}
 }
 
@@ -402,6 +463,9 @@ static int daemon_reload(struct daemon *d)
 			  "restart");
 	if (cfg->resolved != d->cfg->resolved)
 		log_warnx("reload: a new resolved setting takes effect only at restart");
+	if (cfg->sync != d->cfg->sync || cfg->sync_port != d->cfg->sync_port ||
+	    cfg->sync_beacon != d->cfg->sync_beacon)
+		log_warnx("reload: new sync settings take effect only at restart");
 	resolver_config_from(d, cfg, &rc);
 	r = resolver_reconfigure(d->resolver, &rc);
 	if (r == 0)
@@ -476,6 +540,7 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 	struct wg_manager_status wg = { 0 };
 	struct publish_status pub;
 	struct resolved_status res = { .mode = "no", .state = "off" };
+	struct syncd_status sync;
 
 	(void)arg_text;
 	(void)privileged;
@@ -517,6 +582,10 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 	if (d->resolved != NULL)
 		resolved_status(d->resolved, &res);
 	st.resolved = &res;
+	if (d->sync != NULL) {
+		syncd_status(d->sync, &sync);
+		st.sync = &sync;
+	}
 	control_json_status(out, &st);
 	wg_manager_status_clear(&wg);
 	return 0;
@@ -589,6 +658,35 @@ static int daemon_start_publish(struct daemon *d)
 	else
 		publish_set_snapshot(d->pub, d->snap);
 	return r;
+}
+
+/* Sync stored records: the snapshot now, not at the next watch tick. */
+static void on_sync_changed(void *arg)
+{
+	struct daemon *d = arg;
+
+	daemon_publish(d, (uint64_t)time(NULL));
+}
+
+/* Peer sync unless `sync no`: after the peer manager and the publisher, so that the first
+ * snapshot it gets is the one they work from. */
+static int daemon_start_sync(struct daemon *d)
+{
+	struct syncd_params sp = { 0 };
+	int r;
+
+	sp.reg = d->reg;
+	sp.state_dir = d->state_dir;
+	sp.changed = on_sync_changed;
+	sp.arg = d;
+	r = syncd_new(d->base, &sp, d->cfg, &d->sync);
+	if (r < 0) {
+		log_warnx("cannot start peer sync: %s", strerror(-r));
+		return r;
+	}
+	syncd_set_snapshot(d->sync, d->snap);
+	d->links_hash = daemon_links_hash();
+	return 0;
 }
 
 int main(int argc, char *argv[])
@@ -695,6 +793,8 @@ int main(int argc, char *argv[])
 		goto out;
 	if (daemon_start_publish(&d) < 0)
 		goto out;
+	if (daemon_start_sync(&d) < 0)
+		goto out;
 	r = control_open(d.base, d.cfg->control, d.cfg->control_group, on_control, &d, &d.control);
 	if (r < 0) {
 		log_warnx("cannot open the control socket %s: %s%s", d.cfg->control, strerror(-r),
@@ -741,6 +841,7 @@ out:
 	/* While the interface still exists: resolved reverts the link it knows. */
 	resolved_free(d.resolved);
 	control_close(d.control);
+	syncd_free(d.sync);  /* before the registry and the snapshot it reads */
 	publish_free(d.pub); /* before the manager: it asks it for the listen port */
 	wg_manager_free(d.wg);
 	resolver_free(d.resolver);
