@@ -4,27 +4,40 @@
 # bridge in a "lan" namespace), each with its own state directory, meshnamed config and
 # WireGuard interface name; h1 is the admin. It only ever creates what it later removes
 # (namespaces, /etc/netns/NS, sockets under /run/wireguard), stops processes by PID, and
-# uses documentation prefixes only (192.0.2.0/24 LAN, 198.51.100.0/24 mesh).
+# uses documentation prefixes only (192.0.2.0/24 LAN, 198.51.100.0/24 mesh, 203.0.113.0/24
+# the "internet" behind a router).
 #
 # Before sourcing, a test may set:
 #   MESH_NS_PREFIX  namespace prefix, unique per engineer/test family (default mnr)
 #   MESH_IF_PREFIX  interface prefix, 3 letters (default wgr): /run/wireguard is shared
 #                   by every namespace, so interface names must be unique machine-wide
 #   MESH_HOSTS      number of hosts (default 3)
+#   MESH_REGISTRY_HOSTS  how many of them (h1..hN) mesh_registry admits (default all);
+#                   the others get a namespace and a config but no state: the test joins
+#                   them itself and starts them with mesh_start_host
+#   MESH_WAN_HOSTS  hosts (numbers, space-separated) on an "internet" 203.0.113.0/24
+#                   instead of the LAN, at 203.0.113.H; a router namespace ($mesh_router:
+#                   lan0 192.0.2.254 on the LAN, wan0 203.0.113.254) routes between the two
+#                   (no NAT) and is every host's default gateway. Default: none, no router.
 # Then:
 #   mesh_require                 tools, root, /dev/net/tun (bails when missing)
-#   mesh_registry                init on h1, add/join the others, LAN endpoints, bundles
-#                                both ways; sets v4[h], v6[h], pub[h]
-#   mesh_network                 namespaces, LAN, resolv.conf, meshnamed configs
-#                                (manage yes, wireguard-go started by meshnamed)
-#   mesh_start                   meshnamed on every host, waits for "ready"
+#   mesh_registry                init on h1, add/join the others, endpoints (their LAN or
+#                                internet address, mesh_addr[h]), bundles both ways; sets
+#                                v4[h], v6[h], pub[h]
+#   mesh_network                 namespaces, LAN (and internet, router), resolv.conf,
+#                                meshnamed configs (manage yes, wireguard-go started by
+#                                meshnamed); a test may append lines to $tmp/confH
+#   mesh_start                   meshnamed on every admitted host, waits for "ready"
+#   mesh_start_host H            the same for one host
 #   mesh_bundle FROM TO...       export on FROM, import on each TO (no peer sync yet)
 #   mesh_stop                    SIGTERM every meshnamed; checks exit 0 and no sanitizer
 #   mesh_summary                 prints "N passed, N failed" (and the logs on failure)
 #                                and exits accordingly
 # and the helpers ok, not_ok, check NAME 'SHELL CONDITION', bail, eventually SECONDS
-# 'CONDITION', in_ns H CMD..., mn H ARGS... (meshname on h's state), wg_peers H,
-# expect_peers H OTHERS... The EXIT trap cleans up; a test that needs more cleanup sets
+# 'CONDITION', mesh_within SECONDS 'CONDITION' (wall-clock bound, for slow conditions),
+# in_ns H CMD..., mn H ARGS... (meshname on h's state), mesh_ctl H (meshname status --json
+# from h's meshnamed), mesh_dig H NAME [TYPE] (dig +short at h's own meshnamed), wg_peers
+# H, expect_peers H OTHERS... The EXIT trap cleans up; a test that needs more cleanup sets
 # MESH_EXTRA_CLEANUP to a function name. MESH_KEEP=1 in the environment keeps the
 # temporary folder (logs, state directories) for a look after the run.
 
@@ -38,16 +51,23 @@ WG_GO=${WG_GO:-/usr/bin/wireguard-go}
 MESH_NS_PREFIX=${MESH_NS_PREFIX:-mnr}
 MESH_IF_PREFIX=${MESH_IF_PREFIX:-wgr}
 MESH_HOSTS=${MESH_HOSTS:-3}
+MESH_REGISTRY_HOSTS=${MESH_REGISTRY_HOSTS:-$MESH_HOSTS}
+MESH_WAN_HOSTS=${MESH_WAN_HOSTS:-}
 MESH_EXTRA_CLEANUP=${MESH_EXTRA_CLEANUP:-}
 passed=0
 failed=0
 tmp=$(mktemp -d)
 mesh_tag=$$
 mesh_lan=$MESH_NS_PREFIX-lan-$mesh_tag
-declare -A ns ifname daemon_pid v4 v6 pub
+mesh_wan=$MESH_NS_PREFIX-wan-$mesh_tag
+mesh_router=$MESH_NS_PREFIX-r-$mesh_tag
+declare -A ns ifname daemon_pid v4 v6 pub mesh_addr
+# mesh_is_wan H: H is on the internet side (MESH_WAN_HOSTS).
+mesh_is_wan() { [[ " $MESH_WAN_HOSTS " == *" $1 "* ]]; }
 for ((h = 1; h <= MESH_HOSTS; h++)); do
 	ns[$h]=$MESH_NS_PREFIX-h$h-$mesh_tag
 	ifname[$h]=$(printf '%s%s-%s' "$MESH_IF_PREFIX" "$mesh_tag" "$h" | cut -c1-15)
+	if mesh_is_wan $h; then mesh_addr[$h]=203.0.113.$h; else mesh_addr[$h]=192.0.2.$h; fi
 done
 mesh_resolv_sum=$(sha256sum /etc/resolv.conf 2>/dev/null | cut -d' ' -f1)
 
@@ -81,6 +101,16 @@ eventually() {
 	done
 	return 1
 }
+# mesh_within SECONDS CONDITION: retries CONDITION every 0.2 s until SECONDS of wall-clock
+# time have passed (eventually counts tries, which is too long when a try takes time).
+mesh_within() {
+	local end=$(($(date +%s%N) / 1000000 + $1 * 1000))
+	while :; do
+		eval "$2" && return 0
+		[ $(($(date +%s%N) / 1000000)) -lt "$end" ] || return 1
+		sleep 0.2
+	done
+}
 in_ns() {
 	local h=$1
 	shift
@@ -91,6 +121,10 @@ mn() {
 	shift
 	"$MESHNAME" --state "$tmp/s$h" "$@"
 }
+# mesh_ctl H: `meshname status --json` of H, from its running meshnamed.
+mesh_ctl() { mn "$1" --control "$tmp/control$1.sock" status --json; }
+# mesh_dig H NAME [TYPE]: what H's own meshnamed answers (dig +short), "" for nothing.
+mesh_dig() { in_ns "$1" dig +short +time=1 +tries=1 @127.0.0.153 "$2" "${3:-A}" 2>/dev/null; }
 # wg_peers H: "KEY<TAB>ALLOWED-IPS" lines of h's interface, sorted (read only).
 wg_peers() { in_ns "$1" wg show "${ifname[$1]}" allowed-ips | sort; }
 # expect_peers H OTHERS...: what wg_peers H should say, from v4, v6 and pub.
@@ -134,6 +168,10 @@ mesh_cleanup() {
 		rm -f "/run/wireguard/${ifname[$h]}.sock"
 	done
 	ip netns del "$mesh_lan" 2>/dev/null
+	if [ -n "$MESH_WAN_HOSTS" ]; then
+		ip netns del "$mesh_router" 2>/dev/null
+		ip netns del "$mesh_wan" 2>/dev/null
+	fi
 	[ -n "${MESH_KEEP:-}" ] || rm -rf "$tmp"
 }
 trap mesh_cleanup EXIT
@@ -159,21 +197,23 @@ mesh_bundle() {
 }
 
 mesh_registry() {
-	local h others=()
+	local h kind others=()
 	mn 1 init --name t --host h1 --ipv4 198.51.100.0/24 --ipv6 fd4d:6e00:1::/48 >/dev/null ||
 		bail "meshname init"
-	for ((h = 2; h <= MESH_HOSTS; h++)); do
+	for ((h = 2; h <= MESH_REGISTRY_HOSTS; h++)); do
 		inv=$(mn 1 add h$h 2>/dev/null) || bail "meshname add h$h"
 		mn $h join "$inv" >/dev/null || bail "meshname join h$h"
-		others+=($h)
+		others+=("$h")
 	done
-	for ((h = 1; h <= MESH_HOSTS; h++)); do
-		mn $h endpoint add 192.0.2.$h:5290$h --kind lan --listen-port 5290$h >/dev/null ||
-			bail "meshname endpoint add on h$h"
+	for ((h = 1; h <= MESH_REGISTRY_HOSTS; h++)); do
+		kind=lan
+		mesh_is_wan $h && kind=public
+		mn $h endpoint add "${mesh_addr[$h]}:5290$h" --kind $kind --listen-port 5290$h \
+			>/dev/null || bail "meshname endpoint add on h$h"
 	done
-	for h in "${others[@]}"; do mesh_bundle $h 1 || bail "bundle h$h -> h1"; done
-	mesh_bundle 1 "${others[@]}" || bail "bundle h1 -> the others"
-	for ((h = 1; h <= MESH_HOSTS; h++)); do
+	for h in "${others[@]}"; do mesh_bundle "$h" 1 || bail "bundle h$h -> h1"; done
+	[ ${#others[@]} -eq 0 ] || mesh_bundle 1 "${others[@]}" || bail "bundle h1 -> the others"
+	for ((h = 1; h <= MESH_REGISTRY_HOSTS; h++)); do
 		v4[$h]=$(mn 1 show h$h --json | jq -r .ipv4)
 		v6[$h]=$(mn 1 show h$h --json | jq -r .ipv6)
 		pub[$h]=$(mn 1 show h$h --json | jq -r .wg_key)
@@ -181,16 +221,37 @@ mesh_registry() {
 }
 
 mesh_network() {
-	local h
+	local h seg
 	ip netns add "$mesh_lan" || bail "ip netns add $mesh_lan"
 	ip -n "$mesh_lan" link add br0 type bridge && ip -n "$mesh_lan" link set br0 up
+	if [ -n "$MESH_WAN_HOSTS" ]; then
+		ip netns add "$mesh_wan" || bail "ip netns add $mesh_wan"
+		ip -n "$mesh_wan" link add br0 type bridge && ip -n "$mesh_wan" link set br0 up
+		ip netns add "$mesh_router" || bail "ip netns add $mesh_router"
+		ip -n "$mesh_router" link set lo up
+		ip -n "$mesh_router" link add lan0 type veth peer name r0 netns "$mesh_lan"
+		ip -n "$mesh_router" link add wan0 type veth peer name r0 netns "$mesh_wan"
+		ip -n "$mesh_lan" link set r0 master br0 up
+		ip -n "$mesh_wan" link set r0 master br0 up
+		ip -n "$mesh_router" addr add 192.0.2.254/24 dev lan0
+		ip -n "$mesh_router" addr add 203.0.113.254/24 dev wan0
+		ip -n "$mesh_router" link set lan0 up && ip -n "$mesh_router" link set wan0 up
+		ip netns exec "$mesh_router" sysctl -qw net.ipv4.ip_forward=1 ||
+			bail "IPv4 forwarding on the router"
+	fi
 	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		seg=$mesh_lan
+		mesh_is_wan $h && seg=$mesh_wan
 		ip netns add "${ns[$h]}" || bail "ip netns add ${ns[$h]}"
 		ip -n "${ns[$h]}" link set lo up
-		ip -n "${ns[$h]}" link add eth0 type veth peer name "p$h" netns "$mesh_lan"
-		ip -n "$mesh_lan" link set "p$h" master br0 up
-		ip -n "${ns[$h]}" addr add "192.0.2.$h/24" dev eth0
+		ip -n "${ns[$h]}" link add eth0 type veth peer name "p$h" netns "$seg"
+		ip -n "$seg" link set "p$h" master br0 up
+		ip -n "${ns[$h]}" addr add "${mesh_addr[$h]}/24" dev eth0
 		ip -n "${ns[$h]}" link set eth0 up
+		if [ -n "$MESH_WAN_HOSTS" ]; then
+			ip -n "${ns[$h]}" route add default via "${mesh_addr[$h]%.*}.254" ||
+				bail "default route on h$h"
+		fi
 		# getent and ping in the namespace ask this host's own meshnamed.
 		mkdir -p "/etc/netns/${ns[$h]}"
 		echo "nameserver 127.0.0.153" >"/etc/netns/${ns[$h]}/resolv.conf"
@@ -209,21 +270,30 @@ CONF
 	done
 }
 
+# mesh_start_launch H: meshnamed on H in the background, its PID in daemon_pid[H].
+mesh_start_launch() {
+	# Not through in_ns: $! must be meshnamed itself (ip netns exec execs it in place).
+	# wireguard-go, its child, writes to standard output: into the log as well.
+	ip netns exec "${ns[$1]}" "$MESHNAMED" -d -f "$tmp/conf$1" >"$tmp/log$1" 2>&1 &
+	daemon_pid[$1]=$!
+}
+mesh_start_host() {
+	mesh_start_launch "$1"
+	eventually 10 "grep -q ': ready$' '$tmp/log$1'" || bail "meshnamed starts on h$1"
+}
 mesh_start() {
 	local h
-	# Not through in_ns: $! must be meshnamed itself (ip netns exec execs it in place).
-	for ((h = 1; h <= MESH_HOSTS; h++)); do
-		ip netns exec "${ns[$h]}" "$MESHNAMED" -d -f "$tmp/conf$h" 2>"$tmp/log$h" &
-		daemon_pid[$h]=$!
-	done
-	for ((h = 1; h <= MESH_HOSTS; h++)); do
+	for ((h = 1; h <= MESH_REGISTRY_HOSTS; h++)); do mesh_start_launch $h; done
+	for ((h = 1; h <= MESH_REGISTRY_HOSTS; h++)); do
 		eventually 10 "grep -q ': ready$' '$tmp/log$h'" || bail "meshnamed starts on h$h"
 	done
 }
 
+# Stops every meshnamed that was started (hosts never started are left out).
 mesh_stop() {
 	local h rc
 	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		[ -n "${daemon_pid[$h]:-}" ] || continue
 		kill -TERM "${daemon_pid[$h]}"
 		wait "${daemon_pid[$h]}"
 		rc=$?
