@@ -114,6 +114,7 @@ check "h6's STATE/seeds names h1's host key at 192.0.2.1:51821" \
 check "before h6's meshnamed runs, h1 does not list h6" "! mn 1 show h6 >/dev/null 2>&1"
 v4[6]=$(mn 6 show h6 --json | jq -r .ipv4)
 pub[6]=$(mn 6 show h6 --json | jq -r .wg_key)
+v6[6]=$(mn 6 show h6 --json | jq -r .ipv6)
 start=$(now_ms)
 mesh_start_host 6
 ok "meshnamed runs on h6"
