@@ -558,6 +558,7 @@ static void on_work(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	if (c->state == ST_CONNECTING && c->connect_error != 0) {
+		c->res.connect_failed = true;
 		fail_early(c, -c->connect_error, false, "cannot connect");
 		return;
 	}
@@ -597,6 +598,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
 		return;
 	if (c->state == ST_CONNECTING) {
+		c->res.connect_failed = true;
 		fail_early(c, err > 0 ? -err : -ECONNREFUSED, false, "cannot connect");
 		return;
 	}
@@ -619,8 +621,10 @@ static void on_timer(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	switch (c->state) {
 	case ST_CONNECTING:
-		if (now >= c->deadline)
-			fail_early(c, -ETIMEDOUT, false, "connect timed out");
+		if (now >= c->deadline) {
+			c->res.connect_failed = true;
+			fail_early(c, -ETIMEDOUT, false, "cannot connect");
+		}
 		break;
 	case ST_HANDSHAKE:
 		if (now >= c->deadline)

@@ -59,6 +59,7 @@ struct syncconn_result {
 	int reason;           /* enum sync_reason if the session failed, else 0 */
 	bool strike;          /* the peer misbehaved: count a strike against it */
 	bool remote;          /* the peer sent ERROR */
+	bool connect_failed;  /* the TCP connection never came up (result: the socket's error) */
 	bool established;     /* transport B: the handshake completed */
 	bool had_session;     /* a sync session ran: stats holds its counters */
 	bool peer_restricted; /* the peer's HELLO asked for the restricted set */

@@ -61,6 +61,10 @@ struct peer_slot {
 	struct sync_rate rate;
 	uint64_t last_used;
 	uint64_t followup_at; /* mono ms of the last restricted follow-up */
+	/* The peer took us for a member in its last session with us: it may be pushed any
+	 * record over transport B (a peer that does not know us strikes a push of anything
+	 * but CERT and RENEW). */
+	bool knows_us;
 };
 
 struct lan_peer {
@@ -86,7 +90,7 @@ struct link {
 	struct syncd *sd;
 	struct syncconn *conn;
 	bool inbound;
-	bool push;
+	bool push;       /* a syncnode push: its end is reported as one */
 	bool presession; /* inbound transport B before identification: counts against the bound */
 	bool counted_in; /* syncnode_inbound_open said yes */
 	bool have_key;
@@ -444,12 +448,17 @@ static void on_conn_ended(void *arg, struct syncconn *c, const struct syncconn_r
 	} else if (r->established || r->had_session || !l->inbound) {
 		/* An inbound connection that never got through the handshake is not worth a
 		 * line each (scanners, a peer with the wrong mesh), unless it struck. */
+		const char *sys = r->connect_failed ? strerror(-r->result) : NULL;
+
 		sd->sessions_failed++;
-		log_info("%s %s %s (%s) failed: %s", what, l->inbound ? "from" : "with", who,
-			 l->via, r->detail);
-		snprintf(sd->error, sizeof(sd->error), "%s %s %s: %s", what,
-			 l->inbound ? "from" : "with", who, r->detail);
+		log_info("%s %s %s (%s) failed: %s%s%s", what, l->inbound ? "from" : "with", who,
+			 l->via, r->detail, sys != NULL ? ": " : "", sys != NULL ? sys : "");
+		snprintf(sd->error, sizeof(sd->error), "%s %s %s: %s%s%s", what,
+			 l->inbound ? "from" : "with", who, r->detail, sys != NULL ? ": " : "",
+			 sys != NULL ? sys : "");
 	}
+	if (r->had_session && l->slot != NULL && (r->result == 0 || r->peer_restricted))
+		l->slot->knows_us = !r->peer_restricted;
 	if (r->strike) {
 		uint8_t a[16];
 
@@ -885,14 +894,14 @@ static void outbound_failed(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], b
 	schedule_step(sd);
 }
 
-static void open_outbound(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], enum sync_mode mode,
+static void open_outbound(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], bool push,
 			  const uint8_t (*ids)[REC_ID_SIZE], size_t n_ids)
 {
 	struct syncconn_params cp = { 0 };
+	enum sync_mode mode = push ? SYNC_MODE_PUSH : SYNC_MODE_RECONCILE;
 	struct bufferevent *bev;
 	struct route rt;
 	struct link *l;
-	bool push = mode == SYNC_MODE_PUSH;
 	int r;
 
 	if (!route_to(sd, key, &rt)) {
@@ -922,6 +931,15 @@ static void open_outbound(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], enu
 	l->slot = peer_get(sd, key);
 	if (l->slot != NULL)
 		l->slot->refs++;
+	/* A transport B peer that has not shown it knows us as a member would strike our
+	 * push (a non-member may push CERT and RENEW only): reconcile instead, which pushes
+	 * our own CERT and leaves the rest to what the peer then asks for. */
+	if (push && rt.transport == SYNCCONN_B &&
+	    (!sd->self_member || l->slot == NULL || !l->slot->knows_us)) {
+		mode = SYNC_MODE_RECONCILE;
+		ids = NULL;
+		n_ids = 0;
+	}
 	cp.transport = rt.transport;
 	cp.client = true;
 	fill_sync_config(sd, &cp.sync, mode,
@@ -957,7 +975,7 @@ static void perform(struct syncd *sd, const struct syncnode_action *act, size_t 
 		if (done[i])
 			continue;
 		if (act[i].kind == SYNCNODE_OPEN_SESSION) {
-			open_outbound(sd, act[i].peer, SYNC_MODE_RECONCILE, NULL, 0);
+			open_outbound(sd, act[i].peer, false, NULL, 0);
 			continue;
 		}
 		/* Every record of this step for one peer goes in one push session. */
@@ -968,8 +986,7 @@ static void perform(struct syncd *sd, const struct syncnode_action *act, size_t 
 			memcpy(ids[k++], act[j].id, REC_ID_SIZE);
 			done[j] = true;
 		}
-		open_outbound(sd, act[i].peer, SYNC_MODE_PUSH, (const uint8_t(*)[REC_ID_SIZE])ids,
-			      k);
+		open_outbound(sd, act[i].peer, true, (const uint8_t(*)[REC_ID_SIZE])ids, k);
 	}
 }
 
