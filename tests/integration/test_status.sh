@@ -5,7 +5,9 @@
 # registry. Checks what a user reads: this host's interface, backend and listen port,
 # one aligned line per peer sorted by name with mesh address, endpoint and its kind,
 # "never" before any traffic and "Ns ago" after a ping, bytes received and sent; the
-# --json form with the daemon's fields; the offline view when no daemon runs.
+# --json form with the daemon's fields; the offline view when no daemon runs. Then sync:
+# every neighbour state from fixed documents, the real daemons' sync line, table and
+# JSON, and sync off with `sync no`.
 # Only documentation prefixes, only inside the namespaces; everything stopped by PID.
 set -u
 cd "$(dirname "$0")/../.."
@@ -324,6 +326,33 @@ check "--json: beta with its values after the ping" \
 check "--json: alpha never shook hands (latest_handshake 0, endpoint kind public)" \
 	"[ \"\$(json 1 '[(p[\"latest_handshake\"], p[\"endpoint_kind\"]) for p in d[\"wireguard\"][\"peers\"] if p[\"name\"] == \"alpha\"]')\" = \
 	   \"[(0, 'public')]\" ]"
+# ---- sync: what meshnamed's peer sync reports ----------------------------------------------
+# sync_line H PEER: PEER's line in the sync table of H's status.
+sync_line() { mn $1 status >"$tmp/st" 2>&1; sed -n '/^  NAME /,/^[^ ]/p' "$tmp/st" | grep -E "^  $2  "; }
+check "status shows the sync summary line (sync is on by default)" \
+	"grep -qE '^sync: +port 51821, 2 neighbours, last sync (never|[0-9dhms]+ ago), [0-9]+ records? pending' '$tmp/st1'"
+check "and a sync table under it" "grep -qE '^  NAME +VIA +SOURCE +LAST SYNC +STATE$' '$tmp/st1'"
+# beta is a member and on node's LAN: its beacon makes it a LAN neighbour and a session
+# follows; the anti-entropy period (30 s) bounds the wait.
+check "beta: a LAN and member neighbour, synced 'Ns ago', ok" \
+	"eventually 40 'sync_line 1 beta | grep -qE \"^  beta +lan [^ ]+:51821 +lan,member +[0-9]+s ago +ok$\"'" ||
+	show "$tmp/st"
+check "alpha (never runs): a member neighbour over the mesh, never synced" \
+	"sync_line 1 alpha | grep -qE '^  alpha +mesh 198\\.51\\.100\\.[0-9]+:51821 +member +never +'"
+check "--json: sync enabled, port 51821, beacons on" \
+	"[ \"\$(json 1 '[d[\"sync\"][k] for k in (\"enabled\", \"port\", \"beacons\")]')\" = '[True, 51821, True]' ]"
+check "--json: the documented counters are numbers, last_ok a time since the daemon started" \
+	"[ \"\$(json 1 'all(isinstance(d[\"sync\"][k], int) for k in (\"pending_push\", \"parked\", \"sessions_in\", \"sessions_out\", \"sessions_ok\", \"sessions_failed\", \"records_in\", \"records_out\", \"bytes_in\", \"bytes_out\", \"accepted\", \"strikes\", \"banned\", \"beacons_sent\", \"beacons_heard\")) and d[\"sync\"][\"last_ok\"] >= d[\"started\"] and d[\"sync\"][\"sessions_ok\"] > 0')\" = True ]"
+check "--json: parked is the registry's pending count" \
+	"[ \"\$(json 1 'd[\"sync\"][\"parked\"] == d[\"pending\"]')\" = True ]"
+check "--json: neighbours alpha and beta by name, with their host keys and sources" \
+	"[ \"\$(json 1 'sorted((n[\"name\"], len(n[\"host_key\"]), n[\"source\"]) for n in d[\"sync\"][\"neighbours\"])')\" = \
+	   \"[('alpha', 44, ['member']), ('beta', 44, ['lan', 'member'])]\" ]"
+check "--json: every neighbour has exactly the documented keys" \
+	"[ \"\$(json 1 'all(sorted(n) == sorted([\"name\", \"host_key\", \"source\", \"via\", \"last_ok\", \"last_fail\", \"failures\", \"backoff_until\", \"in_session\", \"banned\"]) for n in d[\"sync\"][\"neighbours\"])')\" = True ]"
+check "beta's status lists node the same way" \
+	"eventually 40 'sync_line 2 node | grep -qE \"^  node +lan [^ ]+:51821 +lan,member +[0-9]+s ago +ok$\"'"
+
 # Sections other parts of the daemon add: printed whenever the document has them.
 mn 1 status >"$tmp/st1"
 if [ "$(json 1 '"endpoints" in d')" = True ]; then
@@ -349,7 +378,32 @@ rc=$?
 check "after it stopped, status exits 0 and says the daemon is not running" \
 	"[ $rc -eq 0 ] && grep -q '^daemon: *not running (offline view)' '$tmp/off2'"
 check "and no stale WireGuard view" "! grep -q '^wireguard:' '$tmp/off2'"
-check "no sanitizer report in the logs" "! grep -q 'Sanitizer' '$tmp/log1' '$tmp/log2'"
+check "nor a stale sync view" "! grep -q '^sync:' '$tmp/off2'"
+
+# ---- sync no: the daemon says sync is off ----------------------------------------------------
+# Without WireGuard (manage no): only the sync part of the reply matters here.
+cat >"$tmp/conf1-nosync" <<CONF
+state $tmp/s1
+control $tmp/control1.sock
+listen 127.0.0.153:53
+forward no
+sync no
+CONF
+ip netns exec "${ns[1]}" "$MESHNAMED" -d -f "$tmp/conf1-nosync" 2>"$tmp/log1-nosync" &
+daemon_pid[1]=$!
+eventually 10 "grep -q ': ready$' '$tmp/log1-nosync'" || bail "meshnamed starts on node with sync no"
+mn 1 status >"$tmp/st1" 2>&1
+show "$tmp/st1"
+check "sync no: status says sync is off, no table" \
+	"grep -qx 'sync: *off (sync no in meshnamed.conf)' '$tmp/st1' && ! grep -q '^  NAME ' '$tmp/st1'"
+check "sync no: --json has sync {\"enabled\": false}" \
+	"[ \"\$(json 1 'd[\"sync\"]')\" = \"{'enabled': False}\" ]"
+kill -TERM "${daemon_pid[1]}"
+wait "${daemon_pid[1]}"
+rc=$?
+daemon_pid[1]=
+check "meshnamed with sync no exits 0 on SIGTERM" "[ $rc -eq 0 ]"
+check "no sanitizer report in the logs" "! grep -q 'Sanitizer' '$tmp/log1' '$tmp/log2' '$tmp/log1-nosync'"
 
 if [ "$failed" -ne 0 ]; then
 	for h in 1 2; do sed "s/^/# ${name[$h]}: /" "$tmp/log$h"; done
