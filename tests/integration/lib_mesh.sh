@@ -79,7 +79,8 @@ not_ok() {
 	echo "not ok - $1"
 	failed=$((failed + 1))
 }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+# check NAME CONDITION: ok or not ok; returns 1 when not ok (for a diagnostic after it).
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; return 1; fi; }
 mesh_dump_logs() {
 	local h
 	for ((h = 1; h <= MESH_HOSTS; h++)); do
