@@ -150,6 +150,10 @@ $(BUILD)/tests/unit/daemon/test_publish: $(BUILD)/tests/unit/daemon/test_publish
 $(BUILD)/tests/unit/daemon/test_lanbeacon: $(BUILD)/tests/unit/daemon/test_lanbeacon.o \
 		$(BUILD)/src/daemon/lanbeacon.o $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+# The sync connection's test runs it over bufferevent pairs on real registries.
+$(BUILD)/tests/unit/daemon/test_syncconn: $(BUILD)/tests/unit/daemon/test_syncconn.o \
+		$(BUILD)/src/daemon/syncconn.o $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 # The command line's tests link only the pure output helpers (format.c).
 $(BUILD)/tests/unit/cli/%: $(BUILD)/tests/unit/cli/%.o $(BUILD)/src/cli/format.o
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS)

@@ -138,6 +138,9 @@ static void report_ended(struct syncconn *c)
 /* The connection is over: the owner frees c inside closed(). Callers return at once. */
 static void conn_close(struct syncconn *c)
 {
+	/* A socket's peer learns of the close from the kernel; a pair's (tests) from this. */
+	if (!c->shut && c->state != ST_CONNECTING && bufferevent_getfd(c->bev) < 0)
+		bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
 	report_ended(c);
 	c->state = ST_CLOSED;
 	c->p.cb->closed(c->p.arg, c);
