@@ -59,6 +59,8 @@ struct peer {
 	uint8_t *raw;
 	size_t raw_len;
 	bool eof;
+	bool got_final; /* transport B: the daemon's FINAL message was opened */
+	bool said_final;
 	bool got_done;
 	int error; /* reason of the daemon's ERROR, -1 if none */
 };
@@ -203,7 +205,7 @@ static void open_messages(struct peer *pr)
 		append(&pr->in, &pr->in_len, pt, pt_len);
 		consume(pr->raw, &pr->raw_len, 4 + n);
 		if (final)
-			printf("received FINAL\n");
+			pr->got_final = true;
 	}
 }
 
@@ -236,6 +238,11 @@ static void read_frames(struct peer *pr)
 	if (rc != -EAGAIN) {
 		printf("received a malformed frame\n");
 		pr->eof = true;
+	}
+	/* After the frames it carried. */
+	if (pr->got_final && !pr->said_final) {
+		printf("received FINAL (the daemon's end of stream)\n");
+		pr->said_final = true;
 	}
 }
 
@@ -321,16 +328,20 @@ static int connect_to(const char *hostport)
 static void load_key(const char *path, uint8_t sk[REC_SECRET_SIZE])
 {
 	char *d = strdup(path), *b = strdup(path);
+	const char *dir, *file;
 	uint8_t pk[REC_KEY_SIZE];
 	int rc;
 
 	if (d == NULL || b == NULL)
 		err(1, "strdup");
-	rc = keys_ed25519_load(dirname(d), basename(b), sk);
+	/* Once each: dirname and basename may change their argument. */
+	dir = dirname(d);
+	file = basename(b);
+	rc = keys_ed25519_load(dir, file, sk);
 	if (rc == -ENOENT) {
-		rc = keys_ed25519_generate(dirname(d), basename(b), pk);
+		rc = keys_ed25519_generate(dir, file, pk);
 		if (rc == 0)
-			rc = keys_ed25519_load(dirname(d), basename(b), sk);
+			rc = keys_ed25519_load(dir, file, sk);
 	}
 	if (rc < 0)
 		errx(1, "%s: cannot load or make a host key: %s", path, strerror(-rc));
@@ -446,8 +457,15 @@ int main(int argc, char **argv)
 	uint8_t hello[PROTO_HELLO_SIZE + REC_KEY_SIZE];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv, "a:b:", opts, NULL)) != -1) {
+	/* "-": records given as plain arguments come as 1, in order with the --forge ones. */
+	while ((c = getopt_long(argc, argv, "-a:b:", opts, NULL)) != -1) {
 		switch (c) {
+		case 1:
+			if (n_files == MAX_RECORDS)
+				errx(2, "at most %d records", MAX_RECORDS);
+			forged[n_files] = false;
+			files[n_files++] = optarg;
+			break;
 		case 'a':
 		case 'b':
 			addr = optarg;
@@ -492,12 +510,6 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	for (; optind < argc; optind++) {
-		if (n_files == MAX_RECORDS)
-			errx(2, "at most %d records", MAX_RECORDS);
-		forged[n_files] = false;
-		files[n_files++] = argv[optind];
-	}
 	if (addr == NULL || !have_mesh || (transport_b && key_path == NULL) ||
 	    (n_files == 0 && !oversize_frame && oversize_record == 0))
 		usage();
@@ -527,8 +539,9 @@ int main(int argc, char **argv)
 		/* The header alone: the daemon must refuse it before reading any payload. */
 		put_u32(hdr, OVERSIZE_FRAME - 4);
 		hdr[4] = SYNC_MSG_PUSH;
-		if (proto_out_append(&out, hdr, sizeof(hdr)) < 0)
-			errx(1, "out of memory");
+		send_sync(&pr, out.data + out.off, proto_out_pending(&out));
+		proto_out_consume(&out, proto_out_pending(&out));
+		send_sync(&pr, hdr, sizeof(hdr));
 		printf("sent a frame header announcing %d bytes\n", OVERSIZE_FRAME);
 	} else if (oversize_record > 0) {
 		uint8_t *big = calloc(1, oversize_record + 2);
