@@ -669,7 +669,8 @@ static void on_sync_changed(void *arg)
 }
 
 /* Peer sync unless `sync no`: after the peer manager and the publisher, so that the first
- * snapshot it gets is the one they work from. */
+ * snapshot it gets is the one they work from. Only a sync port that cannot be bound stops
+ * the daemon; without a host key it runs without sync. */
 static int daemon_start_sync(struct daemon *d)
 {
 	struct syncd_params sp = { 0 };
@@ -793,14 +794,16 @@ int main(int argc, char *argv[])
 		goto out;
 	if (daemon_start_publish(&d) < 0)
 		goto out;
-	if (daemon_start_sync(&d) < 0)
-		goto out;
 	r = control_open(d.base, d.cfg->control, d.cfg->control_group, on_control, &d, &d.control);
 	if (r < 0) {
 		log_warnx("cannot open the control socket %s: %s%s", d.cfg->control, strerror(-r),
 			  r == -EADDRINUSE ? " (another meshnamed runs on it)" : "");
 		goto out;
 	}
+	/* After the control socket, so that a second meshnamed is told so, not that the
+	 * sync port is taken. */
+	if (daemon_start_sync(&d) < 0)
+		goto out;
 	/* After the control socket: a second meshnamed must not touch resolved's settings. */
 	if (d.cfg->resolved != CONFIG_RESOLVED_NO) {
 		r = resolved_new(d.base, d.cfg->resolved == CONFIG_RESOLVED_YES, &d.resolved);

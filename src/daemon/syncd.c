@@ -1352,9 +1352,11 @@ int syncd_new(struct event_base *base, const struct syncd_params *p, const struc
 	}
 	r = keys_ed25519_load(sd->state_dir, KEYS_HOST, sd->host_sk);
 	if (r < 0) {
-		log_warnx("sync: cannot read this host's key in %s: %s", sd->state_dir,
+		/* A state without keys (copied for a look): DNS still works, sync cannot. */
+		log_warnx("sync is off: cannot read this host's key in %s: %s", sd->state_dir,
 			  strerror(-r));
-		goto fail;
+		syncd_free(sd);
+		return 0;
 	}
 	memcpy(sd->self_key, sd->host_sk + REC_SECRET_SIZE - REC_KEY_SIZE, REC_KEY_SIZE);
 	r = registry_root(p->reg, &root, sd->mesh_id);
@@ -1401,12 +1403,11 @@ int syncd_new(struct event_base *base, const struct syncd_params *p, const struc
 		bp.arg = sd;
 		r = lanbeacon_new(base, &bp, &sd->lb);
 		sodium_memzero(bp.host_sk, sizeof(bp.host_sk));
-		if (r < 0) {
-			log_warnx("sync: cannot start LAN beacons on UDP port %u: %s",
+		if (r < 0) /* sync over the mesh and to seeds still works */
+			log_warnx("sync: no LAN beacons: cannot use UDP port %u: %s",
 				  (unsigned)sd->port, strerror(-r));
-			goto fail;
-		}
-		fp_compute(sd);
+		else
+			fp_compute(sd);
 	}
 	scan_new_records(sd); /* what is there now is not new */
 	/* A daemon that starts syncs at once (a new host wants the mesh now); hosts started

@@ -40,9 +40,11 @@ struct syncd_params {
 	void *arg;
 };
 
-/* Starts sync unless `sync no` (then *out is NULL and 0 is returned). Reads the host key
- * from state_dir; a host that is not a member yet still syncs as a non-member. Returns 0
- * or a negative errno (the listener cannot be bound: the error names the port). */
+/* Starts sync unless `sync no` (then *out is NULL and 0 is returned; the same, with a
+ * warning, when state_dir holds no host key). Reads the host key from state_dir; a host
+ * that is not a member yet still syncs as a non-member. Returns 0 or a negative errno (the
+ * listener cannot be bound: the error names the port). LAN beacons that cannot start are
+ * a warning, not an error. */
 int syncd_new(struct event_base *base, const struct syncd_params *p, const struct config *cfg,
 	      struct syncd **out);
 void syncd_free(struct syncd *s); /* closes every connection; NULL is a no-op */
@@ -62,8 +64,8 @@ void syncd_link_changed(struct syncd *s);
 
 /* One neighbour, for `meshname status`. Times are unix seconds, 0 = never. */
 struct syncd_neighbour {
-	uint8_t key[REC_KEY_SIZE]; /* host key; status resolves the name from the snapshot */
-	unsigned flags;            /* SYNCNODE_LAN | SYNCNODE_SEED | SYNCNODE_MEMBER */
+	uint8_t key[REC_KEY_SIZE];        /* host key; status resolves the name from the snapshot */
+	unsigned flags;                   /* SYNCNODE_LAN | SYNCNODE_SEED | SYNCNODE_MEMBER */
 	char via[CONFIG_ADDR_STRLEN + 8]; /* "mesh 100.64.0.3:51821", "lan 192.0.2.7:51821" */
 	uint64_t last_ok;
 	uint64_t last_fail;
@@ -76,19 +78,19 @@ struct syncd_neighbour {
 struct syncd_status {
 	bool enabled;
 	uint16_t port;
-	bool beacons;               /* sync-beacon yes */
-	size_t n_neighbours;        /* entries used in nb */
+	bool beacons;        /* sync-beacon yes */
+	size_t n_neighbours; /* entries used in nb */
 	struct syncd_neighbour nb[SYNCNODE_MAX_NEIGHBOURS];
-	uint64_t last_ok;           /* last successful session with anyone */
-	uint64_t next_ae;           /* when the next anti-entropy session is due */
-	size_t pending_push;        /* records waiting for their push */
+	uint64_t last_ok;                 /* last successful session with anyone */
+	uint64_t next_ae;                 /* when the next anti-entropy session is due */
+	size_t pending_push;              /* records waiting for their push */
 	size_t sessions_in, sessions_out; /* open now */
 	uint64_t sessions_ok, sessions_failed;
 	uint64_t records_in, records_out; /* records received / sent, all sessions */
 	uint64_t bytes_in, bytes_out;
-	uint64_t accepted;   /* records stored because a peer sent them */
-	uint64_t strikes;    /* strikes counted against peers */
-	size_t banned;       /* peers banned now */
+	uint64_t accepted; /* records stored because a peer sent them */
+	uint64_t strikes;  /* strikes counted against peers */
+	size_t banned;     /* peers banned now */
 	uint64_t beacons_sent, beacons_heard;
 	char error[128]; /* the last failure worth showing ("" when none) */
 };
