@@ -83,6 +83,17 @@ int registry_ingest_many(struct registry *reg, const struct registry_item *items
 int registry_begin(struct registry *reg);
 int registry_commit(struct registry *reg, uint64_t now);
 void registry_rollback(struct registry *reg);
+/*
+ * Commits a batch like registry_commit but leaves the materialized view as it was: the
+ * next registry_refresh (or a registry_commit or registry_ingest) recomputes it, and
+ * until then registry_snapshot and the counts of hosts and custom records show the view
+ * from before. For a caller that stores many batches in a row (a sync session storing a
+ * peer's records) and refreshes once after them: materializing reads the whole registry
+ * (about a second at 100,000 records), so once per batch makes a cold start quadratic.
+ * The records are committed and durable; a registry opened later, or another process
+ * that sees the change (registry_changed), recomputes the view itself.
+ */
+int registry_commit_deferred(struct registry *reg);
 
 /* Recomputes the materialized view at time now (certificates that expired since drop
  * out). Cheap when nothing changed. */

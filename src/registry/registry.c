@@ -1824,6 +1824,23 @@ int registry_commit(struct registry *reg, uint64_t now)
 	return r;
 }
 
+int registry_commit_deferred(struct registry *reg)
+{
+	int r;
+
+	if (!reg->in_batch)
+		return -EINVAL;
+	reg->in_batch = false;
+	r = reg->batch_error;
+	reg->batch_error = 0;
+	/* reg->dirty stays set: the next refresh, or a commit that materializes, does it */
+	if (r == 0)
+		r = txn_commit(reg);
+	else
+		txn_rollback(reg);
+	return r;
+}
+
 void registry_rollback(struct registry *reg)
 {
 	if (!reg->in_batch)

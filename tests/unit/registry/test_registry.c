@@ -1256,6 +1256,66 @@ static void a_batch_is_invisible_until_commit_and_gone_after_rollback(void **sta
 	assert_int_equal(registry_commit(f->reg, NOW), -EINVAL);
 }
 
+/* registry_commit_deferred: the records are stored and durable at once, the view (hosts,
+ * custom records, the snapshot) follows at the next refresh, in this handle or another. */
+static void a_deferred_commit_stores_records_and_the_refresh_publishes_them(void **state)
+{
+	struct fx *f = *state;
+	struct registry *other;
+	struct snapshot *snap;
+	struct rec r;
+	enum ingest_result res;
+	uint8_t hash[2][32];
+
+	assert_int_equal(registry_commit_deferred(f->reg), -EINVAL); /* no batch */
+	assert_int_equal(registry_begin(f->reg), 0);
+	cert(f, &r, 0, "nas", 5);
+	assert_int_equal(ingest(f, &r, f->admin, &res), 0);
+	assert_int_equal(res, INGEST_ACCEPTED);
+	assert_int_equal(registry_commit_deferred(f->reg), 0);
+	assert_int_equal(counts(f).records, 2);
+	assert_int_equal(counts(f).hosts, 0); /* the view is the one from before */
+	assert_int_equal(registry_snapshot(f->reg, &snap), 0);
+	assert_null(snapshot_lookup_name(snap, "nas", 3));
+	snapshot_unref(snap);
+
+	/* a second deferred batch, then a rolled-back one: neither loses the first */
+	assert_int_equal(registry_begin(f->reg), 0);
+	cert(f, &r, 1, "printer", 6);
+	assert_int_equal(ingest(f, &r, f->admin, &res), 0);
+	assert_int_equal(registry_commit_deferred(f->reg), 0);
+	assert_int_equal(registry_begin(f->reg), 0);
+	cert(f, &r, 2, "scanner", 7);
+	assert_int_equal(ingest(f, &r, f->admin, &res), 0);
+	registry_rollback(f->reg);
+
+	/* another handle (another process) recomputes the view itself */
+	assert_int_equal(registry_open(f->path, &other), 0);
+	assert_int_equal(registry_refresh(other, NOW), 0);
+	assert_int_equal(registry_state_hash(other, hash[0]), 0);
+	registry_close(other);
+
+	assert_int_equal(registry_refresh(f->reg, NOW), 0);
+	assert_int_equal(counts(f).records, 3);
+	assert_int_equal(counts(f).hosts, 2);
+	assert_int_equal(registry_snapshot(f->reg, &snap), 0);
+	assert_non_null(snapshot_lookup_name(snap, "nas", 3));
+	assert_non_null(snapshot_lookup_name(snap, "printer", 7));
+	assert_null(snapshot_lookup_name(snap, "scanner", 7));
+	snapshot_unref(snap);
+	assert_int_equal(registry_state_hash(f->reg, hash[1]), 0);
+	assert_memory_equal(hash[0], hash[1], 32);
+
+	/* a later commit that materializes also brings the deferred view up to date */
+	assert_int_equal(registry_begin(f->reg), 0);
+	cert(f, &r, 2, "scanner", 7);
+	assert_int_equal(ingest(f, &r, f->admin, &res), 0);
+	assert_int_equal(registry_commit_deferred(f->reg), 0);
+	assert_int_equal(registry_begin(f->reg), 0);
+	assert_int_equal(registry_commit(f->reg, NOW), 0);
+	assert_int_equal(counts(f).hosts, 3);
+}
+
 struct collect {
 	size_t n;
 	uint8_t types[16];
@@ -2373,6 +2433,7 @@ int main(void)
 		T(allocation_takes_the_lowest_free_address_and_never_a_revoked_one),
 		cmocka_unit_test(allocation_in_a_full_prefix_says_no_space),
 		T(a_batch_is_invisible_until_commit_and_gone_after_rollback),
+		T(a_deferred_commit_stores_records_and_the_refresh_publishes_them),
 		T(a_reopened_registry_holds_everything_committed),
 		cmocka_unit_test(a_file_that_is_not_a_database_is_an_io_error),
 		T(a_database_this_user_may_not_read_is_access_denied),
