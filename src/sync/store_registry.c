@@ -1,8 +1,9 @@
 /*
  * store_registry.c: the sync store (sync.h) over the real registry: the sync set from
  * registry_foreach_item, records from registry_get, batches through registry_ingest_many
- * in one transaction that is rolled back whole when a record in it proves the peer wrong.
- * It adds no rule of its own: every check is the registry's.
+ * in one transaction that is rolled back whole when a record in it proves the peer wrong,
+ * committed with or without recomputing the registry's view. It adds no rule of its own:
+ * every check is the registry's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 struct regstore {
 	struct sync_store st; /* first: the store handed out is this struct */
 	struct registry *reg;
+	bool defer_view; /* registry_commit_deferred: the caller refreshes the view */
 };
 
 struct foreach_ctx {
@@ -63,7 +65,7 @@ static int reg_ingest(void *arg, const struct registry_item *items, size_t n, ui
 		registry_rollback(r->reg);
 		return 0;
 	}
-	return registry_commit(r->reg, now);
+	return r->defer_view ? registry_commit_deferred(r->reg) : registry_commit(r->reg, now);
 }
 
 int sync_store_registry_new(struct registry *reg, struct sync_store **out)
@@ -80,6 +82,11 @@ int sync_store_registry_new(struct registry *reg, struct sync_store **out)
 	r->st.ingest = reg_ingest;
 	*out = &r->st;
 	return 0;
+}
+
+void sync_store_registry_defer_view(struct sync_store *st, bool defer)
+{
+	((struct regstore *)st)->defer_view = defer;
 }
 
 void sync_store_registry_free(struct sync_store *st)
