@@ -345,6 +345,33 @@ static int start_session(struct syncconn *c)
 
 /* ---- transport B's handshake ----------------------------------------------------------- */
 
+/* The server refuses an identified peer: ERROR BANNED if it is banned, then FINAL, flushed
+ * before the close (a peer that is only told "closed" would just try again). Returns true
+ * if c was closed. */
+static bool refuse(struct syncconn *c, int result)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	uint8_t frame[SYNC_FRAME_HEADER + 1];
+	size_t mlen, n;
+	bool ok = true;
+
+	c->res.result = result;
+	c->res.detail = result == -EACCES ? "banned" : "refused";
+	if (result == -EACCES) {
+		n = sync_error_frame(SYNC_ERR_BANNED, frame);
+		ok = session_seal(&c->ses, frame, n, false, c->tx_msg, SESSION_MAX_MESSAGE,
+				  &mlen) == 0 &&
+		     syncconn_frame_add(out, c->tx_msg, mlen) == 0;
+	}
+	if (ok && session_seal(&c->ses, NULL, 0, true, c->tx_msg, SESSION_MAX_MESSAGE, &mlen) == 0)
+		syncconn_frame_add(out, c->tx_msg, mlen);
+	c->state = ST_CLOSING;
+	c->deadline = mono_ms() + SYNCCONN_LINGER_MS;
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	report_ended(c);
+	return maybe_shutdown(c);
+}
+
 static int begin_handshake(struct syncconn *c)
 {
 	uint8_t hello[SESSION_HANDSHAKE_MAX];
@@ -423,10 +450,8 @@ static bool on_handshake(struct syncconn *c, const uint8_t *msg, size_t len)
 	}
 	if (!c->p.client) {
 		r = c->p.cb->identified(c->p.arg, c, c->peer_key, &c->sc);
-		if (r < 0) {
-			fail_early(c, r, false, "refused");
-			return true;
-		}
+		if (r < 0)
+			return refuse(c, r);
 	}
 	r = start_session(c);
 	if (r < 0) {

@@ -74,8 +74,8 @@ struct syncconn_result {
 
 struct syncconn_callbacks {
 	/* Transport B server: the handshake proved the peer's host key. Return 0 after
-	 * setting sc->peer_role and sc->rate (the session starts), or -errno to close it
-	 * (banned, too many sessions). */
+	 * setting sc->peer_role and sc->rate (the session starts), or -errno to close it:
+	 * -EACCES (banned: the peer is told so by an ERROR BANNED), -EBUSY, ... */
 	int (*identified)(void *arg, struct syncconn *c, const uint8_t key[REC_KEY_SIZE],
 			  struct sync_config *sc);
 	/* Transport B, both sides, as the session starts: ids of records to push at once

@@ -35,9 +35,10 @@
 #include "meshname/sync.h"
 
 #define LISTEN_BACKLOG 64
-#define ACCEPT_BATCH 16   /* connections taken per listener callback */
-#define MAX_PRESESSION 32 /* inbound connections not in a session yet (handshake) */
-#define ACTIONS_MAX 64    /* syncnode actions per step */
+#define ACCEPT_BATCH 16       /* connections taken per listener callback */
+#define MAX_PRESESSION 32     /* inbound connections not in a session yet (handshake) */
+#define MAX_PRESESSION_ADDR 4 /* ... of them from one source address */
+#define ACTIONS_MAX 64        /* syncnode actions per step */
 #define STEP_MAX_SLEEP_MS 60000
 #define STEP_MIN_SLEEP_MS 10 /* between steps that had nothing to do though something was due */
 #define PEER_SLOTS 256       /* per-peer rate buckets and follow-ups (bounded, LRU) */
@@ -627,6 +628,41 @@ static bool is_host_address(const struct snapshot_host *h, const struct sockaddr
 	       memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr, h->ipv6, 16) == 0;
 }
 
+static bool prefix_match(const uint8_t *a, const uint8_t *prefix, unsigned bits)
+{
+	for (unsigned i = 0; i < bits; i++)
+		if ((a[i / 8] ^ prefix[i / 8]) & (0x80u >> (i % 8)))
+			return false;
+	return true;
+}
+
+/* An address inside the mesh's prefixes: only transport A is spoken to it. */
+static bool in_mesh(const struct syncd *sd, const struct sockaddr_storage *ss)
+{
+	const struct rec_root *root = sd->snap != NULL ? snapshot_root(sd->snap) : NULL;
+
+	if (root == NULL)
+		return false;
+	if (ss->ss_family == AF_INET)
+		return prefix_match((const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr,
+				    root->ipv4, root->ipv4_len);
+	return ss->ss_family == AF_INET6 &&
+	       prefix_match(((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr, root->ipv6,
+			    REC_IPV6_PREFIX_LEN);
+}
+
+static size_t presession_from(const struct syncd *sd, const struct sockaddr_storage *peer)
+{
+	const struct link *l;
+	uint8_t a[16], b[16];
+	size_t n = 0, la = addr_bytes(peer, a);
+
+	TAILQ_FOREACH(l, &sd->links, entry)
+	if (l->presession && addr_bytes(&l->addr, b) == la && memcmp(a, b, la) == 0)
+		n++;
+	return n;
+}
+
 static const struct snapshot_host *host_by_address(const struct syncd *sd,
 						   const struct sockaddr_storage *ss)
 {
@@ -674,13 +710,25 @@ static void accept_one(struct syncd *sd, int fd, struct sockaddr_storage *peer)
 	l->addr = *peer;
 	l->seed = -1;
 	l->started = mono_ms();
-	if (self != NULL && is_host_address(self, &local)) {
-		/* To our mesh address: WireGuard says who sent it, if it is a member's. */
-		h = host_by_address(sd, peer);
-		if (h == NULL || h == self || banned(sd, h->host_key, REC_KEY_SIZE)) {
+	if ((self != NULL && is_host_address(self, &local)) || in_mesh(sd, &local)) {
+		/* To our mesh address: WireGuard says who sent it, if it is a member's. (Our
+		 * own certificate may have lapsed here: no transport B over the mesh.) */
+		h = self != NULL && is_host_address(self, &local) ? host_by_address(sd, peer) :
+								    NULL;
+		if (h != NULL && h != self && banned(sd, h->host_key, REC_KEY_SIZE)) {
+			uint8_t frame[SYNC_FRAME_HEADER + 1];
+
+			/* Told, so that it does not just try again; one small write to a fresh
+			 * socket, and the close follows whatever came of it. */
+			if (write(fd, frame, sync_error_frame(SYNC_ERR_BANNED, frame)) < 0)
+				log_debug("sync: cannot tell %s it is banned: %s", h->name,
+					  strerror(errno));
+			goto refuse;
+		}
+		if (h == NULL || h == self) {
 			log_debug("sync: refused %s on this host's mesh address: %s",
 				  config_addr_str(peer, text, sizeof(text)),
-				  h == NULL ? "not an active member's mesh address" : "banned");
+				  "not an active member's mesh address");
 			goto refuse;
 		}
 		memcpy(l->key, h->host_key, REC_KEY_SIZE);
@@ -693,7 +741,8 @@ static void accept_one(struct syncd *sd, int fd, struct sockaddr_storage *peer)
 		l->transport = SYNCCONN_A;
 		role = SYNC_ROLE_MEMBER;
 	} else {
-		if (sd->n_presession >= MAX_PRESESSION)
+		if (sd->n_presession >= MAX_PRESESSION ||
+		    presession_from(sd, peer) >= MAX_PRESESSION_ADDR)
 			goto refuse;
 		l->transport = SYNCCONN_B;
 		l->presession = true;

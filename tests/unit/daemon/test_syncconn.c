@@ -545,6 +545,31 @@ static void a_server_that_refuses_the_proven_peer_runs_no_session(void **state)
 	world_fini(&w);
 }
 
+static void a_banned_peer_is_told_so_before_the_close(void **state)
+{
+	static const int both[] = { 0, 1 };
+	struct world w;
+	struct side s[2];
+	struct syncconn_params cp[2];
+
+	(void)state;
+	world_init(&w, s, peer_new(0, both, 2), peer_new(1, both, 2));
+	w.p[1]->refuse = -EACCES;
+	params(&cp[0], &s[0], SYNCCONN_B, true, SYNC_MODE_RECONCILE);
+	params(&cp[1], &s[1], SYNCCONN_B, false, SYNC_MODE_RECONCILE);
+	connect_pair(&w, s, cp);
+	run(&w);
+	assert_int_equal(w.p[1]->res.result, -EACCES);
+	assert_string_equal(w.p[1]->res.detail, "banned");
+	assert_false(w.p[1]->res.had_session);
+	/* the client's session got ERROR BANNED from the server: remote, no strike */
+	assert_true(w.p[0]->res.had_session);
+	assert_int_equal(w.p[0]->res.reason, SYNC_ERR_BANNED);
+	assert_true(w.p[0]->res.remote);
+	assert_false(w.p[0]->res.strike);
+	world_fini(&w);
+}
+
 /* ---- a peer that breaks the transport (the test writes its bytes) ---------------------------- */
 
 struct raw {
@@ -772,6 +797,7 @@ int main(void)
 		cmocka_unit_test(a_transport_b_peer_pushes_its_own_cert_to_a_peer_that_lacks_it),
 		cmocka_unit_test(a_server_other_than_the_pinned_key_is_refused_before_any_session),
 		cmocka_unit_test(a_server_that_refuses_the_proven_peer_runs_no_session),
+		cmocka_unit_test(a_banned_peer_is_told_so_before_the_close),
 		cmocka_unit_test(an_empty_or_oversized_handshake_message_ends_it_with_a_strike),
 		cmocka_unit_test(a_forged_client_hello_ends_the_handshake_with_a_strike),
 		cmocka_unit_test(a_client_hello_of_another_mesh_is_refused_without_a_strike),
