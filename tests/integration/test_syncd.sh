@@ -6,9 +6,11 @@
 #   (A) transport A, over WireGuard (beacons off on h1-h3): a custom record added with the
 #       CLI on h1 is answered by h2's and h3's meshnamed, one added on h3 under its own name
 #       reaches h1 and h2, and so does its removal; the time each took is printed;
-#   (seed) h4 joins with an invite naming h1 as its bootstrap peer: its meshnamed pushes
-#       its CERT to h1 over transport B (a non-member's push), then reconciles fully; every
-#       host answers h4.mesh and h4 answers the records made before it joined;
+#   (seed) h4 joins with an invite naming h1 as its bootstrap peer (its STATE/seeds line
+#       then says h1 by a DNS name, from h4's /etc/hosts, resolved without blocking): its
+#       meshnamed pushes its CERT to h1 over transport B (a non-member's push), then
+#       reconciles fully; every host answers h4.mesh and h4 answers the records made
+#       before it joined;
 #   (LAN) h1 restarts with beacons on; h5 joins with an invite too, but has no seeds and
 #       no WireGuard at all (`manage no`): it finds its inviter h1 by its LAN beacon and
 #       redeems the invite over transport B on the LAN, then learns the mesh (www.mesh,
@@ -91,11 +93,14 @@ reaches 15 svc.h3.mesh TXT '' 1 2
 # ---- (seed) h4 redeems its invite through transport B to h1 -----------------------------
 join 4
 check "h4's STATE/seeds names h1 at 192.0.2.1:51821" "grep -q ' 192.0.2.1:51821$' $tmp/s4/seeds"
+echo "192.0.2.1 seed-h1.example" >"/etc/netns/${ns[4]}/hosts"
+sed -i 's/ 192\.0\.2\.1:51821$/ seed-h1.example:51821/' "$tmp/s4/seeds"
 start=$(now_ms)
 mesh_start_host 4
 reaches 30 h4.mesh A "${v4[4]}" 1 2 3
 reaches 30 www.mesh A 192.0.2.80 4
 reaches 30 h2.mesh A "${v4[2]}" 4
+check "h4 resolved its seed's name" "grep -q 'seed seed-h1.example:51821 resolves to 1 address' $tmp/log4"
 check "h4 synced with its seed h1 over transport B" \
 	"status_of 4 | jq -e '.sync.neighbours[] | select((.source | index(\"seed\")) and .last_ok != null and (.via | startswith(\"seed 192.0.2.1:\")))' >/dev/null"
 echo "# h4: from its start to resolving and being resolved everywhere: $(($(now_ms) - start)) ms"
