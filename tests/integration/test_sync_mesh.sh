@@ -125,6 +125,7 @@ check "h1 learns h6's endpoints (192.0.2.6) by sync" \
 	"mesh_within 30 'has_endpoint 1 h6 192.0.2.6'"
 echo "# h6's endpoints on h1: after $(($(now_ms) - start)) ms"
 each_within 30 "h6.mesh is answered with h6's address" "answers @ h6.mesh A ${v4[6]}" 1 2 3 4 5
+each_within 30 "meshname show h6 lists h6's endpoint 192.0.2.6" "has_endpoint @ h6 192.0.2.6" 2 3 4 5
 # (h6 knows h1 from its invite already.)
 each_within 30 "h6 answers h@.mesh" "answers 6 h@.mesh A \${v4[@]}" 2 3 4 5
 check "h6 answers info.mesh, added before it joined" \
