@@ -209,6 +209,9 @@ $(BUILD)/bench/wg_bench: $(BUILD)/bench/wg_bench.o $(LIB_WG) $(LIB_REGISTRY) $(L
 # The reconciliation benchmark drives libsync's negentropy and reads a registry.
 $(BUILD)/bench/sync_bench: $(BUILD)/bench/sync_bench.o $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
 	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+# The cold-start benchmark runs libsync's sessions on registries over loopback TCP.
+$(BUILD)/bench/sync_cold: $(BUILD)/bench/sync_cold.o $(LIB_SYNC) $(LIB_REGISTRY) $(LIB_COMMON)
+	$(call say,LD,$@)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 # The sync simulator: N hosts on a virtual clock and network running libsync's node logic
 # and session engine (tests/integration/test_sync_sim.sh, bench/sync_sim.sh).
 SYNC_SIM := $(BUILD)/tests/sim/sync_sim
