@@ -41,6 +41,15 @@ struct seed {
 int seeds_load(const char *state_dir, struct seed *out, size_t max, size_t *n, char *err,
 	       size_t errlen);
 
+/*
+ * The text of a seeds file (len bytes; it need not end in a newline, and NUL bytes in it
+ * are refused as seeds_load refuses them) parsed as seeds_load parses STATE/seeds: the
+ * same seeds, the same limits, and on a malformed line -EINVAL with the same "seeds:LINE:
+ * reason", *n = 0 and out wiped. 0 or -EINVAL. err may be NULL.
+ */
+int seeds_parse(const char *text, size_t len, struct seed *out, size_t max, size_t *n, char *err,
+		size_t errlen);
+
 /* Writes the n seeds to STATE/seeds atomically (temporary file, fsync, rename), mode
  * 0644. 0 or -errno: -E2BIG over SEEDS_MAX, -EINVAL for a seed seeds_load would refuse or
  * read back otherwise (a host not in its one spelling, port 0, a repeat). */

@@ -165,6 +165,16 @@ int seeds_parse_hostport(const char *text, struct seed *out)
 	return parse_hostport(text, strlen(text), out) == NULL ? 0 : -EINVAL;
 }
 
+/* libsodium 1.0.18's sodium_base642bin reads every byte from 0x80 up as the digit 63, so
+ * such bytes are refused here; it refuses every other byte outside the alphabet itself. */
+static bool ascii_only(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return false;
+	return true;
+}
+
 /* One line (NUL-terminated, no newline) into out. 1 for a seed, 0 for a blank or comment
  * line, -1 with *why set. */
 static int parse_line(char *line, struct seed *out, const char **why)
@@ -192,7 +202,7 @@ static int parse_line(char *line, struct seed *out, const char **why)
 	hp_len = (size_t)(p - hp);
 	while (is_blank(*p))
 		p++;
-	if (key_len != KEY_B64_LEN ||
+	if (key_len != KEY_B64_LEN || !ascii_only(key, key_len) ||
 	    sodium_base642bin(out->key, sizeof(out->key), key, key_len, NULL, &bin_len, &end,
 			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    bin_len != REC_KEY_SIZE || end != key + key_len) {
@@ -218,25 +228,111 @@ static bool same_seed(const struct seed *a, const struct seed *b)
 	       strcmp(a->host, b->host) == 0;
 }
 
-/* Reads one line of at most LINE_MAX_BYTES into buf. 1 for a line, 0 at the end of the
- * file, -ENAMETOOLONG for a longer line, -EBADMSG for a NUL byte, or -errno. */
-static int read_line(FILE *fp, char buf[LINE_MAX_BYTES + 1])
-{
-	size_t len = 0;
-	int ch;
+/* What seeds_parse and seeds_load share: the lines so far and the seeds taken. */
+struct parser {
+	struct seed *out;
+	size_t limit, got, lineno;
+	char *err;
+	size_t errlen;
+};
 
-	errno = 0;
-	while ((ch = getc(fp)) != EOF && ch != '\n') {
-		if (ch == '\0')
-			return -EBADMSG;
-		if (len == LINE_MAX_BYTES)
-			return -ENAMETOOLONG;
-		buf[len++] = (char)ch;
+static void parser_init(struct parser *ps, struct seed *out, size_t max, char *err, size_t errlen)
+{
+	*ps = (struct parser){ out, max < SEEDS_MAX ? max : SEEDS_MAX, 0, 0, err, errlen };
+	set_err(err, errlen, "seeds: no error");
+}
+
+/*
+ * The next line of the file, len bytes without its newline; only its first
+ * LINE_MAX_BYTES + 1 bytes are read, so a reader may stop there. 0 or -EINVAL with
+ * "seeds:LINE: reason". A NUL byte among those first bytes is reported before the length,
+ * as a reader going byte by byte would find them.
+ */
+static int parser_line(struct parser *ps, const char *text, size_t len)
+{
+	char line[LINE_MAX_BYTES + 1];
+	size_t seen = len < sizeof(line) ? len : sizeof(line);
+	const char *why = NULL;
+	struct seed s;
+	int rc;
+
+	ps->lineno++;
+	if (memchr(text, '\0', seen) != NULL) {
+		set_err(ps->err, ps->errlen, "seeds:%zu: a NUL byte in the line", ps->lineno);
+		return -EINVAL;
 	}
+	if (len > LINE_MAX_BYTES) {
+		set_err(ps->err, ps->errlen, "seeds:%zu: a line longer than 511 bytes", ps->lineno);
+		return -EINVAL;
+	}
+	memcpy(line, text, len);
+	line[len] = '\0';
+	rc = parse_line(line, &s, &why);
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		set_err(ps->err, ps->errlen, "seeds:%zu: %s", ps->lineno, why);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ps->got; i++) {
+		if (same_seed(&ps->out[i], &s)) {
+			set_err(ps->err, ps->errlen, "seeds:%zu: the same seed as an earlier line",
+				ps->lineno);
+			return -EINVAL;
+		}
+	}
+	if (ps->got == ps->limit) {
+		set_err(ps->err, ps->errlen, "seeds:%zu: more than %zu seeds", ps->lineno,
+			ps->limit);
+		return -EINVAL;
+	}
+	ps->out[ps->got++] = s;
+	return 0;
+}
+
+/* rc is the result: on success *n is the number of seeds, on failure 0 and out wiped. */
+static int parser_finish(struct parser *ps, int rc, size_t *n)
+{
+	if (rc < 0 && ps->got > 0)
+		memset(ps->out, 0, ps->got * sizeof(*ps->out));
+	*n = rc < 0 ? 0 : ps->got;
+	return rc;
+}
+
+int seeds_parse(const char *text, size_t len, struct seed *out, size_t max, size_t *n, char *err,
+		size_t errlen)
+{
+	struct parser ps;
+	size_t off = 0;
+	int rc = 0;
+
+	parser_init(&ps, out, max, err, errlen);
+	while (rc == 0 && off < len) {
+		const char *nl = memchr(text + off, '\n', len - off);
+		size_t line_len = nl != NULL ? (size_t)(nl - (text + off)) : len - off;
+
+		rc = parser_line(&ps, text + off, line_len);
+		off += line_len + (nl != NULL ? 1 : 0);
+	}
+	return parser_finish(&ps, rc, n);
+}
+
+/* Reads the next line into buf, *len bytes without its newline, stopping after
+ * LINE_MAX_BYTES + 1 bytes (enough for parser_line to refuse it). 1 for a line, 0 at the
+ * end of the file, or -errno. */
+static int read_line(FILE *fp, char buf[LINE_MAX_BYTES + 1], size_t *len)
+{
+	int ch = 0;
+
+	*len = 0;
+	errno = 0;
+	while (*len <= LINE_MAX_BYTES && (ch = getc(fp)) != EOF && ch != '\n')
+		buf[(*len)++] = (char)ch;
+	if (*len > LINE_MAX_BYTES)
+		return 1;
 	if (ch == EOF && ferror(fp))
 		return errno != 0 ? -errno : -EIO;
-	buf[len] = '\0';
-	return ch == EOF && len == 0 ? 0 : 1;
+	return ch == EOF && *len == 0 ? 0 : 1;
 }
 
 static int seeds_path(const char *state_dir, const char *prefix, const char *suffix,
@@ -251,15 +347,14 @@ int seeds_load(const char *state_dir, struct seed *out, size_t max, size_t *n, c
 	       size_t errlen)
 {
 	char path[PATH_MAX], line[LINE_MAX_BYTES + 1];
-	size_t limit = max < SEEDS_MAX ? max : SEEDS_MAX, got = 0;
-	unsigned lineno = 0;
-	struct seed s;
+	struct parser ps;
 	struct stat st;
 	FILE *fp = NULL;
+	size_t len;
 	int fd, rc;
 
 	*n = 0;
-	set_err(err, errlen, "seeds: no error");
+	parser_init(&ps, out, max, err, errlen);
 	if ((rc = seeds_path(state_dir, "", "", path)) < 0) {
 		set_err(err, errlen, "seeds: the path %s/%s is too long", state_dir, SEEDS_FILE);
 		return rc;
@@ -293,54 +388,14 @@ int seeds_load(const char *state_dir, struct seed *out, size_t max, size_t *n, c
 		return rc;
 	}
 	for (;;) {
-		const char *why = NULL;
-
-		rc = read_line(fp, line);
-		if (rc == 0)
-			break;
-		lineno++;
-		if (rc == -ENAMETOOLONG || rc == -EBADMSG) {
-			set_err(err, errlen,
-				rc == -EBADMSG ? "seeds:%u: a NUL byte in the line" :
-						 "seeds:%u: a line longer than 511 bytes",
-				lineno);
-			rc = -EINVAL;
-			goto out;
-		}
-		if (rc < 0) {
+		rc = read_line(fp, line, &len);
+		if (rc < 0)
 			set_err(err, errlen, "seeds: cannot read %s: %s", path, strerror(-rc));
-			goto out;
-		}
-		rc = parse_line(line, &s, &why);
-		if (rc == 0)
-			continue;
-		if (rc < 0) {
-			set_err(err, errlen, "seeds:%u: %s", lineno, why);
-			rc = -EINVAL;
-			goto out;
-		}
-		for (size_t i = 0; i < got; i++) {
-			if (same_seed(&out[i], &s)) {
-				set_err(err, errlen, "seeds:%u: the same seed as an earlier line",
-					lineno);
-				rc = -EINVAL;
-				goto out;
-			}
-		}
-		if (got == limit) {
-			set_err(err, errlen, "seeds:%u: more than %zu seeds", lineno, limit);
-			rc = -EINVAL;
-			goto out;
-		}
-		out[got++] = s;
+		if (rc <= 0 || (rc = parser_line(&ps, line, len)) < 0)
+			break;
 	}
-	*n = got;
-	rc = 0;
-out:
-	if (rc < 0 && got > 0)
-		memset(out, 0, got * sizeof(*out));
 	fclose(fp);
-	return rc;
+	return parser_finish(&ps, rc, n);
 }
 
 static int write_all(int fd, const char *p, size_t n)

@@ -1,8 +1,8 @@
 /*
  * test_seeds.c: STATE/seeds (src/registry/seeds.c): the lines it takes, every kind of
  * line it refuses with the line's number and reason, a missing file, SEEDS_MAX, and
- * atomic saves that read back as they were written. Each test has its own mkdtemp
- * directory, removed afterwards.
+ * atomic saves that read back as they were written, and seeds_parse reading text as
+ * seeds_load reads the file. Each test has its own mkdtemp directory, removed afterwards.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -162,7 +162,7 @@ static void bad_keys_are_refused(void **state)
 				   "as meshname show prints it)";
 
 	/* 43 characters, 45 characters, unpadded, URL-safe alphabet, stray bits in the
-	 * last character, 33 bytes' worth, a hex key. */
+	 * last character, 33 bytes' worth, a hex key, no key, bytes outside ASCII. */
 	refused(*state, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= 192.0.2.1:1", want);
 	refused(*state, KEY_A "A 192.0.2.1:1", want);
 	refused(*state, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA 192.0.2.1:1", want);
@@ -172,6 +172,15 @@ static void bad_keys_are_refused(void **state)
 		"0001020304050607080910111213141516171819202122232425262728293031 192.0.2.1:1",
 		want);
 	refused(*state, "192.0.2.1:51821", want);
+	/* libsodium 1.0.18 reads a byte from 0x80 up as '/' (63). */
+	refused(*state,
+		"AAAAA\xdf"
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= 192.0.2.1:1",
+		want);
+	refused(*state,
+		"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eH\x80"
+		"A= 192.0.2.1:1",
+		want);
 }
 
 static void lines_with_missing_or_extra_fields_are_refused(void **state)
@@ -529,6 +538,68 @@ static void hostports_parse_alone(void **state)
 	assert_int_equal(seeds_parse_hostport("300.1.1.1:80", &s), -EINVAL);
 }
 
+/* seeds_load of a file holding text and seeds_parse of text: rc, seeds and error alike;
+ * on failure the first `wiped` entries (the seeds taken before the bad line) are zero. */
+static void parses_as_loaded(const char *dir, const char *text, size_t len, size_t max, int want_rc,
+			     size_t want_n, const char *want_err, size_t wiped)
+{
+	static const struct seed zero;
+	struct seed loaded[SEEDS_MAX], parsed[SEEDS_MAX];
+	char err_loaded[128], err_parsed[128];
+	size_t n_loaded = 99, n_parsed = 99;
+
+	memset(loaded, 0xa5, sizeof(loaded));
+	memset(parsed, 0xa5, sizeof(parsed));
+	write_seeds(dir, text, len);
+	assert_int_equal(seeds_load(dir, loaded, max, &n_loaded, err_loaded, sizeof(err_loaded)),
+			 want_rc);
+	assert_int_equal(seeds_parse(text, len, parsed, max, &n_parsed, err_parsed,
+				     sizeof(err_parsed)),
+			 want_rc);
+	assert_int_equal(n_loaded, want_n);
+	assert_int_equal(n_parsed, want_n);
+	assert_string_equal(err_loaded, want_err);
+	assert_string_equal(err_parsed, want_err);
+	assert_memory_equal(loaded, parsed, sizeof(parsed));
+	for (size_t i = 0; i < wiped; i++)
+		assert_memory_equal(&parsed[i], &zero, sizeof(zero));
+}
+
+static void text_parses_as_the_file_loads(void **state)
+{
+	static const char good[] = KEY_A " 192.0.2.1:51821\n# c\n\n" KEY_B " [2001:DB8::1]:1\r\n"
+					 "  " KEY_B " Seed.Example:9 # end";
+	static const char nul[] = KEY_A " 192.0.2.1:1\n" KEY_A " 192.0.2.2:1 #\0\n";
+	static const char dup[] = KEY_A " 192.0.2.1:1\n" KEY_A " 192.0.2.1:1\n";
+	static const char bad[] = KEY_A " 192.0.2.1:1\n\n" KEY_A " 192.0.2.1:0\n";
+	char line[700];
+
+	parses_as_loaded(*state, good, sizeof(good) - 1, SEEDS_MAX, 0, 3, "seeds: no error", 0);
+	parses_as_loaded(*state, "", 0, SEEDS_MAX, 0, 0, "seeds: no error", 0);
+	parses_as_loaded(*state, "\n\n", 2, SEEDS_MAX, 0, 0, "seeds: no error", 0);
+	parses_as_loaded(*state, good, sizeof(good) - 1, 2, -EINVAL, 0,
+			 "seeds:5: more than 2 seeds", 2);
+	parses_as_loaded(*state, nul, sizeof(nul) - 1, SEEDS_MAX, -EINVAL, 0,
+			 "seeds:2: a NUL byte in the line", 1);
+	parses_as_loaded(*state, dup, sizeof(dup) - 1, SEEDS_MAX, -EINVAL, 0,
+			 "seeds:2: the same seed as an earlier line", 1);
+	parses_as_loaded(*state, bad, sizeof(bad) - 1, SEEDS_MAX, -EINVAL, 0,
+			 "seeds:3: a port that is not a number from 1 to 65535", 1);
+	/* 511 bytes are a line, 512 are not; a NUL within the first 512 bytes is found
+	 * first, one after them is past the end of a line already too long. */
+	memset(line, '#', sizeof(line));
+	parses_as_loaded(*state, line, 511, SEEDS_MAX, 0, 0, "seeds: no error", 0);
+	parses_as_loaded(*state, line, 512, SEEDS_MAX, -EINVAL, 0,
+			 "seeds:1: a line longer than 511 bytes", 0);
+	line[511] = '\0';
+	parses_as_loaded(*state, line, sizeof(line), SEEDS_MAX, -EINVAL, 0,
+			 "seeds:1: a NUL byte in the line", 0);
+	line[511] = '#';
+	line[512] = '\0';
+	parses_as_loaded(*state, line, sizeof(line), SEEDS_MAX, -EINVAL, 0,
+			 "seeds:1: a line longer than 511 bytes", 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int main(void)
@@ -553,6 +624,7 @@ int main(void)
 		T(seeds_max_round_trips),
 		T(a_save_that_would_not_load_is_refused_and_changes_nothing),
 		cmocka_unit_test(hostports_parse_alone),
+		T(text_parses_as_the_file_loads),
 	};
 
 	if (sodium_init() < 0)
