@@ -44,7 +44,8 @@ static void put(struct out *o, const void *src, size_t n)
 		o->overflow = true;
 		return;
 	}
-	memcpy(o->p + o->len, src, n);
+	if (n > 0) /* an empty record may come as NULL */
+		memcpy(o->p + o->len, src, n);
 	o->len += n;
 }
 
@@ -303,8 +304,9 @@ int cli_request_decode(const char *text, struct cli_request *req)
 	wk = get(&i, REC_KEY_SIZE);
 	signed_len = i.off;
 	sig = get(&i, REC_SIG_SIZE);
+	/* A NUL in the name would make it read shorter than what was signed. */
 	if (i.bad || i.off != len || name_len == 0 || name_len > REC_NAME_MAX || name == NULL ||
-	    hk == NULL || wk == NULL || sig == NULL)
+	    memchr(name, '\0', name_len) != NULL || hk == NULL || wk == NULL || sig == NULL)
 		goto out;
 	memcpy(req->name, name, name_len);
 	req->name[name_len] = '\0';

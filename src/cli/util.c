@@ -428,11 +428,17 @@ static char *b64_encode(const uint8_t *buf, size_t len, int variant)
 	return s;
 }
 
+/* libsodium 1.0.18's sodium_base642bin reads every byte from 0x80 up as the digit 63 ('_'
+ * or '/'), which would give one payload many texts: refused here. It refuses every other
+ * byte outside the alphabet itself. */
 static long b64_decode(const char *s, uint8_t *out, size_t size, int variant)
 {
 	size_t len;
 	const char *end;
 
+	for (const char *p = s; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return -1;
 	if (sodium_base642bin(out, size, s, strlen(s), NULL, &len, &end, variant) != 0 ||
 	    *end != '\0')
 		return -1;

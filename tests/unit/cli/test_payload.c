@@ -2,7 +2,9 @@
  * test_payload.c: invites of src/cli/payload.c and their bootstrap endpoints: encode and
  * decode round trips (none, three of every kind, the most an invite takes), and invites
  * whose bootstrap list breaks a rule, refused by the encoder and, built by hand, by the
- * decoder. Records are opaque bytes here: the decoder checks structure only.
+ * decoder; texts with bytes outside the base64 alphabet, and join requests whose name
+ * holds a NUL byte, refused. Records are opaque bytes here: the decoder checks structure
+ * only.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -268,6 +270,95 @@ static void the_decoder_refuses_malformed_bootstrap_strings(void **state)
 	assert_int_equal(decode_raw(8, (const char *)nine, len - 12), 0);
 }
 
+/* libsodium 1.0.18's sodium_base642bin reads every byte from 0x80 up as the last digit
+ * of the alphabet ('_' or '/'): such a text would decode, to other bytes or to the very
+ * payload of another text. */
+static void bytes_outside_the_base64_alphabet_are_refused(void **state)
+{
+	static const char key[] = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+	char *text = encode(NULL, 0), *cert;
+	char bad_key[sizeof(key)];
+	uint8_t out[64];
+	struct cli_invite inv;
+	struct cli_certmsg m;
+
+	(void)state;
+	assert_non_null(text);
+	text[strlen(CLI_INVITE_PREFIX) + 10] = '\xdf'; /* inside the admission seed */
+	assert_int_equal(cli_invite_decode(text, &inv), -EBADMSG);
+	free_text(text);
+
+	/* An empty admin CERT may come as NULL. */
+	cert = cli_certmsg_encode(root, sizeof(root), admit, sizeof(admit), NULL, 0);
+	assert_non_null(cert);
+	assert_int_equal(cli_certmsg_decode(cert, &m), 0);
+	cli_certmsg_free(&m);
+	cert[strlen(CLI_CERT_PREFIX) + 3] = '\x80';
+	assert_int_equal(cli_certmsg_decode(cert, &m), -EBADMSG);
+	free(cert);
+
+	memcpy(bad_key, key, sizeof(key));
+	assert_int_equal(cli_b64_decode(bad_key, out, sizeof(out)), 32);
+	bad_key[42] = '\xff'; /* in place of 'A' */
+	assert_int_equal(cli_b64_decode(bad_key, out, sizeof(out)), -1);
+	assert_int_equal(cli_b64url_decode("AAA\xc3", out, sizeof(out)), -1);
+}
+
+/* A request built by hand: version, name (len bytes), host key, WireGuard key, and a
+ * valid signature by sk. Caller frees. */
+static char *signed_request(const char *name, size_t len, const uint8_t pk[REC_KEY_SIZE],
+			    const uint8_t sk[REC_SECRET_SIZE])
+{
+	uint8_t buf[2 + 255 + 2 * REC_KEY_SIZE + REC_SIG_SIZE];
+	uint8_t msg[sizeof(CLI_REQUEST_CONTEXT) + sizeof(buf)];
+	size_t n = 0, clen = sizeof(CLI_REQUEST_CONTEXT) - 1;
+	char *b64, *text;
+
+	buf[n++] = CLI_PAYLOAD_VERSION;
+	buf[n++] = (uint8_t)len;
+	memcpy(buf + n, name, len);
+	n += len;
+	memcpy(buf + n, pk, REC_KEY_SIZE);
+	n += REC_KEY_SIZE;
+	memset(buf + n, 0x77, REC_KEY_SIZE);
+	n += REC_KEY_SIZE;
+	memcpy(msg, CLI_REQUEST_CONTEXT, clen);
+	memcpy(msg + clen, buf, n);
+	crypto_sign_detached(buf + n, NULL, msg, clen + n, sk);
+	n += REC_SIG_SIZE;
+	b64 = cli_b64url_encode(buf, n);
+	assert_non_null(b64);
+	text = malloc(strlen(CLI_REQUEST_PREFIX) + strlen(b64) + 1);
+	assert_non_null(text);
+	sprintf(text, "%s%s", CLI_REQUEST_PREFIX, b64);
+	free(b64);
+	return text;
+}
+
+/* The name's length byte counts every byte of it: a NUL inside would make the name read
+ * shorter than what was signed, and one request have many texts. */
+static void a_request_name_with_a_nul_byte_is_refused(void **state)
+{
+	uint8_t pk[REC_KEY_SIZE], sk[REC_SECRET_SIZE];
+	struct cli_request req;
+	char *text;
+
+	(void)state;
+	crypto_sign_keypair(pk, sk);
+	text = signed_request("beta", 4, pk, sk);
+	assert_int_equal(cli_request_decode(text, &req), 0);
+	assert_string_equal(req.name, "beta");
+	assert_memory_equal(req.host_key, pk, REC_KEY_SIZE);
+	free(text);
+	text = signed_request("beta\0x", 6, pk, sk);
+	assert_int_equal(cli_request_decode(text, &req), -EBADMSG);
+	free(text);
+	text = signed_request("beta\0", 5, pk, sk);
+	assert_int_equal(cli_request_decode(text, &req), -EBADMSG);
+	free(text);
+	sodium_memzero(sk, sizeof(sk));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +367,8 @@ int main(void)
 		cmocka_unit_test(the_most_bootstrap_endpoints_round_trip),
 		cmocka_unit_test(the_encoder_refuses_bad_bootstrap_lists),
 		cmocka_unit_test(the_decoder_refuses_malformed_bootstrap_strings),
+		cmocka_unit_test(bytes_outside_the_base64_alphabet_are_refused),
+		cmocka_unit_test(a_request_name_with_a_nul_byte_is_refused),
 	};
 
 	if (sodium_init() < 0)
