@@ -31,17 +31,19 @@ typedef uint32_t (*syncnode_rand_fn)(void *arg, uint32_t upper_bound);
 
 /* Table bounds: a neighbour table never grows past SYNCNODE_MAX_NEIGHBOURS entries. */
 #define SYNCNODE_MAX_NEIGHBOURS 96
-#define SYNCNODE_MAX_PENDING 256 /* records waiting for their push */
+#define SYNCNODE_MAX_PENDING 256 /* records being pushed */
+#define SYNCNODE_MAX_PUSHES 16   /* fanout x push_waves */
 
 struct syncnode_config {
 	unsigned fanout;              /* neighbours each new record is pushed to (3) */
+	unsigned push_waves;          /* that many times, one pacing interval apart (2) */
 	bool push;                    /* false: anti-entropy only (a benchmark switch) */
 	uint64_t push_pacing_ms;      /* at most one push batch per this interval (200) */
 	uint64_t ae_interval_ms;      /* anti-entropy period (30000) */
 	uint64_t ae_jitter_ms;        /* each period is interval +- up to this (3000) */
 	unsigned max_sessions;        /* concurrent outbound anti-entropy sessions (2) */
 	unsigned max_inbound;         /* concurrent inbound sessions accepted (8) */
-	unsigned member_sample;       /* random members kept as neighbours (8) */
+	unsigned member_sample;       /* random members kept as neighbours (16) */
 	uint64_t member_refresh_ms;   /* the sample is drawn again this often (300000) */
 	uint64_t lan_ttl_ms;          /* a LAN peer not heard for this long is dropped (95000) */
 	uint64_t backoff_min_ms;      /* first back-off after a failure (5000) */
@@ -84,6 +86,8 @@ struct syncnode_status {
 	uint64_t next_ae;        /* when the next anti-entropy session is due */
 	uint64_t pushes_sent;    /* push actions emitted */
 	uint64_t pushes_dropped; /* records whose push was dropped (queue full, no neighbour) */
+	uint64_t pushes_failed;  /* pushes that ended in failure */
+	uint64_t pushes_made_up; /* of them, sent again to another neighbour */
 	uint64_t sessions_ok, sessions_failed;
 };
 
@@ -114,8 +118,13 @@ int syncnode_set_members(struct syncnode *n, const uint8_t (*keys)[REC_KEY_SIZE]
 
 /*
  * A record was newly accepted into the store: made here (from = NULL) or received from
- * peer from. It is queued for a push to fanout random neighbours other than from.
- * -ENOSPC: the queue is full, the record is left to anti-entropy (and counted).
+ * peer from. It is pushed to fanout random neighbours other than from, and again to
+ * fanout others one pacing interval later, push_waves times in all (rumor mongering,
+ * blind, with a counter: every host that newly accepts it does the same, then anti-entropy
+ * covers the hosts no push reached). A push that fails (syncnode_push_end) is made up at
+ * once with a neighbour the record has not gone to, at most fanout x push_waves times per
+ * record. -ENOSPC: SYNCNODE_MAX_PENDING records are being pushed; this one is left to
+ * anti-entropy (and counted).
  */
 int syncnode_record_accepted(struct syncnode *n, const uint8_t id[REC_ID_SIZE],
 			     const uint8_t from[REC_KEY_SIZE], uint64_t now);
@@ -141,6 +150,8 @@ int syncnode_request(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], uint64
  * Steps the node to now and writes up to max actions to out (*count of them). Actions
  * not written for want of room stay due and come on the next call. Each
  * SYNCNODE_OPEN_SESSION counts as an open outbound session until syncnode_session_end.
+ * The SYNCNODE_PUSH actions of one call for one peer go in one push session, whose end
+ * the caller reports with one syncnode_push_end.
  */
 void syncnode_step(struct syncnode *n, uint64_t now, struct syncnode_action *out, size_t max,
 		   size_t *count);
@@ -166,7 +177,12 @@ int syncnode_inbound_open(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], u
 void syncnode_session_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], bool inbound,
 			  int result, uint64_t now);
 
-/* A push ended: as syncnode_session_end for its neighbour's back-off, no session count. */
+/*
+ * A push session ended: as syncnode_session_end for its neighbour's back-off, no session
+ * count. It settles every push to key not reported yet: on failure each of their records
+ * is made up with another neighbour (see syncnode_record_accepted). A push never reported
+ * is given up on after a minute.
+ */
 void syncnode_push_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], int result,
 		       uint64_t now);
 

@@ -72,6 +72,8 @@ struct params {
 	enum loss_model loss_model;
 	enum scenario scenario;
 	unsigned fanout;
+	unsigned waves; /* push waves per record (syncnode_config.push_waves) */
+	bool rerun;     /* a session that broke with sets differing is asked for again */
 	unsigned sample;
 	unsigned seeds_hosts; /* hosts every node has as a seed neighbour */
 	uint64_t delay_min, delay_max;
@@ -354,12 +356,14 @@ static void side_end(struct sim *s, struct conn *c, int i, int result)
 	struct node *me = &s->nodes[c->node[i]];
 	const uint8_t *peer = s->mesh->host_pk[c->node[1 - i]];
 	struct sync_stats st;
+	bool differed = false;
 
 	if (c->done[i])
 		return;
 	c->done[i] = true;
 	if (c->s[i] != NULL) {
 		sync_session_stats(c->s[i], &st);
+		differed = st.neg_rounds > 0; /* the HELLOs showed the sets differ */
 		s->bytes += st.bytes_out;
 		if (i == 0 && !c->push && result == 0 && st.have == 0 && st.need == 0) {
 			s->agree_sessions++;
@@ -375,6 +379,10 @@ static void side_end(struct sim *s, struct conn *c, int i, int result)
 			s->sessions++;
 			s->sessions_failed += result != 0;
 			syncnode_session_end(me->sn, peer, false, result, s->now);
+			/* What meshnamed does too: a session that broke while the sets differed
+			 * is run again with the same peer (after its back-off). */
+			if (result != 0 && differed && s->p->rerun)
+				syncnode_request(me->sn, peer, s->now);
 		}
 	} else if (c->accepted) {
 		syncnode_session_end(me->sn, peer, true, result, s->now);
@@ -803,6 +811,7 @@ static int sim_init(struct sim *s, const struct params *p, const struct sim_mesh
 	syncnode_config_default(&c);
 	c.push = p->push;
 	c.fanout = p->fanout;
+	c.push_waves = p->waves;
 	c.member_sample = p->sample;
 	for (size_t i = 0; i < p->nodes; i++) {
 		struct node *n = &s->nodes[i];
@@ -944,6 +953,17 @@ static void partition_check(struct sim *s, struct result *r)
  * so that every node's timers are at a random point of their period. */
 #define WARMUP_MS 60000
 
+/* After the last host got the change, the pushes it set off are still under way (the
+ * last host's own two waves): traffic counts until they ended, with the background
+ * anti-entropy of those seconds. */
+#define SETTLE_MS 5000
+
+static void settle(struct sim *s)
+{
+	if (all_have_all(s))
+		run_until(s, s->now + SETTLE_MS, NULL);
+}
+
 static int run_one(const struct params *p, const struct sim_mesh *m, struct result *r)
 {
 	struct sim s;
@@ -962,6 +982,7 @@ static int run_one(const struct params *p, const struct sim_mesh *m, struct resu
 		if (err < 0)
 			goto out;
 		run_until(&s, start + p->limit_ms, all_have_all);
+		settle(&s);
 	} else {
 		/* A random share of the hosts goes to group 1; both sides make changes. */
 		size_t n1 = (size_t)((double)p->nodes * p->partition_share + 0.5), placed = 0;
@@ -999,6 +1020,7 @@ static int run_one(const struct params *p, const struct sim_mesh *m, struct resu
 		counters_reset(&s);
 		start = s.now;
 		run_until(&s, start + p->limit_ms, all_have_all);
+		settle(&s);
 	}
 	if (s.fatal < 0) {
 		err = s.fatal;
@@ -1103,9 +1125,12 @@ static void summary_free(struct summary *sum)
 
 static const char *label(const struct params *p, char *buf, size_t size)
 {
+	char push[32];
+
+	snprintf(push, sizeof(push), "push %ux%u+AE", p->waves, p->fanout);
 	snprintf(buf, size, "%s, %s, loss %.0f%%%s",
-		 p->scenario == SC_ONE ? "one change" : "partition",
-		 p->push ? "push+AE" : "AE only", p->loss * 100,
+		 p->scenario == SC_ONE ? "one change" : "partition", p->push ? push : "AE only",
+		 p->loss * 100,
 		 p->loss <= 0              ? "" :
 		 p->loss_model == LOSS_TCP ? " (tcp)" :
 					     " (drop)");
@@ -1126,6 +1151,12 @@ static void print_times(const struct params *p, const char *what, const uint64_t
 	       what, (double)a / 1000, rounds(p, a), (double)b / 1000, rounds(p, b));
 }
 
+/* A count over every run, per host and run. */
+static double per_host(const struct params *p, const struct summary *sum, uint64_t count)
+{
+	return (double)count / (double)sum->runs / (double)p->nodes;
+}
+
 static void print_summary(const struct params *p, const struct summary *sum)
 {
 	char l[128];
@@ -1136,96 +1167,136 @@ static void print_summary(const struct params *p, const struct summary *sum)
 	print_times(p, "99% of hosts:", sum->t99, sum->runs);
 	print_times(p, "all hosts:", sum->t100, sum->runs);
 	printf("    hops (99%% of hosts) p50 %" PRIu64 " p99 %" PRIu64
-	       "; %.0f B sent per host; agreeing exchange %.0f B; sessions %" PRIu64 " (%" PRIu64
-	       " failed), pushes %" PRIu64 " (%" PRIu64 " failed)\n",
+	       "; %.0f B sent per host; agreeing exchange %.0f B\n",
 	       quantile(sum->hops, sum->runs, 0.5), quantile(sum->hops, sum->runs, 0.99),
-	       sum->bytes_per_node, sum->agree_bytes, sum->sessions, sum->sessions_failed,
-	       sum->pushes, sum->pushes_failed);
+	       sum->bytes_per_node, sum->agree_bytes);
+	printf("    per host: %.2f pushes (%.2f failed), %.2f sessions (%.2f failed)\n",
+	       per_host(p, sum, sum->pushes), per_host(p, sum, sum->pushes_failed),
+	       per_host(p, sum, sum->sessions), per_host(p, sum, sum->sessions_failed));
 	if (p->scenario == SC_PARTITION)
 		printf("    during the partition: each side's changes reached >= %.1f%% of it, "
 		       "%zu crossed the cut\n",
 		       sum->own_side_min * 100, sum->leaked);
 }
 
-/* --check: the assertions `make check` relies on (tests/integration/test_sync_sim.sh). */
-static int check(const struct params *base, const struct sim_mesh *m, size_t runs)
-{
-	struct params p = *base;
-	struct summary sum;
-	unsigned passed = 0, failed = 0;
-	int err;
-
+/* Assertions print "ok: ..." or "FAILED: ..." and count into *passed / *failed. */
 #define EXPECT(cond, ...)                               \
 	do {                                            \
 		if (cond) {                             \
-			passed++;                       \
+			(*passed)++;                    \
 			printf("ok: " __VA_ARGS__);     \
 		} else {                                \
-			failed++;                       \
+			(*failed)++;                    \
 			printf("FAILED: " __VA_ARGS__); \
 		}                                       \
 		printf("\n");                           \
 	} while (0)
 
+/* One case of a check: runs it, prints its table, leaves the summary in sum. */
+static int check_case(struct params *p, const struct sim_mesh *m, size_t runs, bool push,
+		      double loss, enum loss_model model, struct summary *sum)
+{
+	int err;
+
+	p->push = push;
+	p->loss = loss;
+	p->loss_model = model;
+	err = run_many(p, m, runs, sum);
+	if (err < 0) {
+		summary_free(sum);
+		return err;
+	}
+	print_summary(p, sum);
+	fflush(stdout);
+	return 0;
+}
+
+/* The time by which 99% of the hosts had the change, in the worst run but one in a
+ * hundred (with fewer runs: the worst), in rounds. */
+static uint64_t rounds_p99(const struct params *p, const struct summary *sum)
+{
+	return rounds(p, quantile(sum->t99, sum->runs, 0.99));
+}
+
+/* --check: behaviour at test size (tests/integration/test_sync_sim.sh, 100 hosts). */
+static int check(const struct params *base, const struct sim_mesh *m, size_t runs, unsigned *passed,
+		 unsigned *failed)
+{
+	struct params p = *base;
+	struct summary sum;
+	uint64_t ae_rounds;
+	int err;
+
 	/* 1. push + anti-entropy, no loss */
 	p.scenario = SC_ONE;
-	p.push = true;
-	p.loss = 0;
-	err = run_many(&p, m, runs, &sum);
-	if (err < 0)
+	if ((err = check_case(&p, m, runs, true, 0, LOSS_TCP, &sum)) < 0)
 		return err;
-	print_summary(&p, &sum);
 	EXPECT(sum.converged == runs, "push: one change reaches all %zu hosts in every run",
 	       p.nodes);
-	/* Push (fanout 3, once) reaches about 95% of the hosts in a few hops; the rest come
-	 * by anti-entropy. The issue's 99%-in-10-rounds target is a benchmark figure (--bench,
-	 * bench/README.md), not asserted here. */
-	EXPECT(rounds(&p, quantile(sum.t50, runs, 1.0)) <= 10,
-	       "push: half the hosts have it within 10 rounds of 200 ms in every run");
+	/* At 100 hosts "99%" is all but one: a host no push reached (e^-6 of them, so one in
+	 * four runs has one, one in thirty two) waits for anti-entropy. So the median run
+	 * here; --check-targets asserts the issue's p99 at 1,000 hosts. */
+	EXPECT(rounds(&p, quantile(sum.t99, runs, 0.5)) <= 10,
+	       "push: 99%% of hosts have it within 10 rounds of 200 ms in the median run (%" PRIu64
+	       ")",
+	       rounds(&p, quantile(sum.t99, runs, 0.5)));
 	EXPECT(quantile(sum.t100, runs, 1.0) <= 2 * 33000,
 	       "push: every host has it within two anti-entropy periods");
 	EXPECT(sum.sessions_failed == 0 && sum.pushes_failed == 0,
 	       "push: no session fails on a healthy network");
 	EXPECT(sum.agree_bytes > 0 && sum.agree_bytes <= 100,
 	       "an exchange between agreeing hosts costs <= 100 B (%.0f B)", sum.agree_bytes);
+	EXPECT(per_host(&p, &sum, sum.pushes) <= (double)(p.fanout * p.waves),
+	       "push: at most fanout x waves (%u) pushes per host (%.2f)", p.fanout * p.waves,
+	       per_host(&p, &sum, sum.pushes));
 	summary_free(&sum);
 
 	/* 2. anti-entropy alone */
-	p.push = false;
-	err = run_many(&p, m, runs, &sum);
-	if (err < 0)
+	if ((err = check_case(&p, m, runs, false, 0, LOSS_TCP, &sum)) < 0)
 		return err;
-	print_summary(&p, &sum);
+	ae_rounds = rounds_p99(&p, &sum);
 	EXPECT(sum.converged == runs, "anti-entropy alone: every run converges");
 	EXPECT(sum.pushes == 0, "anti-entropy alone: nothing is pushed");
+	EXPECT(ae_rounds <= 12, "anti-entropy alone: 99%% of hosts within 12 periods (%" PRIu64 ")",
+	       ae_rounds);
 	summary_free(&sum);
 
 	/* 3. 10 % loss, both models */
-	p.push = true;
-	p.loss = 0.10;
 	for (int model = LOSS_TCP; model <= LOSS_DROP; model++) {
-		p.loss_model = (enum loss_model)model;
-		err = run_many(&p, m, runs, &sum);
-		if (err < 0)
+		const char *name = model == LOSS_TCP ? "tcp" : "drop";
+
+		if ((err = check_case(&p, m, runs, true, 0.10, (enum loss_model)model, &sum)) < 0)
 			return err;
-		print_summary(&p, &sum);
-		EXPECT(sum.converged == runs, "10%% loss (%s): every run converges",
-		       model == LOSS_TCP ? "tcp" : "drop");
+		EXPECT(sum.converged == runs, "10%% loss (%s): every run converges", name);
 		EXPECT(quantile(sum.t100, runs, 1.0) <= 4 * 33000,
-		       "10%% loss (%s): every host has it within four anti-entropy periods",
-		       model == LOSS_TCP ? "tcp" : "drop");
-		if (model == LOSS_DROP)
+		       "10%% loss (%s): every host has it within four anti-entropy periods", name);
+		if (model == LOSS_DROP) {
 			EXPECT(sum.sessions_failed + sum.pushes_failed > 0,
 			       "10%% loss (drop): some sessions do fail (the model is on)");
+			/* Make-ups are bounded: twice the planned pushes at most. */
+			EXPECT(per_host(&p, &sum, sum.pushes) <= 2.0 * p.fanout * p.waves,
+			       "10%% loss (drop): at most 2 x fanout x waves pushes per host (%.2f)",
+			       per_host(&p, &sum, sum.pushes));
+		}
 		summary_free(&sum);
 	}
+	if ((err = check_case(&p, m, runs, false, 0.10, LOSS_DROP, &sum)) < 0)
+		return err;
+	EXPECT(sum.converged == runs && rounds_p99(&p, &sum) <= ae_rounds + 2,
+	       "anti-entropy alone, 10%% loss (drop): 99%% of hosts within %" PRIu64
+	       " + 2 periods (%" PRIu64 ")",
+	       ae_rounds, rounds_p99(&p, &sum));
+	summary_free(&sum);
 
 	/* 4. partition of 30 %, changes on both sides, then heal */
 	p.loss = 0;
+	p.push = true;
 	p.scenario = SC_PARTITION;
 	err = run_many(&p, m, runs, &sum);
-	if (err < 0)
+	if (err < 0) {
+		summary_free(&sum);
 		return err;
+	}
 	print_summary(&p, &sum);
 	EXPECT(sum.leaked == 0, "partition: no change crosses the cut while it lasts");
 	EXPECT(sum.own_side_min >= 0.99,
@@ -1233,9 +1304,77 @@ static int check(const struct params *base, const struct sim_mesh *m, size_t run
 	       sum.own_side_min * 100);
 	EXPECT(sum.converged == runs, "partition: after healing every host has every change");
 	summary_free(&sum);
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return 0;
 }
+
+/* The median run's time for 99% of the hosts, in rounds: what a change costs, without
+ * the luck of the worst run. */
+static uint64_t rounds_median(const struct params *p, const struct summary *sum)
+{
+	return rounds(p, quantile(sum->t99, sum->runs, 0.5));
+}
+
+/*
+ * --check-targets: the issue's convergence targets (test_sync_sim.sh runs it at 1,000
+ * hosts): 99% of the hosts within 10 rounds of eager push, within 12 periods with
+ * anti-entropy alone, and 10% loss (both models) costing at most 2 more rounds: the
+ * median run against the median run without loss, and the worst run against the target.
+ */
+static int check_targets(const struct params *base, const struct sim_mesh *m, size_t runs,
+			 unsigned *passed, unsigned *failed)
+{
+	struct params p = *base;
+	struct summary sum;
+	uint64_t push_median, ae_median, r;
+	int err;
+
+	p.scenario = SC_ONE;
+	if ((err = check_case(&p, m, runs, true, 0, LOSS_TCP, &sum)) < 0)
+		return err;
+	push_median = rounds_median(&p, &sum);
+	r = rounds_p99(&p, &sum);
+	EXPECT(sum.converged == runs && r <= 10,
+	       "push: 99%% of %zu hosts within 10 rounds of 200 ms in the worst run (%" PRIu64
+	       ", median run %" PRIu64 ")",
+	       p.nodes, r, push_median);
+	EXPECT(per_host(&p, &sum, sum.pushes) <= (double)(p.fanout * p.waves),
+	       "push: at most fanout x waves (%u) pushes per host (%.2f)", p.fanout * p.waves,
+	       per_host(&p, &sum, sum.pushes));
+	summary_free(&sum);
+	for (int model = LOSS_TCP; model <= LOSS_DROP; model++) {
+		const char *name = model == LOSS_TCP ? "tcp" : "drop";
+
+		if ((err = check_case(&p, m, runs, true, 0.10, (enum loss_model)model, &sum)) < 0)
+			return err;
+		r = rounds_p99(&p, &sum);
+		EXPECT(sum.converged == runs && rounds_median(&p, &sum) <= push_median + 2 &&
+			       r <= 10 + 2,
+		       "push, 10%% loss (%s): 99%% of hosts within %" PRIu64 " + 2 rounds in the "
+		       "median run (%" PRIu64 "), 10 + 2 in the worst (%" PRIu64 ")",
+		       name, push_median, rounds_median(&p, &sum), r);
+		summary_free(&sum);
+	}
+	if ((err = check_case(&p, m, runs, false, 0, LOSS_TCP, &sum)) < 0)
+		return err;
+	ae_median = rounds_median(&p, &sum);
+	r = rounds_p99(&p, &sum);
+	EXPECT(sum.converged == runs && r <= 12,
+	       "anti-entropy alone: 99%% of %zu hosts within 12 periods of 30 s in the worst run "
+	       "(%" PRIu64 ", median run %" PRIu64 ")",
+	       p.nodes, r, ae_median);
+	summary_free(&sum);
+	if ((err = check_case(&p, m, runs, false, 0.10, LOSS_DROP, &sum)) < 0)
+		return err;
+	r = rounds_p99(&p, &sum);
+	EXPECT(sum.converged == runs && rounds_median(&p, &sum) <= ae_median + 2 && r <= 12 + 2,
+	       "anti-entropy alone, 10%% loss (drop): 99%% of hosts within %" PRIu64
+	       " + 2 periods in the median run (%" PRIu64 "), 12 + 2 in the worst (%" PRIu64 ")",
+	       ae_median, rounds_median(&p, &sum), r);
+	summary_free(&sum);
+	return 0;
+}
+
+#undef EXPECT
 
 /* --bench: the benchmark figures. */
 static int bench(const struct params *base, const struct sim_mesh *m, size_t runs)
@@ -1275,9 +1414,10 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: sync_sim [--nodes N] [--runs R] [--seed S] [--scenario one|partition]\n"
 		"                [--no-push] [--loss PERCENT] [--loss-model tcp|drop]\n"
-		"                [--fanout F] [--sample K] [--seed-hosts K] [--delay MIN,MAX]\n"
+		"                [--fanout F] [--waves W] [--no-rerun] [--sample K]\n"
+		"                [--seed-hosts K] [--delay MIN,MAX]\n"
 		"                [--partition-share PERCENT] [--partition-secs S] [--limit-secs S]\n"
-		"                [--check | --bench] [-v]\n");
+		"                [--check | --check-targets | --bench] [-v]\n");
 }
 
 int main(int argc, char **argv)
@@ -1291,6 +1431,8 @@ int main(int argc, char **argv)
 		{ "loss", required_argument, NULL, 'l' },
 		{ "loss-model", required_argument, NULL, 'L' },
 		{ "fanout", required_argument, NULL, 'f' },
+		{ "waves", required_argument, NULL, 'w' },
+		{ "no-rerun", no_argument, NULL, 'R' },
 		{ "sample", required_argument, NULL, 'k' },
 		{ "seed-hosts", required_argument, NULL, 'H' },
 		{ "delay", required_argument, NULL, 'd' },
@@ -1298,6 +1440,7 @@ int main(int argc, char **argv)
 		{ "partition-secs", required_argument, NULL, 'T' },
 		{ "limit-secs", required_argument, NULL, 't' },
 		{ "check", no_argument, NULL, 'c' },
+		{ "check-targets", no_argument, NULL, 'C' },
 		{ "bench", no_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -1308,20 +1451,26 @@ int main(int argc, char **argv)
 		.push = true,
 		.loss_model = LOSS_TCP,
 		.scenario = SC_ONE,
-		.fanout = 3,
-		.sample = 8,
+		.rerun = true,
 		.delay_min = 5,
 		.delay_max = 80,
 		.partition_share = 0.30,
 		.partition_ms = 180000,
 		.limit_ms = 1800000,
 	};
+	struct syncnode_config defaults;
 	size_t runs = 10;
-	bool do_check = false, do_bench = false;
+	bool do_check = false, do_targets = false, do_bench = false;
+	unsigned passed = 0, failed = 0;
 	struct sim_mesh *m = NULL;
 	struct summary sum;
 	int c, err;
 
+	/* Push and sample as meshnamed runs them, unless the command line says otherwise. */
+	syncnode_config_default(&defaults);
+	p.fanout = defaults.fanout;
+	p.waves = defaults.push_waves;
+	p.sample = defaults.member_sample;
 	while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -1358,6 +1507,12 @@ int main(int argc, char **argv)
 		case 'f':
 			p.fanout = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'w':
+			p.waves = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'R':
+			p.rerun = false;
+			break;
 		case 'k':
 			p.sample = (unsigned)strtoul(optarg, NULL, 10);
 			break;
@@ -1380,6 +1535,9 @@ int main(int argc, char **argv)
 		case 'c':
 			do_check = true;
 			break;
+		case 'C':
+			do_targets = true;
+			break;
 		case 'b':
 			do_bench = true;
 			break;
@@ -1391,7 +1549,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc || p.nodes < 2 || runs == 0 || p.loss < 0 || p.loss >= 1 ||
-	    p.delay_max < p.delay_min || p.fanout == 0 || p.partition_share <= 0 ||
+	    p.delay_max < p.delay_min || p.fanout == 0 || p.waves == 0 ||
+	    p.fanout * p.waves > SYNCNODE_MAX_PUSHES || p.partition_share <= 0 ||
 	    p.partition_share >= 1)
 		goto bad;
 	if (sodium_init() < 0) {
@@ -1404,12 +1563,19 @@ int main(int argc, char **argv)
 			strerror(-err));
 		return 1;
 	}
-	printf("sync_sim: %zu hosts, sample %u, fanout %u, link delay %" PRIu64 "-%" PRIu64
+	printf("sync_sim: %zu hosts, sample %u, push %u waves x fanout %u, failed sessions %s, "
+	       "link delay %" PRIu64 "-%" PRIu64
 	       " ms, round = 200 ms with push, 30 s anti-entropy period without\n",
-	       p.nodes, p.sample, p.fanout, p.delay_min, p.delay_max);
-	if (do_check)
-		err = check(&p, m, runs);
-	else if (do_bench)
+	       p.nodes, p.sample, p.waves, p.fanout, p.rerun ? "rerun" : "not rerun", p.delay_min,
+	       p.delay_max);
+	if (do_check || do_targets) {
+		err = do_check ? check(&p, m, runs, &passed, &failed) :
+				 check_targets(&p, m, runs, &passed, &failed);
+		if (err == 0) {
+			printf("%u passed, %u failed\n", passed, failed);
+			err = failed > 0;
+		}
+	} else if (do_bench)
 		err = bench(&p, m, runs);
 	else {
 		err = run_many(&p, m, runs, &sum);

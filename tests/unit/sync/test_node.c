@@ -104,6 +104,15 @@ static void config_checks_its_bounds(void **state)
 	syncnode_config_default(&f.c);
 	f.c.member_sample = 1000;
 	assert_int_equal(syncnode_new(&f.c, self, test_rand, &f.seed, 0, &f.n), -EINVAL);
+	syncnode_config_default(&f.c);
+	f.c.push_waves = 0;
+	assert_int_equal(syncnode_new(&f.c, self, test_rand, &f.seed, 0, &f.n), -EINVAL);
+	f.c.push_waves = 2;
+	f.c.fanout = SYNCNODE_MAX_PUSHES / 2 + 1;
+	assert_int_equal(syncnode_new(&f.c, self, test_rand, &f.seed, 0, &f.n), -EINVAL);
+	f.c.fanout = SYNCNODE_MAX_PUSHES / 2;
+	assert_int_equal(syncnode_new(&f.c, self, test_rand, &f.seed, 0, &f.n), 0);
+	syncnode_free(f.n);
 	assert_int_equal(syncnode_new(NULL, self, NULL, NULL, 0, &f.n), -EINVAL);
 	assert_int_equal(syncnode_new(NULL, self, test_rand, &f.seed, 0, &f.n), 0);
 	assert_int_equal(syncnode_lan_seen(f.n, self, 0), -EINVAL);
@@ -111,36 +120,62 @@ static void config_checks_its_bounds(void **state)
 	syncnode_free(NULL);
 }
 
-static void new_record_goes_to_three_neighbours_never_its_sender(void **state)
+static void new_record_goes_to_three_then_three_more_never_its_sender(void **state)
 {
 	struct fixture f;
 	uint8_t id[REC_ID_SIZE], sender[REC_KEY_SIZE];
-	unsigned seen_sender = 0;
 
 	(void)state;
 	fixture_init(&f);
 	f.c.ae_interval_ms = 1000000; /* keep anti-entropy out of the way */
 	fixture_open(&f, 0);
-	add_lan(&f, 1, 5, 0);
+	add_lan(&f, 1, 7, 0);
 	key_of(1, sender);
 	for (unsigned r = 0; r < 50; r++) {
 		uint64_t now = 1000 * (r + 1);
+		bool got[8] = { false };
 
 		new_record(id, (uint8_t)r);
 		assert_int_equal(syncnode_record_accepted(f.n, id, sender, now), 0);
-		assert_int_equal(step(&f, now), 3);
-		assert_int_equal(count_kind(&f, SYNCNODE_PUSH), 3);
-		for (size_t i = 0; i < 3; i++) {
-			assert_int_equal(f.act[i].kind, SYNCNODE_PUSH);
-			assert_memory_equal(f.act[i].id, id, REC_ID_SIZE);
-			if (memcmp(f.act[i].peer, sender, REC_KEY_SIZE) == 0)
-				seen_sender++;
-			for (size_t j = 0; j < i; j++)
-				assert_memory_not_equal(f.act[i].peer, f.act[j].peer, REC_KEY_SIZE);
+		/* Wave one at once, wave two one pacing interval later: 3 + 3 distinct
+		 * neighbours, which here are all 6 but the sender. */
+		for (unsigned wave = 0; wave < 2; wave++) {
+			assert_int_equal(step(&f, now + wave * f.c.push_pacing_ms), 3);
+			assert_int_equal(count_kind(&f, SYNCNODE_PUSH), 3);
+			for (size_t i = 0; i < 3; i++) {
+				unsigned p = index_of(f.act[i].peer);
+
+				assert_memory_equal(f.act[i].id, id, REC_ID_SIZE);
+				assert_in_range(p, 2, 7);
+				assert_false(got[p]);
+				got[p] = true;
+			}
+			assert_int_equal(step(&f, now + wave * f.c.push_pacing_ms + 199), 0);
 		}
-		add_lan(&f, 1, 5, now);
+		assert_int_equal(step(&f, now + 900), 0); /* then it loses interest */
+		add_lan(&f, 1, 7, now);
 	}
-	assert_int_equal(seen_sender, 0);
+	syncnode_free(f.n);
+}
+
+static void one_wave_is_the_old_push_once(void **state)
+{
+	struct fixture f;
+	uint8_t id[REC_ID_SIZE];
+	struct syncnode_status st;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 1000000;
+	f.c.push_waves = 1;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 9, 0);
+	new_record(id, 1);
+	syncnode_record_accepted(f.n, id, NULL, 100);
+	assert_int_equal(step(&f, 100), 3);
+	assert_int_equal(step(&f, 300), 0);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.pending, 0);
 	syncnode_free(f.n);
 }
 
@@ -160,10 +195,12 @@ static void few_neighbours_get_it_all_and_none_is_dropped_silently(void **state)
 	syncnode_record_accepted(f.n, id, sender, 10);
 	assert_int_equal(step(&f, 10), 1);
 	assert_int_equal(index_of(f.act[0].peer), 2);
+	assert_int_equal(step(&f, 210), 0); /* no one left for the second wave */
 	/* Our own record goes to both, the one that sent us the first included. */
 	new_record(id, 2);
 	syncnode_record_accepted(f.n, id, NULL, 500);
 	assert_int_equal(step(&f, 500), 2);
+	assert_int_equal(step(&f, 700), 0);
 	syncnode_status(f.n, &st);
 	assert_int_equal(st.pushes_sent, 3);
 	assert_int_equal(st.pushes_dropped, 0);
@@ -208,11 +245,12 @@ static void a_burst_of_records_is_paced_to_one_batch_per_interval(void **state)
 	syncnode_record_accepted(f.n, id, NULL, 1020);
 	assert_int_equal(step(&f, 1020), 0);
 	syncnode_status(f.n, &st);
-	assert_int_equal(st.pending, 2);
+	assert_int_equal(st.pending, 3); /* 1's second wave, 2 and 3 */
 	assert_int_equal(syncnode_next_wakeup(f.n), 1200);
 	assert_int_equal(step(&f, 1199), 0);
-	assert_int_equal(step(&f, 1200), 6);
-	/* Room for one record only: the other stays due, not delayed by another interval. */
+	assert_int_equal(step(&f, 1200), 9);
+	/* Room for one record only: the rest stays due, not delayed by another interval.
+	 * Due at 1400: the second waves of 2 and 3, the first of 4 and 5. */
 	new_record(id, 4);
 	syncnode_record_accepted(f.n, id, NULL, 1300);
 	new_record(id, 5);
@@ -220,7 +258,8 @@ static void a_burst_of_records_is_paced_to_one_batch_per_interval(void **state)
 	syncnode_step(f.n, 1400, f.act, 4, &f.count);
 	assert_int_equal(f.count, 3);
 	assert_int_equal(syncnode_next_wakeup(f.n), 0);
-	assert_int_equal(step(&f, 1401), 3);
+	assert_int_equal(step(&f, 1401), 9);
+	assert_int_equal(syncnode_next_wakeup(f.n), 1600);
 	syncnode_free(f.n);
 }
 
@@ -437,7 +476,7 @@ static void members_are_sampled_bounded_and_refreshed(void **state)
 	static uint8_t keys[1000][REC_KEY_SIZE];
 	struct syncnode_status st;
 	struct syncnode_neighbour_info info;
-	uint8_t before[8][REC_KEY_SIZE];
+	uint8_t before[32][REC_KEY_SIZE];
 	unsigned same = 0;
 
 	(void)state;
@@ -448,21 +487,21 @@ static void members_are_sampled_bounded_and_refreshed(void **state)
 	assert_int_equal(syncnode_set_members(f.n, (const uint8_t(*)[REC_KEY_SIZE])keys, 1000, 0),
 			 0);
 	syncnode_status(f.n, &st);
-	assert_int_equal(st.members, 8);
-	assert_int_equal(st.neighbours, 8);
-	for (size_t i = 0; i < 8; i++) {
+	assert_int_equal(st.members, f.c.member_sample);
+	assert_int_equal(st.neighbours, f.c.member_sample);
+	for (size_t i = 0; i < f.c.member_sample; i++) {
 		assert_int_equal(syncnode_neighbour(f.n, i, &info), 0);
 		assert_int_not_equal(index_of(info.key), 0);
 		memcpy(before[i], info.key, REC_KEY_SIZE);
 	}
 	/* Before the refresh the sample stays; after it, it is drawn again. */
 	step(&f, f.c.member_refresh_ms - 1);
-	for (size_t i = 0; i < 8; i++)
+	for (size_t i = 0; i < f.c.member_sample; i++)
 		assert_true(has_key(f.n, before[i], SYNCNODE_MEMBER));
 	step(&f, f.c.member_refresh_ms);
 	syncnode_status(f.n, &st);
-	assert_int_equal(st.members, 8);
-	for (size_t i = 0; i < 8; i++)
+	assert_int_equal(st.members, f.c.member_sample);
+	for (size_t i = 0; i < f.c.member_sample; i++)
 		same += has_key(f.n, before[i], SYNCNODE_MEMBER);
 	assert_true(same < 3);
 	syncnode_free(f.n);
@@ -493,7 +532,7 @@ static void members_that_leave_are_replaced(void **state)
 	syncnode_set_members(f.n, (const uint8_t(*)[REC_KEY_SIZE])keys, n_keys, 1000);
 	assert_false(has_key(f.n, gone, SYNCNODE_MEMBER | SYNCNODE_LAN | SYNCNODE_SEED));
 	syncnode_status(f.n, &st);
-	assert_int_equal(st.members, 8);
+	assert_int_equal(st.members, f.c.member_sample);
 	syncnode_free(f.n);
 }
 
@@ -547,7 +586,7 @@ static void a_sampled_member_that_keeps_failing_is_swapped(void **state)
 	syncnode_push_end(f.n, dead, -EHOSTUNREACH, 30);
 	assert_false(has_key(f.n, dead, SYNCNODE_MEMBER));
 	syncnode_status(f.n, &st);
-	assert_int_equal(st.members, 8);
+	assert_int_equal(st.members, f.c.member_sample);
 	/* A LAN peer that fails as often stays: its beacons say it is there. */
 	key_of(250, lan);
 	syncnode_lan_seen(f.n, lan, 30);
@@ -850,11 +889,131 @@ static void a_flood_of_requests_is_bounded(void **state)
 	syncnode_free(f.n);
 }
 
+static bool acted_on(const struct fixture *f, unsigned peer)
+{
+	for (size_t i = 0; i < f->count; i++)
+		if (index_of(f->act[i].peer) == peer)
+			return true;
+	return false;
+}
+
+static void a_failed_push_is_made_up_at_once_with_another_neighbour(void **state)
+{
+	struct fixture f;
+	uint8_t id[REC_ID_SIZE];
+	bool tried[13] = { false };
+	unsigned first[3];
+	struct syncnode_status st;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 10000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 12, 0);
+	new_record(id, 1);
+	syncnode_record_accepted(f.n, id, NULL, 100);
+	assert_int_equal(step(&f, 100), 3);
+	for (size_t i = 0; i < 3; i++) {
+		first[i] = index_of(f.act[i].peer);
+		tried[first[i]] = true;
+	}
+	/* One breaks, one gets through: the broken one is made up at once (not at the next
+	 * slot), with a neighbour the record has not gone to. */
+	syncnode_push_end(f.n, f.act[0].peer, -ECONNRESET, 150);
+	syncnode_push_end(f.n, f.act[1].peer, 0, 150);
+	assert_int_equal(syncnode_next_wakeup(f.n), 0);
+	assert_int_equal(step(&f, 150), 1);
+	assert_memory_equal(f.act[0].id, id, REC_ID_SIZE);
+	assert_false(tried[index_of(f.act[0].peer)]);
+	tried[index_of(f.act[0].peer)] = true;
+	assert_int_equal(step(&f, 160), 0);
+	/* The second wave, in the next slot, avoids all four. */
+	assert_int_equal(syncnode_next_wakeup(f.n), 300);
+	assert_int_equal(step(&f, 300), 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_false(tried[index_of(f.act[i].peer)]);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.pushes_sent, 7);
+	assert_int_equal(st.pushes_failed, 1);
+	assert_int_equal(st.pushes_made_up, 1);
+	/* The failed neighbour is backed off, so no other record goes to it either. */
+	new_record(id, 2);
+	syncnode_record_accepted(f.n, id, NULL, 500);
+	for (uint64_t now = 500; now <= 1000; now += 100) {
+		step(&f, now);
+		assert_false(acted_on(&f, first[0]));
+	}
+	syncnode_free(f.n);
+}
+
+static void make_ups_are_bounded_when_every_push_fails(void **state)
+{
+	struct fixture f;
+	uint8_t id[REC_ID_SIZE];
+	struct syncnode_status st;
+	unsigned pushes = 0;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 10000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 40, 0);
+	new_record(id, 1);
+	syncnode_record_accepted(f.n, id, NULL, 0);
+	for (uint64_t now = 0; now < 10000; now += 10) {
+		step(&f, now);
+		for (size_t i = 0; i < f.count; i++) {
+			assert_int_equal(f.act[i].kind, SYNCNODE_PUSH);
+			syncnode_push_end(f.n, f.act[i].peer, -ECONNREFUSED, now);
+			pushes++;
+		}
+	}
+	/* Two waves of 3 and as many make-ups: 12 tries, then anti-entropy's turn. */
+	assert_int_equal(pushes, 2 * 2 * f.c.fanout);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.pushes_failed, 12);
+	assert_int_equal(st.pushes_made_up, 6);
+	assert_int_equal(st.pending, 0);
+	syncnode_free(f.n);
+}
+
+static void a_push_never_reported_frees_its_record_in_a_minute(void **state)
+{
+	struct fixture f;
+	uint8_t id[REC_ID_SIZE];
+	struct syncnode_status st;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 10000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 9, 0);
+	for (unsigned i = 0; i < SYNCNODE_MAX_PENDING; i++) {
+		memset(id, 0, sizeof(id));
+		memcpy(id, &i, sizeof(i));
+		assert_int_equal(syncnode_record_accepted(f.n, id, NULL, 0), 0);
+	}
+	for (uint64_t now = 0; now < 2000; now += 10)
+		step(&f, now);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.pushes_sent, 6 * SYNCNODE_MAX_PENDING);
+	assert_int_equal(st.pending, 0);
+	/* Every push still open: the records keep their places (a failure would be made
+	 * up), so a new one does not fit... */
+	new_record(id, 0xee);
+	assert_int_equal(syncnode_record_accepted(f.n, id, NULL, 2000), -ENOSPC);
+	/* ...until the pushes are given up on. */
+	step(&f, 60000 + 2000);
+	assert_int_equal(syncnode_record_accepted(f.n, id, NULL, 62000), 0);
+	syncnode_free(f.n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(config_checks_its_bounds),
-		cmocka_unit_test(new_record_goes_to_three_neighbours_never_its_sender),
+		cmocka_unit_test(new_record_goes_to_three_then_three_more_never_its_sender),
+		cmocka_unit_test(one_wave_is_the_old_push_once),
 		cmocka_unit_test(few_neighbours_get_it_all_and_none_is_dropped_silently),
 		cmocka_unit_test(push_disabled_leaves_it_to_anti_entropy),
 		cmocka_unit_test(a_burst_of_records_is_paced_to_one_batch_per_interval),
@@ -873,6 +1032,9 @@ int main(void)
 		cmocka_unit_test(a_neighbour_that_appears_late_is_synced_with_at_once),
 		cmocka_unit_test(the_neighbour_table_is_bounded),
 		cmocka_unit_test(the_same_seed_gives_the_same_actions),
+		cmocka_unit_test(a_failed_push_is_made_up_at_once_with_another_neighbour),
+		cmocka_unit_test(make_ups_are_bounded_when_every_push_fails),
+		cmocka_unit_test(a_push_never_reported_frees_its_record_in_a_minute),
 		cmocka_unit_test(a_request_for_a_stranger_is_refused),
 		cmocka_unit_test(a_request_opens_a_session_with_exactly_that_neighbour_at_once),
 		cmocka_unit_test(a_request_while_a_session_is_open_is_ignored),
