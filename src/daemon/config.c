@@ -839,6 +839,14 @@ int config_parser_finish(struct config_parser *p, struct config **out)
 				       keywords[kw].name, manage_name(cfg->manage),
 				       p->seen[KW_MANAGE]);
 	}
+	if (cfg->sync && cfg->sync_beacon && cfg->manage != CONFIG_MANAGE_NO &&
+	    cfg->listen_port == cfg->sync_port)
+		/* Both UDP: WireGuard could not bind its port, or the beacons theirs. */
+		return fail_at(p, later(p, KW_LISTEN_PORT, KW_SYNC_PORT),
+			       "listen-port and sync-port are both %u: WireGuard and the LAN "
+			       "beacons would share that UDP port (set another sync-port, or "
+			       "sync-beacon no)",
+			       (unsigned)cfg->listen_port);
 	if (!cfg->sync) {
 		/* Both only mean something when sync runs. */
 		int kw = p->seen[KW_SYNC_PORT] != 0   ? KW_SYNC_PORT :

@@ -97,6 +97,7 @@ write_config() { # FILE [GROUP [PORT]]
 		echo "listen-mesh no"
 		echo "forward no"
 		echo "manage no"
+		echo "sync no # no sync port or LAN beacons from the machine's own namespace"
 		[ -n "${2:-}" ] && echo "control-group $2"
 	} >"$1"
 }

@@ -50,6 +50,7 @@ control $tmp/control.sock
 listen 127.0.0.153:5391
 listen-mesh no
 manage no
+sync no # no sync port or LAN beacons from the machine's own namespace
 upstream 127.0.0.1:9 # discard port: nothing is forwarded in this test
 CONF
 "$MESHNAMED" -d -f "$tmp/meshnamed.conf" 2>"$tmp/log" &
@@ -99,7 +100,7 @@ echo "listen nowhere" >>"$tmp/meshnamed.conf"
 "$MESHNAMED" -n -f "$tmp/meshnamed.conf" >/dev/null 2>"$tmp/bad.log"
 rc=$?
 check "meshnamed -n refuses a broken line with file:line" \
-	"[ $rc -ne 0 ] && grep -q 'meshnamed.conf:7: listen' '$tmp/bad.log'"
+	"[ $rc -ne 0 ] && grep -q 'meshnamed.conf:8: listen' '$tmp/bad.log'"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

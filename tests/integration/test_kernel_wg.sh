@@ -86,6 +86,7 @@ interface wgk$h
 listen-port 5182$h
 manage yes
 on-exit remove
+sync no # WireGuard alone here (and 51821 would be the LAN beacons' UDP port)
 CONF
 done
 cat >"$root/test/env" <<ENV

@@ -162,6 +162,7 @@ write_config() { # FILE "LISTEN..." UPSTREAM... (an UPSTREAM may be "forward no"
 		for l in $listen; do echo "listen $l"; done
 		echo "listen-mesh no"
 		echo "manage no"
+		echo "sync no # no sync port or LAN beacons from the machine's own namespace"
 		echo "ttl 30"
 		for u in "$@"; do
 			case $u in

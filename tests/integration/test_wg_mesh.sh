@@ -128,6 +128,7 @@ listen-mesh yes
 forward no
 interface ${ifname[$h]}
 listen-port 5182$h
+sync no # WireGuard alone here (and 51821 would be the LAN beacons' UDP port)
 CONF
 done
 for h in 1 2; do

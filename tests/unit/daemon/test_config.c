@@ -857,6 +857,18 @@ static void broken_sync_lines_are_refused_with_their_line(void **state)
 	assert_parse_error("sync no\nsync-beacon no\n",
 			   "test.conf:2: sync-beacon applies only with sync yes, but sync is no "
 			   "(line 1)");
+	/* WireGuard's UDP port and the beacons' must differ (TCP sync alone does not mind). */
+	assert_parse_error("listen-port 51821\n",
+			   "test.conf:1: listen-port and sync-port are both 51821: WireGuard and "
+			   "the LAN beacons would share that UDP port (set another sync-port, or "
+			   "sync-beacon no)");
+	assert_parse_error("sync-port 4000\n\nlisten-port 4000\n",
+			   "test.conf:3: listen-port and sync-port are both 4000: WireGuard and "
+			   "the LAN beacons would share that UDP port (set another sync-port, or "
+			   "sync-beacon no)");
+	config_free(parse_ok("listen-port 51821\nsync-beacon no\n"));
+	config_free(parse_ok("listen-port 51821\nsync no\n"));
+	config_free(parse_ok("listen-port 51821\nmanage no\n"));
 }
 
 static void an_endpoint_name_longer_than_253_bytes_is_rejected(void **state)
