@@ -510,7 +510,8 @@ static void fill_sync_config(const struct syncd *sd, struct sync_config *sc, enu
 	sc->peer_role = peer_role;
 	memcpy(sc->self_key, sd->self_key, REC_KEY_SIZE);
 	sc->rate = slot != NULL ? &slot->rate : NULL;
-	/* limits: all zero, the defaults of doc/sync.md "Limits" */
+	/* doc/sync.md "Limits" (not zeros: a zero push_rejects would tolerate no race) */
+	sync_limits_default(&sc->limits);
 }
 
 /* Transport B server: the handshake proved who the peer is. */
