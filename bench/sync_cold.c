@@ -219,6 +219,8 @@ static size_t sign(struct rec *r, const uint8_t sk[REC_SECRET_SIZE], uint8_t *bu
 static bool per_batch_view;
 /* --cold-only: the cold start alone, no references and no changes afterwards. */
 static bool cold_only;
+/* --rtt MS: a relay between the two adds MS / 2 of delay to every byte each way. */
+static unsigned rtt_ms;
 
 struct timed_store {
 	struct sync_store st; /* first: handed to the session */
@@ -440,6 +442,150 @@ static void socket_tune(int fd)
 	/* Frames are request and answer: Nagle would hold a short WANT for an ACK. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* ---- a relay that delays every byte (--rtt) ------------------------------------------------ */
+
+struct chunk {
+	struct chunk *next;
+	double due;
+	size_t len, off;
+	uint8_t data[];
+};
+
+/* One direction: bytes read from `from` are written to `to` once `due`. */
+struct lane {
+	int from, to;
+	struct chunk *head, *tail;
+	bool eof, shut;
+};
+
+static void lane_free(struct lane *l)
+{
+	while (l->head != NULL) {
+		struct chunk *c = l->head;
+
+		l->head = c->next;
+		free(c);
+	}
+}
+
+/* Moves one connection's bytes both ways with delay seconds each way until both ends
+ * closed their side (or one failed). */
+static void relay_conn(int a, int b, double delay)
+{
+	struct lane lane[2] = { { .from = a, .to = b }, { .from = b, .to = a } };
+
+	for (;;) {
+		struct pollfd pfd[4];
+		double now = mono(), wait = -1;
+		int n = 0, timeout;
+		bool broken = false;
+
+		for (int i = 0; i < 2; i++) {
+			struct lane *l = &lane[i];
+
+			while (l->head != NULL && l->head->due <= now) {
+				struct chunk *c = l->head;
+				ssize_t w = send(l->to, c->data + c->off, c->len - c->off,
+						 MSG_NOSIGNAL);
+
+				if (w < 0 && (errno == EAGAIN || errno == EINTR))
+					break;
+				if (w < 0) {
+					broken = true;
+					break;
+				}
+				c->off += (size_t)w;
+				if (c->off < c->len)
+					break;
+				l->head = c->next;
+				if (l->head == NULL)
+					l->tail = NULL;
+				free(c);
+			}
+			if (l->head == NULL && l->eof && !l->shut) {
+				shutdown(l->to, SHUT_WR);
+				l->shut = true;
+			}
+			if (l->head != NULL && (wait < 0 || l->head->due - now < wait))
+				wait = l->head->due > now ? l->head->due - now : 0;
+		}
+		if (broken || (lane[0].shut && lane[1].shut))
+			break;
+		for (int i = 0; i < 2; i++) {
+			struct lane *l = &lane[i];
+
+			if (!l->eof)
+				pfd[n++] = (struct pollfd){ .fd = l->from, .events = POLLIN };
+			if (l->head != NULL && l->head->due <= now)
+				pfd[n++] = (struct pollfd){ .fd = l->to, .events = POLLOUT };
+		}
+		timeout = wait < 0 ? 1000 : (int)(wait * 1000) + 1;
+		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
+			break;
+		now = mono();
+		for (int i = 0; i < 2; i++) {
+			struct lane *l = &lane[i];
+			struct chunk *c;
+			ssize_t r;
+
+			if (l->eof)
+				continue;
+			c = malloc(sizeof(*c) + IO_BUF);
+			if (c == NULL)
+				_exit(3);
+			r = recv(l->from, c->data, IO_BUF, 0);
+			if (r <= 0) {
+				free(c);
+				if (r == 0 || (errno != EAGAIN && errno != EINTR))
+					l->eof = true;
+				continue;
+			}
+			c->next = NULL;
+			c->due = now + delay;
+			c->len = (size_t)r;
+			c->off = 0;
+			if (l->tail != NULL)
+				l->tail->next = c;
+			else
+				l->head = c;
+			l->tail = c;
+		}
+	}
+	lane_free(&lane[0]);
+	lane_free(&lane[1]);
+}
+
+static int connect_to(uint16_t port);
+
+/* The relay role: each connection to listen_fd is relayed to 127.0.0.1:port. */
+static void relay_main(int listen_fd, int stop_fd, uint16_t port, unsigned rtt)
+{
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = listen_fd, .events = POLLIN },
+					 { .fd = stop_fd, .events = POLLIN } };
+		int a, b;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents != 0)
+			break;
+		a = accept(listen_fd, NULL, NULL);
+		if (a < 0)
+			continue;
+		b = connect_to(port);
+		if (b >= 0) {
+			socket_tune(a);
+			relay_conn(a, b, (double)rtt / 2000);
+			close(b);
+		}
+		close(a);
+	}
+	_exit(0);
 }
 
 /* ---- a stage: a responder process and an initiator process -------------------------- */
@@ -706,9 +852,10 @@ static void stage(const char *resp_db, const char *init_db, const uint8_t mesh_i
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
-	int lfd, stop[2], rfd, ifd;
+	int lfd, stop[2], rfd, ifd, relay_stop[2] = { -1, -1 }, xfd_report = -1;
 	char mesh_hex[2 * REC_ID_SIZE + 1], fds[3][16];
-	pid_t rpid, ipid;
+	pid_t rpid, ipid, xpid = 0;
+	uint16_t port;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -739,9 +886,41 @@ static void stage(const char *resp_db, const char *init_db, const uint8_t mesh_i
 		}
 	}
 	close(stop[0]);
+	port = ntohs(a.sin_port);
+	if (rtt_ms > 0) {
+		/* the initiator connects to the relay, the relay to the responder */
+		int xfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		a.sin_port = 0;
+		alen = sizeof(a);
+		if (xfd < 0 || bind(xfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+		    listen(xfd, 4) < 0 || getsockname(xfd, (struct sockaddr *)&a, &alen) < 0)
+			die("cannot listen on 127.0.0.1: %s", strerror(errno));
+		if (pipe2(relay_stop, O_CLOEXEC) < 0)
+			die("pipe: %s", strerror(errno));
+		xpid = spawn(&xfd_report);
+		if (xpid == 0) {
+			int keep[2] = { xfd, relay_stop[0] };
+			char rtt_s[16];
+			const char *args[] = { "relay", fds[0], fds[1], fds[2], rtt_s };
+
+			snprintf(fds[0], sizeof(fds[0]), "%d", xfd);
+			snprintf(fds[1], sizeof(fds[1]), "%d", relay_stop[0]);
+			snprintf(fds[2], sizeof(fds[2]), "%u", port);
+			snprintf(rtt_s, sizeof(rtt_s), "%u", rtt_ms);
+			close(relay_stop[1]);
+			close(lfd);
+			close(stop[1]);
+			exec_role(keep, 2, args, 5);
+		}
+		close(relay_stop[0]);
+		close(xfd);
+		close(xfd_report);
+		port = ntohs(a.sin_port);
+	}
 	ipid = spawn(&ifd);
 	if (ipid == 0) {
-		snprintf(fds[0], sizeof(fds[0]), "%u", ntohs(a.sin_port));
+		snprintf(fds[0], sizeof(fds[0]), "%u", port);
 		snprintf(fds[1], sizeof(fds[1]), "%d", ifd);
 		{
 			const char *args[] = {
@@ -758,6 +937,10 @@ static void stage(const char *resp_db, const char *init_db, const uint8_t mesh_i
 	if (!read_all(ifd, ini, sizeof(*ini)))
 		die("the initiator process ended without a report");
 	reap(ipid, "initiator");
+	if (xpid > 0) {
+		close(relay_stop[1]);
+		reap(xpid, "relay");
+	}
 	close(stop[1]); /* the responder ends */
 	if (!read_all(rfd, resp, sizeof(*resp)))
 		die("the responder process ended without a report");
@@ -1323,9 +1506,11 @@ static void print_figures(const struct setup *su, struct run *runs, unsigned n)
 	sums_of(&r0->cold_i, &m);
 	printf("responder: %llu records (gen_mesh and the new host's ADMIT); new host: %llu "
 	       "records (ROOT, the inviter's CERT, the ADMIT, its own CERT), as after meshname "
-	       "join; TCP over %s, one process each; the registry's view %s\n",
-	       (unsigned long long)su->resp_records, (unsigned long long)su->join_records,
-	       "127.0.0.1",
+	       "join; TCP over 127.0.0.1",
+	       (unsigned long long)su->resp_records, (unsigned long long)su->join_records);
+	if (rtt_ms > 0)
+		printf(" through a relay that adds %u ms of round trip", rtt_ms);
+	printf(", one process each; the registry's view %s\n",
 	       per_batch_view ? "recomputed after every batch (--per-batch)" :
 				"refreshed once after each session");
 	printf("\n%-56s %-9s %s\n", "figure", "target", "measured");
@@ -1430,6 +1615,9 @@ static void child_main(int argc, char **argv)
 		per_batch_view = strcmp(argv[5], "per-batch") == 0;
 		initiator_main((uint16_t)atoi(argv[1]), atoi(argv[2]), argv[3], mesh_id);
 	}
+	if (argc == 5 && strcmp(argv[0], "relay") == 0)
+		relay_main(atoi(argv[1]), atoi(argv[2]), (uint16_t)atoi(argv[3]),
+			   (unsigned)atoi(argv[4]));
 	if (argc == 5 && strcmp(argv[0], "import") == 0)
 		import_main(atoi(argv[1]), argv[2], argv[3], argv[4]);
 	fprintf(stderr, "sync_cold: --child is for sync_cold itself\n");
@@ -1439,11 +1627,12 @@ static void child_main(int argc, char **argv)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: sync_cold [--runs N] [--per-batch] [--cold-only] STATE-DIR\n"
+		"usage: sync_cold [--runs N] [--per-batch] [--cold-only] [--rtt MS] STATE-DIR\n"
 		"  STATE-DIR    a state directory made by gen_mesh (read only)\n"
 		"  --runs N     cold starts to take the median of (3)\n"
 		"  --per-batch  the store recomputes the registry's view after every batch\n"
-		"  --cold-only  no references and no changes after the cold start\n");
+		"  --cold-only  no references and no changes after the cold start\n"
+		"  --rtt MS     a relay delays every byte by MS / 2 each way (no bandwidth limit)\n");
 }
 
 int main(int argc, char **argv)
@@ -1452,6 +1641,7 @@ int main(int argc, char **argv)
 		{ "runs", required_argument, NULL, 'r' },
 		{ "per-batch", no_argument, NULL, 'p' },
 		{ "cold-only", no_argument, NULL, 'c' },
+		{ "rtt", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct run runs[MAX_RUNS];
@@ -1467,7 +1657,16 @@ int main(int argc, char **argv)
 		child_main(argc - 2, argv + 2);
 	}
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == 'c') {
+		if (c == 't') {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end != '\0' || end == optarg || v > 10000) {
+				fprintf(stderr, "sync_cold: --rtt must be 0 to 10000 (ms)\n");
+				return 2;
+			}
+			rtt_ms = (unsigned)v;
+		} else if (c == 'c') {
 			cold_only = true;
 		} else if (c == 'p') {
 			per_batch_view = true;
