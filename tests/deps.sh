@@ -45,6 +45,7 @@ BENCH_PKGS=(
 	dnsperf unbound dnsmasq-base
 	knot             # bench/dns_bench.sh: knotd serves the same zone side by side
 	wireguard-go wireguard-tools iproute2 nftables iputils-ping python3 # bench/wg_bench.sh
+	bind9-dnsutils sqlite3 jq # bench/sync_cold.sh: dig, record counts, status --json
 )
 # demo/run.sh: what it builds, and the tools it runs inside its namespaces.
 DEMO_PKGS=(
