@@ -2,6 +2,8 @@
 # The main job: four simulated hosts in network namespaces form a mesh with meshname
 # init / add / join, each runs meshnamed (its WireGuard in the kernel or wireguard-go, its own
 # resolver for *.mesh), and they reach each other by name across a NAT and a shared LAN.
+# Records travel only by meshnamed's peer-to-peer sync: each invite names the admin's sync
+# port as its bootstrap peer, and no bundle file (meshname export / import) is made.
 # Every result is checked: the demo stops with "demo: FAILED" and a non-zero exit on the
 # first wrong one. Only documentation addresses, only inside the namespaces it creates;
 # it stops what it started by PID and deletes its namespaces, also on failure and ^C.
@@ -135,6 +137,20 @@ mesh_v4() { in_ns admin "$MESHNAME" show "$1" --json | jq -r .ipv4; }
 wg_key() { in_ns admin "$MESHNAME" show "$1" --json | jq -r .wg_key; }
 # The daemon's view of one peer (a jq filter on it) from `meshname status --json`.
 peer() { in_ns "$1" "$MESHNAME" status --json | jq -r ".wireguard.peers[]? | select(.name == \"$2\") | $3"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# since MS: the milliseconds from MS (a now_ms) until now.
+since() { echo $(($(now_ms) - $1)); }
+# within SECONDS COMMAND: evaluates COMMAND every 50 ms until it holds, for at most SECONDS
+# (finer than eventually: what it times is sync, which takes tens of milliseconds).
+within() {
+	local end=$(($(now_ms) + $1 * 1000))
+	until eval "$2"; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+# sync_json HOST: the sync section of HOST's `meshname status --json`.
+sync_json() { in_ns "$1" "$MESHNAME" status --json | jq -c .sync; }
 
 step "the network: documentation addresses only, nothing leaves these namespaces"
 cat <<EOF
@@ -187,21 +203,8 @@ in_ns laptop ping -c1 -W2 203.0.113.10 >/dev/null || fail "laptop cannot reach a
 ! in_ns admin ping -c1 -W1 198.51.100.2 >/dev/null 2>&1 || fail "admin reaches laptop behind the NAT directly"
 checked "laptop reaches the internet through the NAT; nobody on the internet reaches laptop"
 
-step "admin creates the mesh and invites the three others"
-on admin meshname init --name demo --host admin --ipv4 203.0.113.128/25 --ipv6 2001:db8:4d::/48
-for h in laptop nas pc; do
-	on admin meshname add "$h" -o "$tmp/$h.invite"
-done
-
-step "each new host joins with its invite (it makes its own keys; the invite holds no admin secret)"
-for h in laptop nas pc; do
-	on "$h" meshname join "$tmp/$h.invite"
-done
-
-step "admin adds a custom DNS record for the whole mesh"
-on admin meshname record add files CNAME nas
-
-step "each host runs meshnamed: manage yes (it makes the WireGuard interface), its resolver on 127.0.0.153"
+# Each host's meshnamed.conf: manage yes (it makes the WireGuard interface), its resolver on
+# 127.0.0.153, and sync (the default, said here): TCP 51821, LAN beacons on UDP 51821.
 declare -A lan_prefix=([admin]="" [laptop]=198.51.100.0/25 [nas]=192.0.2.0/24 [pc]=192.0.2.0/24)
 for h in "${hosts[@]}"; do
 	mkdir -p "/etc/netns/${ns[$h]}"
@@ -216,27 +219,25 @@ interface ${ifname[$h]}
 manage yes
 userspace $WG_GO
 on-exit remove
+sync yes
 EOF
 	# Documentation addresses look public: say which of them are a LAN.
 	[ -z "${lan_prefix[$h]}" ] || echo "lan-prefix ${lan_prefix[$h]}" >>"$tmp/$h.conf"
 done
-echo "nas's $tmp/nas.conf:"
-sed 's/^/    /' "$tmp/nas.conf"
-for h in "${hosts[@]}"; do
-	printf '%s%s#%s meshnamed -d -f %s &\n' "$cyan" "$h" "$plain" "$tmp/$h.conf"
+# start_daemon HOST: starts meshnamed on HOST, printing the command.
+start_daemon() {
+	printf '%s%s#%s meshnamed -d -f %s &\n' "$cyan" "$1" "$plain" "$tmp/$1.conf"
 	# Not through in_ns's env: $! must be meshnamed itself (ip netns exec execs it).
-	ip netns exec "${ns[$h]}" "$MESHNAMED" -d -f "$tmp/$h.conf" >"$tmp/$h.log" 2>&1 &
-	daemon_pid[$h]=$!
-done
-for h in "${hosts[@]}"; do
-	eventually 10 "grep -q ': ready$' '$tmp/$h.log'" || fail "meshnamed on $h did not start"
+	ip netns exec "${ns[$1]}" "$MESHNAMED" -d -f "$tmp/$1.conf" >"$tmp/$1.log" 2>&1 &
+	daemon_pid[$1]=$!
+}
+# wait_daemon HOST: waits until HOST's meshnamed is ready and has made its interface.
+wait_daemon() {
+	eventually 10 "grep -q ': ready$' '$tmp/$1.log'" || fail "meshnamed on $1 did not start"
 	# A kernel interface where the kernel has WireGuard, else wireguard-go (userspace).
-	eventually 10 "ip -n ${ns[$h]} link show ${ifname[$h]} >/dev/null 2>&1" ||
-		fail "meshnamed on $h did not make its WireGuard interface ${ifname[$h]}"
-done
-checked "meshnamed runs on the four hosts, each with its own WireGuard interface"
-
-step "each meshnamed publishes where its WireGuard can be reached: its addresses, signed"
+	eventually 10 "ip -n ${ns[$1]} link show ${ifname[$1]} >/dev/null 2>&1" ||
+		fail "meshnamed on $1 did not make its WireGuard interface ${ifname[$1]}"
+}
 # endpoints HOST: "ADDR:PORT KIND" of the host's published record, sorted, one line.
 endpoints() { in_ns "$1" "$MESHNAME" endpoint ls --json | jq -r '.endpoints[] | "\(.address):\(.port) \(.kind)"' | sort | paste -sd' '; }
 declare -A want_ep=(
@@ -245,6 +246,62 @@ declare -A want_ep=(
 	[nas]="192.0.2.20:51820 lan 203.0.113.20:51820 public"
 	[pc]="192.0.2.21:51820 lan 203.0.113.21:51820 public"
 )
+# count_hosts HOST: how many hosts HOST's registry lists.
+count_hosts() { in_ns "$1" "$MESHNAME" ls --json | jq length; }
+names() { in_ns "$1" "$MESHNAME" ls --json | jq -r '[.[].name] | join(" ")'; }
+
+step "admin creates the mesh and runs meshnamed, which publishes admin's address"
+on admin meshname init --name demo --host admin --ipv4 203.0.113.128/25 --ipv6 2001:db8:4d::/48
+start_daemon admin
+wait_daemon admin
+eventually 10 "[ \"\$(endpoints admin)\" = '${want_ep[admin]}' ]" ||
+	fail "admin publishes '$(endpoints admin)', not '${want_ep[admin]}'"
+on admin meshname endpoint ls
+checked "admin's meshnamed runs and publishes its public address 203.0.113.10"
+
+step "admin invites the three others; each invite names admin's sync port as the bootstrap peer"
+for h in laptop nas pc; do
+	shown admin meshname add "$h" -o "$tmp/$h.invite"
+	in_ns admin "$MESHNAME" add "$h" -o "$tmp/$h.invite" 2>"$tmp/add.err" ||
+		fail "meshname add $h on admin: $(cat "$tmp/add.err")"
+	cat "$tmp/add.err"
+	grep -qxF 'meshname: bootstrap endpoints in the invite: 203.0.113.10:51821' "$tmp/add.err" ||
+		fail "the invite for $h does not name admin's sync port 203.0.113.10:51821 (alone) as its bootstrap peer"
+done
+echo "(An invite names the addresses the inviting host publishes, at the sync port 51821 by"
+echo " default; meshname add --bootstrap HOST:PORT names others.)"
+
+step "each new host joins with its invite (it makes its own keys; the invite holds no admin secret)"
+admin_key=$(in_ns admin "$MESHNAME" show admin --json | jq -r .host_key)
+for h in laptop nas pc; do
+	on "$h" meshname join "$tmp/$h.invite"
+	grep -qxF "$admin_key 203.0.113.10:51821" "$tmp/$h/seeds" ||
+		fail "$h's seeds file does not name admin's host key at 203.0.113.10:51821"
+done
+on laptop cat "$tmp/laptop/seeds"
+[ "$(names admin)" = admin ] || fail "admin lists '$(names admin)' before the others ran meshnamed"
+checked "each new host's seeds file names admin's key at 203.0.113.10:51821; admin knows none of them yet"
+
+step "admin adds a custom DNS record for the whole mesh"
+on admin meshname record add files CNAME nas
+
+step "the three others run meshnamed: each announces itself to its seed, admin, and syncs"
+echo "nas's $tmp/nas.conf:"
+sed 's/^/    /' "$tmp/nas.conf"
+started=$(now_ms)
+for h in laptop nas pc; do start_daemon "$h"; done
+for h in laptop nas pc; do wait_daemon "$h"; done
+checked "meshnamed runs on the four hosts, each with its own WireGuard interface"
+within 15 "[ \"\$(count_hosts admin)\" = 4 ]" ||
+	fail "admin did not learn the three new hosts by sync: it lists '$(names admin)'"
+echo "admin has the three new hosts' certificates (pushed over transport B): $(since "$started") ms after they started"
+for h in laptop nas pc; do
+	within 15 "[ \"\$(count_hosts $h)\" = 4 ]" || fail "$h lists '$(names "$h")', not the 4 hosts"
+done
+echo "every host lists all four: $(since "$started") ms after they started"
+checked "each host lists all four hosts, learnt by sync: no bundle file"
+
+step "each meshnamed publishes where its WireGuard can be reached: its addresses, signed"
 for h in "${hosts[@]}"; do
 	eventually 10 "[ \"\$(endpoints $h)\" = '${want_ep[$h]}' ]" ||
 		fail "$h publishes '$(endpoints "$h")', not '${want_ep[$h]}'"
@@ -253,19 +310,17 @@ on nas meshname endpoint ls
 on laptop meshname endpoint ls
 echo "laptop's address is only good behind its NAT: it calls out (keepalive), and the others see it where it comes from."
 checked "each host published its addresses, as lan or public"
-
-step "records move between hosts"
-echo "No peer-to-peer sync yet (issue 5): records travel as signed bundle files, meshname export here, meshname import there."
-for h in laptop nas pc; do
-	on "$h" meshname export -o "$tmp/$h.bundle"
-	on admin meshname import "$tmp/$h.bundle"
-done
-on admin meshname export -o "$tmp/admin.bundle"
-for h in laptop nas pc; do on "$h" meshname import "$tmp/admin.bundle"; done
+# endpoints_of HOST OF: "ADDR:PORT KIND" of OF's endpoints in HOST's registry, sorted, one line.
+endpoints_of() { in_ns "$1" "$MESHNAME" show "$2" --json | jq -r '.endpoints[] | "\(.address):\(.port) \(.kind)"' | sort | paste -sd' '; }
 for h in "${hosts[@]}"; do
-	eventually 3 "[ \"\$(in_ns $h $MESHNAME ls --json | jq length)\" = 4 ]" || fail "$h does not list the 4 hosts"
+	for o in "${hosts[@]}"; do
+		within 15 "[ \"\$(endpoints_of $h $o)\" = '${want_ep[$o]}' ]" ||
+			fail "$h's registry has '$(endpoints_of "$h" "$o")' as $o's endpoints, not '${want_ep[$o]}'"
+	done
 done
-checked "each host now lists all four hosts"
+echo "every host has every host's endpoints: $(since "$started") ms after the three started"
+on pc meshname ls
+checked "every host's registry holds the endpoints every host published, by sync"
 declare -A v4 key
 for h in "${hosts[@]}"; do
 	v4[$h]=$(mesh_v4 "$h")
@@ -287,6 +342,15 @@ ep=$(peer admin laptop '.endpoint + " " + .endpoint_kind')
 [ "${ep%%:*}" = 203.0.113.1 ] && [ "${ep##* }" = reflexive ] ||
 	fail "admin sees laptop at '$ep', not at its home router's address 203.0.113.1 (reflexive)"
 checked "admin has 3 peers: nas at its public endpoint, laptop at its NAT's address (seen, not published)"
+# synced_all HOST N: HOST's sync section lists N neighbours, each with a successful session.
+synced_all() { [ "$(sync_json "$1" | jq '[.neighbours[] | select(.last_ok != null)] | length')" = "$2" ]; }
+within 10 "synced_all admin 3" ||
+	fail "admin's sync section does not show a successful session with each of its 3 neighbours: $(sync_json admin)"
+checked "admin's sync section (the end of meshname status): a successful session with each of the 3 others"
+if [ "$(sync_json admin | jq -r '.error // empty')" != "" ]; then
+	echo "(The sync 'error:' line is the latest failed attempt, such as a connection to a peer whose"
+	echo " tunnel was not up yet; STATE says how the latest session with each neighbour went.)"
+fi
 
 step "DNS: each host asks its own meshnamed (/etc/resolv.conf of its namespace says 127.0.0.153)"
 on laptop dig +noall +answer nas.mesh A
@@ -323,20 +387,55 @@ on nas meshname status
 [ "$(peer nas laptop .latest_handshake)" -gt 0 ] || fail "nas shows no handshake with laptop"
 checked "nas and pc talk over their shared LAN, not the internet"
 
-step "admin revokes pc: it leaves every other host's WireGuard peers"
+step "a record added on nas reaches the others by sync, pushed at once"
+# answers HOST NAME TYPE VALUE: HOST's own meshnamed answers exactly VALUE.
+answers() { [ "$(in_ns "$1" dig +short "$2" "$3")" = "$4" ]; }
+srv="0 0 445 nas.mesh."
+! answers laptop _smb._tcp.nas.mesh SRV "$srv" || fail "laptop answers _smb._tcp.nas.mesh before nas added it"
+on nas meshname record add _smb._tcp.nas SRV '0 0 445 nas'
+changed=$(now_ms)
+within 5 "answers laptop _smb._tcp.nas.mesh SRV '$srv'" ||
+	fail "laptop does not answer nas's new record _smb._tcp.nas.mesh within 5 s"
+took_laptop=$(since "$changed")
+for h in admin pc; do
+	within 5 "answers $h _smb._tcp.nas.mesh SRV '$srv'" ||
+		fail "$h does not answer nas's new record _smb._tcp.nas.mesh within 5 s"
+done
+took_all=$(since "$changed")
+on laptop dig +noall +answer _smb._tcp.nas.mesh SRV
+echo "laptop answered it ${took_laptop} ms after nas added it, admin and pc too within ${took_all} ms"
+checked "nas's own record _smb._tcp.nas.mesh SRV is answered by laptop (behind the NAT), pc and admin within 5 s"
+for h in "${hosts[@]}"; do
+	[ "$(sync_json "$h" | jq .strikes)" = 0 ] ||
+		fail "$h counted sync strikes: $(sync_json "$h" | jq -c '{strikes, error}')"
+done
+checked "no host counted a sync strike: every session was with an honest peer"
+
+step "admin revokes pc: sync takes the revocation to every host, and pc leaves their WireGuard peers"
 on admin meshname revoke pc
-on admin meshname export -o "$tmp/admin.bundle"
-for h in laptop nas; do on "$h" meshname import "$tmp/admin.bundle"; done
+changed=$(now_ms)
 for h in admin laptop nas; do
-	eventually 5 "! in_ns $h wg show ${ifname[$h]} peers | grep -qF '${key[pc]}'" ||
-		fail "pc is still a WireGuard peer of $h"
+	within 5 "! in_ns $h wg show ${ifname[$h]} peers | grep -qF '${key[pc]}'" ||
+		fail "pc is still a WireGuard peer of $h 5 s after the revocation"
 	[ "$(in_ns "$h" wg show "${ifname[$h]}" peers | wc -l)" = 2 ] || fail "$h lost more peers than pc"
 done
+took_all=$(since "$changed")
+for h in admin laptop nas; do
+	within 5 "in_ns $h dig pc.mesh A | grep -q 'status: NXDOMAIN'" || fail "$h still answers for pc.mesh"
+done
+echo "pc left the WireGuard peers of admin, laptop and nas within ${took_all} ms of the revocation"
+# pc_cert: what pc's own meshnamed says of pc's certificate.
+pc_cert() { in_ns pc "$MESHNAME" status --json | jq -r .host.certificate; }
+within 10 "[ \"\$(pc_cert)\" = revoked ]" || fail "pc's own status says its certificate is '$(pc_cert)', not revoked"
+shown pc meshname status
+in_ns pc "$MESHNAME" status >"$tmp/out" 2>&1 && fail "meshname status on pc exits 0 with its certificate revoked"
+grep REVOKED "$tmp/out" || fail "meshname status on pc does not say REVOKED"
+echo "(meshname status exits 1 there: pc's certificate is revoked)"
 on nas wg show "${ifname[nas]}" endpoints
-on nas dig +noall +comments pc.mesh A
-in_ns nas dig pc.mesh A | grep -q 'status: NXDOMAIN' || fail "nas still answers for pc.mesh"
+on laptop dig +noall +comments pc.mesh A
 ! in_ns nas ping -c1 -W1 "${v4[pc]}" >/dev/null 2>&1 || fail "nas still reaches pc's mesh address"
-checked "pc is gone from the peers of admin, laptop and nas, pc.mesh is NXDOMAIN, its address unreachable"
+checked "pc is gone from the peers of admin, laptop and nas, pc.mesh is NXDOMAIN there, its address unreachable"
+checked "pc itself learnt the revocation by sync: its meshname status says so and exits 1"
 
 step "stopping: meshnamed on each host (SIGTERM), which removes its interface"
 for h in "${hosts[@]}"; do
@@ -356,4 +455,4 @@ done
 checked "every meshnamed exited 0 and removed its interface; this machine's /etc/resolv.conf is untouched"
 
 printf '\n%sdemo: all checks passed.%s (the namespaces are deleted on exit)\n' "$bold" "$plain"
-echo "Not built yet: peer-to-peer sync (issue 5) in place of the bundle files above."
+echo "No bundle file was used: every record travelled by meshnamed's peer-to-peer sync (doc/sync.md)."
