@@ -20,8 +20,8 @@ const char cli_help_export[] =
 	"Writes every record of the local registry to a bundle: a text file whose first\n"
 	"line is `meshname-bundle 1 MESH_ID` (the mesh id in hex), then one record per line\n"
 	"in base64, the mesh's ROOT first. Records are public and signed; a bundle holds no\n"
-	"secret. Until peer sync exists, bundles are how records move between hosts; they\n"
-	"also serve air-gapped admins and configuration management.\n"
+	"secret. Running meshnamed daemons sync records by themselves; bundles move them by\n"
+	"hand, for air-gapped admins and configuration management.\n"
 	"\n"
 	"Options:\n"
 	"  -o, --output FILE   write the bundle to FILE (mode 0644) instead of standard output\n";
