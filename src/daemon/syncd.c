@@ -51,9 +51,10 @@
 #define RECENT_MAX 65536     /* ... at most this many of them (the newest) */
 #define QUEUED_RING 1024     /* ids sync itself queued for a push (the scan skips them) */
 #define FP_INTERVAL_MS 5000  /* the set fingerprint (a scan of the set) at most this often */
-#define FOLLOWUP_MS 60000 /* a peer that took us for a non-member: again at once, once a minute */
-#define BAN_LIST 64       /* bans remembered for the status */
-#define RELISTEN_MS 1000  /* accept paused this long when out of file descriptors */
+#define FOLLOWUP_MS 60000  /* a peer that took us for a non-member: again at once, once a minute */
+#define BAN_LIST 64        /* bans remembered for the status */
+#define RELISTEN_MS 1000   /* accept paused this long when out of file descriptors */
+#define CHANGED_MIN_MS 200 /* between snapshot rebuilds while records keep coming */
 
 struct peer_slot {
 	bool used;
@@ -92,6 +93,7 @@ struct link {
 	struct syncconn *conn;
 	bool inbound;
 	bool push;       /* a syncnode push: its end is reported as one */
+	bool prepush;    /* our own CERT pushed first; the session syncnode asked for follows */
 	bool presession; /* inbound transport B before identification: counts against the bound */
 	bool counted_in; /* syncnode_inbound_open said yes */
 	bool have_key;
@@ -151,6 +153,7 @@ struct syncd {
 	size_t n_presession;
 
 	struct event *ev_step, *ev_changed, *ev_fp;
+	uint64_t changed_next; /* mono ms: the snapshot is rebuilt again no sooner */
 	bool in_step, step_again;
 	struct lanbeacon *lb;
 
@@ -367,20 +370,38 @@ static void on_step(evutil_socket_t fd, short events, void *arg)
 	evtimer_add(sd->ev_step, &tv);
 }
 
-/* Sync stored records: the daemon rebuilds its snapshot (from the loop, once). */
+/* Sync stored records: the daemon rebuilds its snapshot, from the loop. At once after a
+ * quiet time; while records keep coming (a new host fetching the mesh), at most so often
+ * that rebuilding (which grows with the registry) takes a fifth of the time, so that DNS
+ * keeps being answered in between. */
 static void registry_touched(struct syncd *sd)
 {
+	uint64_t now = mono_ms(), d = sd->changed_next > now ? sd->changed_next - now : 0;
+	struct timeval tv = { (time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000 };
+
+	if (sd->p.changed != NULL && !evtimer_pending(sd->ev_changed, NULL))
+		evtimer_add(sd->ev_changed, &tv);
+}
+
+/* A session that stored records ended: its records in DNS now, not after the pause. */
+static void registry_settled(struct syncd *sd)
+{
+	struct timeval now = { 0, 0 };
+
 	if (sd->p.changed != NULL)
-		event_active(sd->ev_changed, EV_TIMEOUT, 0);
+		evtimer_add(sd->ev_changed, &now);
 }
 
 static void on_changed(evutil_socket_t fd, short events, void *arg)
 {
 	struct syncd *sd = arg;
+	uint64_t t0 = mono_ms(), took;
 
 	(void)fd;
 	(void)events;
 	sd->p.changed(sd->p.arg);
+	took = mono_ms() - t0;
+	sd->changed_next = mono_ms() + (took * 4 > CHANGED_MIN_MS ? took * 4 : CHANGED_MIN_MS);
 }
 
 /* ---- links: the owner's side of a connection ------------------------------------------------ */
@@ -413,6 +434,10 @@ static void on_conn_accepted(void *arg, struct syncconn *c, const struct sync_ev
 	schedule_step(sd);
 }
 
+static void open_outbound(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], bool push,
+			  const uint8_t (*ids)[REC_ID_SIZE], size_t n_ids, bool prepush);
+static void own_refresh(struct syncd *sd);
+
 static void on_conn_ended(void *arg, struct syncconn *c, const struct syncconn_result *r)
 {
 	struct link *l = arg;
@@ -430,6 +455,8 @@ static void on_conn_ended(void *arg, struct syncconn *c, const struct syncconn_r
 		peer_name(sd, l->key, who, sizeof(who));
 	else
 		snprintf(who, sizeof(who), "%s", config_addr_str(&l->addr, addr, sizeof(addr)));
+	if (r->had_session && r->stats.accepted > 0)
+		registry_settled(sd);
 	if (r->had_session) {
 		sd->records_in += r->stats.records_in;
 		sd->records_out += r->stats.records_out;
@@ -467,6 +494,13 @@ static void on_conn_ended(void *arg, struct syncconn *c, const struct syncconn_r
 			strike(sd, l->key, REC_KEY_SIZE, who, r->detail);
 		else
 			strike(sd, a, addr_bytes(&l->addr, a), who, r->detail);
+	}
+	if (!l->inbound && l->prepush && r->result == 0) {
+		/* The peer has our CERT now: the session syncnode asked for, reported when it
+		 * ends. */
+		open_outbound(sd, l->key, l->push, NULL, 0, false);
+		schedule_step(sd);
+		return;
 	}
 	if (!l->inbound) {
 		if (l->push)
@@ -944,8 +978,11 @@ static void outbound_failed(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], b
 	schedule_step(sd);
 }
 
+/* prepush: a transport B peer that has not shown it knows us gets our own CERT in a push
+ * session first, so that the session that follows (on_conn_ended) is one with a member:
+ * else the first would reconcile the restricted set only and the full one would wait. */
 static void open_outbound(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], bool push,
-			  const uint8_t (*ids)[REC_ID_SIZE], size_t n_ids)
+			  const uint8_t (*ids)[REC_ID_SIZE], size_t n_ids, bool prepush)
 {
 	struct syncconn_params cp = { 0 };
 	enum sync_mode mode = push ? SYNC_MODE_PUSH : SYNC_MODE_RECONCILE;
@@ -990,6 +1027,17 @@ static void open_outbound(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], boo
 		ids = NULL;
 		n_ids = 0;
 	}
+	if (mode == SYNC_MODE_RECONCILE && prepush && rt.transport == SYNCCONN_B &&
+	    (l->slot == NULL || !l->slot->knows_us)) {
+		if (sd->own_dirty)
+			own_refresh(sd);
+		if (sd->n_own > 0) {
+			mode = SYNC_MODE_PUSH;
+			ids = (const uint8_t(*)[REC_ID_SIZE])sd->own;
+			n_ids = sd->n_own;
+			l->prepush = true;
+		}
+	}
 	cp.transport = rt.transport;
 	cp.client = true;
 	fill_sync_config(sd, &cp.sync, mode,
@@ -1025,7 +1073,7 @@ static void perform(struct syncd *sd, const struct syncnode_action *act, size_t 
 		if (done[i])
 			continue;
 		if (act[i].kind == SYNCNODE_OPEN_SESSION) {
-			open_outbound(sd, act[i].peer, false, NULL, 0);
+			open_outbound(sd, act[i].peer, false, NULL, 0, true);
 			continue;
 		}
 		/* Every record of this step for one peer goes in one push session. */
@@ -1036,7 +1084,7 @@ static void perform(struct syncd *sd, const struct syncnode_action *act, size_t 
 			memcpy(ids[k++], act[j].id, REC_ID_SIZE);
 			done[j] = true;
 		}
-		open_outbound(sd, act[i].peer, true, (const uint8_t(*)[REC_ID_SIZE])ids, k);
+		open_outbound(sd, act[i].peer, true, (const uint8_t(*)[REC_ID_SIZE])ids, k, true);
 	}
 }
 
@@ -1416,15 +1464,19 @@ int syncd_new(struct event_base *base, const struct syncd_params *p, const struc
 	}
 	sync_strike_config_default(&strikes);
 	r = sync_store_registry_new(p->reg, &sd->store);
-	if (r == 0)
+	if (r == 0) {
+		/* The view follows at the daemon's rebuild (registry_touched), not per batch:
+		 * recomputing it reads the whole registry. */
+		sync_store_registry_defer_view(sd->store, true);
 		r = sync_strikes_new(&strikes, &sd->strikes);
+	}
 	if (r == 0)
 		r = syncnode_new(NULL, sd->self_key, node_rand, NULL, mono_ms(), &sd->node);
 	if (r < 0)
 		goto fail;
 	r = -ENOMEM;
 	sd->ev_step = evtimer_new(base, on_step, sd);
-	sd->ev_changed = event_new(base, -1, 0, on_changed, sd);
+	sd->ev_changed = evtimer_new(base, on_changed, sd);
 	sd->ev_fp = evtimer_new(base, on_fp, sd);
 	sd->ev_resolve = evtimer_new(base, on_resolve_timer, sd);
 	sd->ev_relisten = evtimer_new(base, on_relisten, sd);
