@@ -182,6 +182,7 @@ struct syncd {
 	uint64_t records_in, records_out, bytes_in, bytes_out, accepted, strikes_n;
 	uint64_t last_ok; /* unix s */
 	char error[128];
+	uint8_t error_key[REC_KEY_SIZE]; /* whose failure error says (it goes when that works) */
 };
 
 /* ---- small things ------------------------------------------------------------------------ */
@@ -466,6 +467,8 @@ static void on_conn_ended(void *arg, struct syncconn *c, const struct syncconn_r
 	if (r->result == 0) {
 		sd->sessions_ok++;
 		sd->last_ok = (uint64_t)time(NULL);
+		if (l->have_key && memcmp(l->key, sd->error_key, REC_KEY_SIZE) == 0)
+			sd->error[0] = '\0'; /* that peer works now */
 		log_debug("%s %s %s (%s): %llu records in, %llu out, %llu B in, %llu B out, "
 			  "%llu ms",
 			  what, l->inbound ? "from" : "with", who, l->via,
@@ -484,6 +487,10 @@ static void on_conn_ended(void *arg, struct syncconn *c, const struct syncconn_r
 		snprintf(sd->error, sizeof(sd->error), "%s %s %s: %s%s%s", what,
 			 l->inbound ? "from" : "with", who, r->detail, sys != NULL ? ": " : "",
 			 sys != NULL ? sys : "");
+		if (l->have_key)
+			memcpy(sd->error_key, l->key, REC_KEY_SIZE);
+		else
+			memset(sd->error_key, 0, REC_KEY_SIZE);
 	}
 	if (r->had_session && l->slot != NULL && (r->result == 0 || r->peer_restricted))
 		l->slot->knows_us = !r->peer_restricted;
@@ -970,6 +977,7 @@ static void outbound_failed(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], b
 	peer_name(sd, key, who, sizeof(who));
 	log_info("%s with %s failed: %s", push ? "push" : "sync", who, why);
 	snprintf(sd->error, sizeof(sd->error), "%s with %s: %s", push ? "push" : "sync", who, why);
+	memcpy(sd->error_key, key, REC_KEY_SIZE);
 	sd->sessions_failed++;
 	if (push)
 		syncnode_push_end(sd->node, key, err, mono_ms());

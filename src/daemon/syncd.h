@@ -92,7 +92,8 @@ struct syncd_status {
 	uint64_t strikes;  /* strikes counted against peers */
 	size_t banned;     /* peers banned now */
 	uint64_t beacons_sent, beacons_heard;
-	char error[128]; /* the last failure worth showing ("" when none) */
+	char error[128]; /* the last failure worth showing ("" when none, or when a later
+			  * session with that same peer worked) */
 };
 
 void syncd_status(const struct syncd *s, struct syncd_status *st);
