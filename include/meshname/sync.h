@@ -28,6 +28,7 @@
 #include "meshname/registry.h"
 
 #define SYNC_VERSION 1
+#define SYNC_DEFAULT_PORT 51821 /* meshnamed's sync-port: TCP sync, UDP LAN beacons */
 #define SYNC_FRAME_MAX 65536 /* a whole frame, header included */
 #define SYNC_FRAME_HEADER 5  /* u32 length + type */
 #define SYNC_MESH_TAG_SIZE 8 /* the first bytes of the mesh id, in HELLO */

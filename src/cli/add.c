@@ -14,12 +14,10 @@
 
 #include "cli/cli.h"
 #include "meshname/keys.h"
+#include "meshname/sync.h"
 
 #define INVITE_DAYS 7
 #define DEFAULT_CERT_DAYS 365
-/* meshnamed's default sync-port (SYNCD_DEFAULT_PORT, src/daemon/syncd.h): the port of
- * the bootstrap endpoints an invite names by default. */
-#define SYNC_PORT 51821
 #define BOOTSTRAP_LEN 256 /* an invite's "host:port" is at most 255 bytes */
 
 const char cli_help_add[] =
@@ -196,7 +194,7 @@ static void default_bootstrap(struct cli *c, struct add_opts *o)
 			if (inet_ntop(ep->family == 4 ? AF_INET : AF_INET6, ep->addr, s.host,
 				      sizeof(s.host)) == NULL)
 				continue;
-			s.port = SYNC_PORT;
+			s.port = SYNC_DEFAULT_PORT; /* the bootstrap port an invite names by default */
 			if (bootstrap_add(o, &s) == -E2BIG)
 				goto out;
 		}

@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "meshname/sync.h"
+
 #define CONFIG_DEFAULT_PATH "/etc/meshname/meshnamed.conf"
 #define CONFIG_DEFAULT_STATE "/var/lib/meshname"
 #define CONFIG_DEFAULT_CONTROL "/run/meshname/control.sock"
 #define CONFIG_DEFAULT_LISTEN "127.0.0.153" /* port 53 */
 #define CONFIG_DEFAULT_INTERFACE "mesh0"
-#define CONFIG_DEFAULT_SYNC_PORT 51821 /* TCP sync, UDP beacons */
+#define CONFIG_DEFAULT_SYNC_PORT SYNC_DEFAULT_PORT /* TCP sync, UDP beacons */
 
 #define CONFIG_LINE_MAX 1024 /* bytes of one line, without its newline */
 #define CONFIG_PATH_MAX 1024 /* any value fits: a value is shorter than a line */

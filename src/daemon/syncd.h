@@ -8,7 +8,7 @@
  * validation as every other path; it never blocks the loop and never makes meshnamed stop
  * answering DNS: every session is bounded in bytes, time and per-callback work.
  *
- * Ports: one TCP port (sync-port, default SYNCD_DEFAULT_PORT) on every address carries
+ * Ports: one TCP port (sync-port, default SYNC_DEFAULT_PORT) on every address carries
  * both transports; a connection whose local address is this host's mesh address and whose
  * source is an active member's mesh address is transport A, any other is transport B.
  * LAN beacons use the same number over UDP.
@@ -28,8 +28,6 @@
 struct event_base;
 struct registry;
 struct syncd;
-
-#define SYNCD_DEFAULT_PORT 51821
 
 struct syncd_params {
 	struct registry *reg;  /* the daemon's registry: accepted records are stored in it */
