@@ -29,9 +29,9 @@
 
 #define SYNC_VERSION 1
 #define SYNC_DEFAULT_PORT 51821 /* meshnamed's sync-port: TCP sync, UDP LAN beacons */
-#define SYNC_FRAME_MAX 65536 /* a whole frame, header included */
-#define SYNC_FRAME_HEADER 5  /* u32 length + type */
-#define SYNC_MESH_TAG_SIZE 8 /* the first bytes of the mesh id, in HELLO */
+#define SYNC_FRAME_MAX 65536    /* a whole frame, header included */
+#define SYNC_FRAME_HEADER 5     /* u32 length + type */
+#define SYNC_MESH_TAG_SIZE 8    /* the first bytes of the mesh id, in HELLO */
 #define SYNC_FINGERPRINT_SIZE 16
 #define SYNC_WANT_MAX 512 /* ids in one WANT or OFFER (its answer stays under 512 KiB) */
 

@@ -111,7 +111,8 @@ import_bundle() {
 	mn $1 import "$2" >/dev/null 2>"$tmp/import.err" && return 0
 	! grep -v 'a newer version of this record is already stored' "$tmp/import.err" | grep -q .
 }
-# Every host's registry into every other one's (peer sync does not exist yet).
+# Every host's registry into every other one's by bundle, so that the endpoint
+# choice is tested whatever sync does.
 spread_bundles() {
 	local h o
 	for h in $hosts; do mn $h export -o "$tmp/bundle-$h" || return 1; done

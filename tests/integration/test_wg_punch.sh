@@ -4,7 +4,7 @@
 # wireguard-go and meshnamed (`manage yes`: it starts wireguard-go, publishes its own
 # endpoints and observations and sets every peer; the test never runs `wg set`), records
 # carried between hosts by export/import bundles, exchanged by a bounded background loop
-# (peer sync does not exist yet).
+# (so that hole punching is tested whatever sync does).
 #   internet 203.0.113.0/24 (a bridge): a .10 and b .20 (public hosts, the observers),
 #     r1 wan0 .1 and r2 wan0 .2 (NAT routers, nft masquerade);
 #   c 198.51.100.2 behind r1 (lan 198.51.100.0/25), e 198.51.100.130 behind r2
