@@ -194,7 +194,7 @@ static void default_bootstrap(struct cli *c, struct add_opts *o)
 			if (inet_ntop(ep->family == 4 ? AF_INET : AF_INET6, ep->addr, s.host,
 				      sizeof(s.host)) == NULL)
 				continue;
-			s.port = SYNC_DEFAULT_PORT; /* the bootstrap port an invite names by default */
+			s.port = SYNC_DEFAULT_PORT; /* meshnamed's default sync-port */
 			if (bootstrap_add(o, &s) == -E2BIG)
 				goto out;
 		}
