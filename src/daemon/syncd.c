@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -719,6 +720,16 @@ static const struct snapshot_host *host_by_address(const struct syncd *sd,
 	return NULL;
 }
 
+/* A session is request and answer (WANT, RECORDS; NEG rounds): without TCP_NODELAY each
+ * small frame after a large one waits for the peer's delayed ACK (Nagle). */
+static void set_nodelay(int fd)
+{
+	int one = 1;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		log_debug("sync: cannot set TCP_NODELAY: %s", strerror(errno));
+}
+
 static void accept_one(struct syncd *sd, int fd, struct sockaddr_storage *peer)
 {
 	const struct snapshot_host *self = active_host(sd, sd->self_key), *h;
@@ -738,6 +749,7 @@ static void accept_one(struct syncd *sd, int fd, struct sockaddr_storage *peer)
 		return;
 	}
 	unmap(&local);
+	set_nodelay(fd);
 	if (banned(sd, a, addr_bytes(peer, a))) {
 		close(fd);
 		return;
@@ -997,7 +1009,7 @@ static void open_outbound(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], boo
 	struct bufferevent *bev;
 	struct route rt;
 	struct link *l;
-	int r;
+	int fd, r;
 
 	if (!route_to(sd, key, &rt)) {
 		outbound_failed(sd, key, push, -EHOSTUNREACH,
@@ -1005,12 +1017,21 @@ static void open_outbound(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], boo
 				"member");
 		return;
 	}
+	fd = socket(rt.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		outbound_failed(sd, key, push, r, "cannot make a socket");
+		return;
+	}
+	set_nodelay(fd);
 	l = calloc(1, sizeof(*l));
-	bev = bufferevent_socket_new(sd->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_socket_new(sd->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (l == NULL || bev == NULL) {
 		free(l);
 		if (bev != NULL)
 			bufferevent_free(bev);
+		else
+			close(fd);
 		outbound_failed(sd, key, push, -ENOMEM, "out of memory");
 		return;
 	}
