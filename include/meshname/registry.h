@@ -138,6 +138,12 @@ int registry_foreach(struct registry *reg, registry_record_fn fn, void *arg);
  */
 typedef int (*registry_item_fn)(void *arg, uint64_t issued_at, const uint8_t id[REC_ID_SIZE]);
 int registry_foreach_item(struct registry *reg, uint64_t now, registry_item_fn fn, void *arg);
+/* The same set and order, each with its record's type (enum rec_type), read from the
+ * same rows: a caller that keeps some types only reads no record to learn it. */
+typedef int (*registry_typed_item_fn)(void *arg, uint64_t issued_at, const uint8_t id[REC_ID_SIZE],
+				      uint8_t type);
+int registry_foreach_typed_item(struct registry *reg, uint64_t now, registry_typed_item_fn fn,
+				void *arg);
 
 /*
  * fn gets (issued_at, id) of every stored record (pending ones aside) issued at or after

@@ -93,8 +93,8 @@ bool sync_err_is_malicious(int err);
 /* ---- the store a session reads and feeds ------------------------------------------ */
 
 /* One item of the sync set: (issued_at, record id) and the record's type, or 0 when the
- * store cannot tell it cheaply (the registry): a session that needs it (one with a
- * non-member) then reads the record. */
+ * store cannot tell it cheaply: a session that needs it (one with a non-member) then reads
+ * the record. The registry's and the in-memory store give it. */
 typedef int (*sync_item_fn)(void *arg, uint64_t timestamp, const uint8_t id[REC_ID_SIZE],
 			    uint8_t type);
 

@@ -2037,7 +2037,8 @@ int registry_foreach(struct registry *reg, registry_record_fn fn, void *arg)
 	return r;
 }
 
-int registry_foreach_item(struct registry *reg, uint64_t now, registry_item_fn fn, void *arg)
+int registry_foreach_typed_item(struct registry *reg, uint64_t now, registry_typed_item_fn fn,
+				void *arg)
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_REC_SYNC);
 	int rc, r;
@@ -2048,12 +2049,14 @@ int registry_foreach_item(struct registry *reg, uint64_t now, registry_item_fn f
 	sqlite3_bind_int(st, 4, REC_REVOKE);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const uint8_t *id = sqlite3_column_blob(st, 1);
+		int type = sqlite3_column_int(st, 2);
 
-		if (id == NULL || sqlite3_column_bytes(st, 1) != REC_ID_SIZE) {
+		if (id == NULL || sqlite3_column_bytes(st, 1) != REC_ID_SIZE || type <= 0 ||
+		    type > UINT8_MAX) {
 			r = -EIO;
 			break;
 		}
-		r = fn(arg, (uint64_t)sqlite3_column_int64(st, 0), id);
+		r = fn(arg, (uint64_t)sqlite3_column_int64(st, 0), id, (uint8_t)type);
 		if (r != 0)
 			goto out;
 	}
@@ -2062,6 +2065,26 @@ int registry_foreach_item(struct registry *reg, uint64_t now, registry_item_fn f
 out:
 	sqlite3_reset(st);
 	return r;
+}
+
+struct untyped {
+	registry_item_fn fn;
+	void *arg;
+};
+
+static int untyped_item(void *arg, uint64_t issued_at, const uint8_t id[REC_ID_SIZE], uint8_t type)
+{
+	struct untyped *u = arg;
+
+	(void)type;
+	return u->fn(u->arg, issued_at, id);
+}
+
+int registry_foreach_item(struct registry *reg, uint64_t now, registry_item_fn fn, void *arg)
+{
+	struct untyped u = { fn, arg };
+
+	return registry_foreach_typed_item(reg, now, untyped_item, &u);
 }
 
 int registry_foreach_since(struct registry *reg, uint64_t since, registry_item_fn fn, void *arg)

@@ -127,8 +127,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CERT_BY_WG_KEY] = "SELECT key FROM record WHERE type = 2 AND key2 = ?1",
 	/* The sync set (registry_foreach_item): record_sync gives the order. expires_at
 	 * holds 64 unsigned bits: negative is above INT64_MAX, far in the future. */
-	[ST_REC_SYNC] = "SELECT issued_at, id FROM record WHERE expires_at > ?1 OR expires_at < 0"
-			" OR type IN (?2, ?3, ?4) ORDER BY issued_at, id",
+	[ST_REC_SYNC] =
+		"SELECT issued_at, id, type FROM record WHERE expires_at > ?1 OR expires_at < 0"
+		" OR type IN (?2, ?3, ?4) ORDER BY issued_at, id",
 };
 
 int store_errno(int rc)

@@ -66,7 +66,7 @@ enum store_stmt {
 	ST_OBS_INSERT,     /* subject, observer, seq, issued_at, expires_at, seen, rank */
 	ST_OBS_OF,         /* subject -> observer, seq, issued_at, expires_at, seen; rank order */
 	ST_CERT_BY_WG_KEY, /* wg key -> host key of each stored CERT that carries it */
-	ST_REC_SYNC,       /* now, 3 types that never expire -> issued_at, id; in that order */
+	ST_REC_SYNC, /* now, 3 types that never expire -> issued_at, id, type; in that order */
 	ST_COUNT
 };
 

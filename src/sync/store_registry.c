@@ -1,9 +1,9 @@
 /*
  * store_registry.c: the sync store (sync.h) over the real registry: the sync set from
- * registry_foreach_item, records from registry_get, batches through registry_ingest_many
- * in one transaction that is rolled back whole when a record in it proves the peer wrong,
- * committed with or without recomputing the registry's view. It adds no rule of its own:
- * every check is the registry's.
+ * registry_foreach_typed_item (with each record's type), records from registry_get,
+ * batches through registry_ingest_many in one transaction that is rolled back whole when
+ * a record in it proves the peer wrong, committed with or without recomputing the
+ * registry's view. It adds no rule of its own: every check is the registry's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,25 +16,12 @@ struct regstore {
 	bool defer_view; /* registry_commit_deferred: the caller refreshes the view */
 };
 
-struct foreach_ctx {
-	sync_item_fn fn;
-	void *arg;
-};
-
-static int item(void *arg, uint64_t issued_at, const uint8_t id[REC_ID_SIZE])
-{
-	struct foreach_ctx *c = arg;
-
-	/* registry_foreach_item does not give the type: 0 says "read it if you need it". */
-	return c->fn(c->arg, issued_at, id, 0);
-}
-
 static int reg_foreach(void *arg, uint64_t now, sync_item_fn fn, void *fn_arg)
 {
 	struct regstore *r = arg;
-	struct foreach_ctx c = { fn, fn_arg };
 
-	return registry_foreach_item(r->reg, now, item, &c);
+	/* The type from the record table: a restricted set reads no record to learn it. */
+	return registry_foreach_typed_item(r->reg, now, fn, fn_arg);
 }
 
 static int reg_get(void *arg, const uint8_t id[REC_ID_SIZE], uint8_t *buf, size_t *len)

@@ -2,7 +2,8 @@
  * test_store_registry.c: the registry store of sync.h on its own: batches committed with
  * the registry's view recomputed at once (the default) or left to the caller's refresh
  * (sync_store_registry_defer_view), and in both modes a batch holding a forged record
- * rolled back whole. Fixed keys and clock, registries in mkdtemp dirs.
+ * rolled back whole; the sync set gives each record's type (a restricted set reads no
+ * record). Fixed keys and clock, registries in mkdtemp dirs.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -163,6 +164,38 @@ static void a_batch_with_a_forged_record_is_rolled_back_whole_in_both_modes(void
 	}
 }
 
+struct typed {
+	struct fx *f;
+	size_t n, roots, certs;
+};
+
+static int check_type_cb(void *arg, uint64_t timestamp, const uint8_t id[REC_ID_SIZE], uint8_t type)
+{
+	struct typed *t = arg;
+	uint8_t buf[REC_MAX_SIZE];
+	size_t len = 0;
+
+	(void)timestamp;
+	assert_int_equal(registry_get(t->f->reg, id, buf, sizeof(buf), &len), 0);
+	assert_int_equal(type, buf[4]); /* the type the record itself says */
+	t->n++;
+	t->roots += type == REC_ROOT;
+	t->certs += type == REC_CERT;
+	return 0;
+}
+
+static void the_sync_set_gives_each_records_type(void **state)
+{
+	struct fx *f = *state;
+	struct typed t = { f, 0, 0, 0 };
+
+	assert_int_equal(ingest(f, 3), 0);
+	assert_int_equal(f->store->foreach_item(f->store->arg, NOW, check_type_cb, &t), 0);
+	assert_int_equal(t.n, 4);
+	assert_int_equal(t.roots, 1);
+	assert_int_equal(t.certs, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +203,7 @@ int main(void)
 		T(by_default_a_batch_is_in_the_view_when_ingest_returns),
 		T(a_deferred_store_stores_at_once_and_the_refresh_publishes),
 		T(a_batch_with_a_forged_record_is_rolled_back_whole_in_both_modes),
+		T(the_sync_set_gives_each_records_type),
 #undef T
 	};
 
