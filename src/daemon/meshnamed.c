@@ -36,8 +36,8 @@
 #include "meshname/snapshot.h"
 #include "meshname/wgmanager.h"
 
-/* How often the registry is checked for commits by other processes (the CLI, later
- * sync): a change is visible in DNS within this time. */
+/* How often the registry is checked for commits by other processes (the CLI; sync calls
+ * back at once): a change is visible in DNS within this time. */
 #define WATCH_INTERVAL_MS 200
 /* How often the view is recomputed even without a change: certificates expire. */
 #define REFRESH_INTERVAL_S 60
@@ -71,6 +71,7 @@ struct daemon {
 	struct syncd *sync;        /* peer sync; NULL with sync no */
 	uint64_t links_hash;       /* of the local interfaces' addresses: a change wakes sync */
 	uint64_t last_refresh;
+	uint64_t next_lapse; /* when something of the current view expires: rebuild then */
 	struct event *ev_watch;
 };
 
@@ -221,6 +222,27 @@ static int daemon_check_listeners(struct daemon *d)
 	return r;
 }
 
+/* The first time after now at which something the view holds lapses: a certificate, an
+ * ENDPOINTS record, an observation. UINT64_MAX when nothing does. */
+static uint64_t next_lapse(const struct snapshot *snap, uint64_t now)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (size_t i = 0; i < snapshot_host_count(snap); i++) {
+		const struct snapshot_host *h = snapshot_host_at(snap, i);
+
+		if (h->not_after > now && h->not_after < t)
+			t = h->not_after;
+		if (h->endpoints_seq != 0 && h->endpoints_expires > now && h->endpoints_expires < t)
+			t = h->endpoints_expires;
+		for (size_t k = 0; k < h->n_observations; k++)
+			if (h->observations[k].expires_at > now &&
+			    h->observations[k].expires_at < t)
+				t = h->observations[k].expires_at;
+	}
+	return t;
+}
+
 /* Builds a new snapshot and swaps it in; the old one lives on while referenced. */
 static int daemon_publish(struct daemon *d, uint64_t now)
 {
@@ -235,6 +257,7 @@ static int daemon_publish(struct daemon *d, uint64_t now)
 		return r;
 	}
 	d->last_refresh = now;
+	d->next_lapse = next_lapse(snap, now);
 	/* Whoever committed (the CLI, the publisher, sync itself), new records are pushed;
 	 * not all of them change the view, so this comes before the generation test. */
 	syncd_registry_changed(d->sync);
@@ -426,7 +449,8 @@ static void on_watch(evutil_socket_t fd, short events, void *arg)
 		log_warnx("cannot check the registry for changes: %s", strerror(-r));
 		return;
 	}
-	if (changed || now >= d->last_refresh + REFRESH_INTERVAL_S)
+	/* A certificate that lapses leaves DNS and WireGuard within a watch tick. */
+	if (changed || now >= d->last_refresh + REFRESH_INTERVAL_S || now >= d->next_lapse)
 		daemon_publish(d, now);
 	if (changed || ++d->watch_ticks >= MESH_ADDR_TICKS) {
 		d->watch_ticks = 0;
