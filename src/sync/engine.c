@@ -28,6 +28,14 @@
  */
 #define FETCH_BATCH 4096
 #define FETCH_MAX (FETCH_BATCH + SYNC_WANT_MAX)
+/*
+ * An initiator keeps this many WANTs outstanding; the responder answers them in order.
+ * With one, each of the 196 WANTs of a cold start from 100,000 records waited out a round
+ * trip and the responder's reads, and a batch's store kept both sides still; with two, the
+ * next answer is on its way meanwhile: at 50 ms round trip (bench/sync_cold --rtt 50)
+ * 22.2 s -> 16.3 s, 253 -> 165 flights. Output per request stays under about 512 KiB.
+ */
+#define WANTS_OUT 2
 
 enum phase {
 	PH_HELLO = 1, /* waiting for the peer's HELLO (reconcile mode, both roles) */
@@ -64,11 +72,12 @@ struct sync_session {
 	struct negentropy_ids have, need;
 	size_t have_pos, need_pos;
 
-	/* Our outstanding WANT (sorted) and which of its records came; our OFFER (sorted). */
-	uint8_t asked[SYNC_WANT_MAX][REC_ID_SIZE];
-	bool got[SYNC_WANT_MAX];
-	size_t n_asked;
-	bool awaiting_records;
+	/* Our outstanding WANTs (each sorted; answered in order from want_head on, n_wants of
+	 * them) and which of their records came; our OFFER (sorted). */
+	uint8_t asked[WANTS_OUT][SYNC_WANT_MAX][REC_ID_SIZE];
+	bool got[WANTS_OUT][SYNC_WANT_MAX];
+	size_t n_asked[WANTS_OUT];
+	size_t want_head, n_wants;
 	uint8_t offered[SYNC_WANT_MAX][REC_ID_SIZE];
 	size_t n_offered;
 
@@ -440,9 +449,10 @@ static void on_records(struct sync_session *s, const uint8_t *p, size_t n)
 	const uint8_t *rec;
 	size_t len, k = 0;
 	uint8_t flags;
+	bool last_answer;
 	int rc;
 
-	if (!s->awaiting_records) {
+	if (s->n_wants == 0) {
 		fail(s, SYNC_ERR_PROTOCOL, true, false, "RECORDS nobody asked for");
 		return;
 	}
@@ -462,12 +472,13 @@ static void on_records(struct sync_session *s, const uint8_t *p, size_t n)
 			return;
 		}
 		rec_id(rec, len, s->ids[k]);
-		at = id_find((const uint8_t(*)[REC_ID_SIZE])s->asked, s->n_asked, s->ids[k]);
-		if (at < 0 || s->got[at]) {
+		at = id_find((const uint8_t(*)[REC_ID_SIZE])s->asked[s->want_head],
+			     s->n_asked[s->want_head], s->ids[k]);
+		if (at < 0 || s->got[s->want_head][at]) {
 			fail(s, SYNC_ERR_PROTOCOL, true, false, "record not asked for");
 			return;
 		}
-		s->got[at] = true;
+		s->got[s->want_head][at] = true;
 		s->items[k].buf = rec;
 		s->items[k].len = len;
 		k++;
@@ -484,17 +495,19 @@ static void on_records(struct sync_session *s, const uint8_t *p, size_t n)
 				return;
 			}
 		}
-		/* The batch goes to the store once big enough, and at the end of the fetch. */
-		if ((flags & PROTO_RECORDS_LAST) &&
-		    (s->fetched.n >= FETCH_BATCH || s->need_pos >= s->need.count) &&
+		/* The batch goes to the store once big enough, and at the end of the fetch (the
+		 * answer to the last WANT). The next WANT is out meanwhile. */
+		last_answer = s->need_pos >= s->need.count && s->n_wants == 1;
+		if ((flags & PROTO_RECORDS_LAST) && (s->fetched.n >= FETCH_BATCH || last_answer) &&
 		    !fetched_flush(s))
 			return;
 	} else if (!ingest(s, k, false)) {
 		return;
 	}
 	if (flags & PROTO_RECORDS_LAST) {
-		s->awaiting_records = false;
-		s->n_asked = 0;
+		s->n_asked[s->want_head] = 0;
+		s->want_head = (s->want_head + 1) % WANTS_OUT;
+		s->n_wants--;
 		if (s->c.initiator)
 			next_step(s);
 	}
@@ -575,18 +588,25 @@ static void next_step(struct sync_session *s)
 
 	/* Nothing is asked of a non-member: what it may give, it pushes. */
 	if (s->peer_member && s->need_pos < s->need.count) {
-		n = s->need.count - s->need_pos;
-		if (n > SYNC_WANT_MAX)
-			n = SYNC_WANT_MAX;
-		memcpy(s->asked, s->need.id[s->need_pos], n * REC_ID_SIZE);
-		memset(s->got, 0, sizeof(s->got));
-		s->need_pos += n;
-		s->n_asked = n;
-		s->awaiting_records = true;
-		s->phase = PH_FETCH;
-		send_ids(s, SYNC_MSG_WANT, s->asked, n);
+		while (s->need_pos < s->need.count && s->n_wants < WANTS_OUT &&
+		       s->state == SYNC_RUNNING) {
+			size_t w = (s->want_head + s->n_wants) % WANTS_OUT;
+
+			n = s->need.count - s->need_pos;
+			if (n > SYNC_WANT_MAX)
+				n = SYNC_WANT_MAX;
+			memcpy(s->asked[w], s->need.id[s->need_pos], n * REC_ID_SIZE);
+			memset(s->got[w], 0, sizeof(s->got[w]));
+			s->need_pos += n;
+			s->n_asked[w] = n;
+			s->n_wants++;
+			s->phase = PH_FETCH;
+			send_ids(s, SYNC_MSG_WANT, s->asked[w], n);
+		}
 		return;
 	}
+	if (s->n_wants > 0)
+		return; /* the offer follows the answers to the fetch's last WANTs */
 	/* Offered after our fetch, so that what the peer's records superseded here is no
 	 * longer offered (a record we got rid of would only be refused as stale there). */
 	while (s->have_pos < s->have.count && n < SYNC_WANT_MAX) {
@@ -776,9 +796,9 @@ static void on_want(struct sync_session *s, const uint8_t *p, size_t n)
 static void on_offer(struct sync_session *s, const uint8_t *p, size_t n)
 {
 	uint8_t buf[REC_MAX_SIZE];
-	size_t count, len, k = 0;
+	size_t count, len, k = 0, w = s->want_head; /* a responder's one WANT, if any */
 
-	if (s->c.initiator || s->phase != PH_SERVE || s->awaiting_records ||
+	if (s->c.initiator || s->phase != PH_SERVE || s->n_wants > 0 ||
 	    proto_ids_count(n, &count) < 0 || count == 0) {
 		fail(s, SYNC_ERR_PROTOCOL, true, false, "OFFER out of turn or malformed");
 		return;
@@ -794,15 +814,15 @@ static void on_offer(struct sync_session *s, const uint8_t *p, size_t n)
 			fail(s, SYNC_ERR_INTERNAL, true, false, registry_strerror(rc));
 			return;
 		}
-		if (id_find((const uint8_t(*)[REC_ID_SIZE])s->asked, k, id) >= 0)
+		if (id_find((const uint8_t(*)[REC_ID_SIZE])s->asked[w], k, id) >= 0)
 			continue;
-		memcpy(s->asked[k++], id, REC_ID_SIZE);
-		qsort(s->asked, k, REC_ID_SIZE, id_cmp);
+		memcpy(s->asked[w][k++], id, REC_ID_SIZE);
+		qsort(s->asked[w], k, REC_ID_SIZE, id_cmp);
 	}
-	memset(s->got, 0, sizeof(s->got));
-	s->n_asked = k;
-	s->awaiting_records = k > 0;
-	send_frame(s, SYNC_MSG_WANT, (const uint8_t *)s->asked, k * REC_ID_SIZE);
+	memset(s->got[w], 0, sizeof(s->got[w]));
+	s->n_asked[w] = k;
+	s->n_wants = k > 0 ? 1 : 0;
+	send_frame(s, SYNC_MSG_WANT, (const uint8_t *)s->asked[w], k * REC_ID_SIZE);
 }
 
 static void on_done(struct sync_session *s)
@@ -815,7 +835,7 @@ static void on_done(struct sync_session *s)
 		finish(s);
 		return;
 	}
-	if (s->phase != PH_SERVE || s->awaiting_records) {
+	if (s->phase != PH_SERVE || s->n_wants > 0) {
 		fail(s, SYNC_ERR_PROTOCOL, true, false, "DONE out of turn");
 		return;
 	}

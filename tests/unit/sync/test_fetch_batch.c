@@ -127,11 +127,14 @@ static struct sync_session *open_session(struct counted *c, bool initiator)
  * tamper: flip the last byte of the tamper-th RECORDS frame s[1] sends (its last record's
  * signature). Returns the RECORDS frames delivered.
  */
+static size_t wants_at_once; /* the most WANT frames s[0] had out before an answer */
+
 static size_t pump(struct sync_session *s[2], size_t cut, size_t tamper)
 {
-	size_t records_frames = 0;
+	size_t records_frames = 0, wants = 0;
 	bool moved = true;
 
+	wants_at_once = 0;
 	while (moved) {
 		moved = false;
 		for (int i = 0; i < 2; i++) {
@@ -151,6 +154,11 @@ static size_t pump(struct sync_session *s[2], size_t cut, size_t tamper)
 				size_t n = (size_t)copy[off] << 24 | (size_t)copy[off + 1] << 16 |
 					   (size_t)copy[off + 2] << 8 | copy[off + 3];
 
+				if (i == 0 && copy[off + 4] == SYNC_MSG_WANT &&
+				    ++wants > wants_at_once)
+					wants_at_once = wants;
+				if (i == 1 && copy[off + 4] == SYNC_MSG_RECORDS)
+					wants = 0; /* an answer: what s[0] sends next is counted anew */
 				if (i == 1 && copy[off + 4] == SYNC_MSG_RECORDS) {
 					if (cut > 0 && records_frames == cut) {
 						sync_session_eof(s[0], NOW_MS);
@@ -240,6 +248,8 @@ static void a_cold_fetch_is_stored_in_a_few_big_batches(void **state)
 	/* 6,000 records came in many frames but went to the store in two batches: one of at
 	 * least 4,096 (a multiple of the 512 a WANT asks for), then the rest. */
 	assert_true(frames >= RECORDS / SYNC_WANT_MAX);
+	/* two WANTs out at once, the second answered while the first's records are used */
+	assert_int_equal(wants_at_once, 2);
 	assert_int_equal(a->batches, 2);
 	assert_true(a->largest >= 4096);
 	sync_session_free(s[0]);
