@@ -52,10 +52,11 @@
 #define RECENT_MAX 65536     /* ... at most this many of them (the newest) */
 #define QUEUED_RING 1024     /* ids sync itself queued for a push (the scan skips them) */
 #define FP_INTERVAL_MS 5000  /* the set fingerprint (a scan of the set) at most this often */
-#define FOLLOWUP_MS 60000  /* a peer that took us for a non-member: again at once, once a minute */
-#define BAN_LIST 64        /* bans remembered for the status */
-#define RELISTEN_MS 1000   /* accept paused this long when out of file descriptors */
+#define FOLLOWUP_MS 60000   /* a peer that took us for a non-member: again at once, once a minute */
+#define BAN_LIST 64         /* bans remembered for the status */
+#define RELISTEN_MS 1000    /* accept paused this long when out of file descriptors */
 #define CHANGED_MIN_MS 2000 /* between snapshot rebuilds while records keep coming */
+#define CHANGED_FACTOR 8    /* and this many times the last rebuild's duration */
 
 struct peer_slot {
 	bool used;
@@ -375,7 +376,7 @@ static void on_step(evutil_socket_t fd, short events, void *arg)
 /* Sync stored records: the daemon rebuilds its snapshot, from the loop. At once after a
  * quiet time and at a session's end (registry_settled); while records keep coming (a new
  * host fetching the mesh), at most every CHANGED_MIN_MS and so that rebuilding (which
- * grows with the registry, ~0.7 s at 100,000 records) takes at most a fifth of the time:
+ * grows with the registry, ~0.7 s at 100,000 records) takes at most a ninth of the time:
  * each rebuild holds the loop, DNS and the session with it. */
 static void registry_touched(struct syncd *sd)
 {
@@ -404,7 +405,9 @@ static void on_changed(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	sd->p.changed(sd->p.arg);
 	took = mono_ms() - t0;
-	sd->changed_next = mono_ms() + (took * 4 > CHANGED_MIN_MS ? took * 4 : CHANGED_MIN_MS);
+	log_debug("sync: snapshot rebuilt in %llu ms", (unsigned long long)took);
+	took *= CHANGED_FACTOR;
+	sd->changed_next = mono_ms() + (took > CHANGED_MIN_MS ? took : CHANGED_MIN_MS);
 }
 
 /* ---- links: the owner's side of a connection ------------------------------------------------ */
