@@ -636,7 +636,7 @@ static void next_step(struct sync_session *s)
 
 static void on_hello(struct sync_session *s, const uint8_t *p, size_t n)
 {
-	bool restricted;
+	bool restricted, same_set;
 	int rc = proto_hello_decode(p, n, &s->peer);
 
 	if (rc == -EPROTONOSUPPORT) {
@@ -664,8 +664,10 @@ static void on_hello(struct sync_session *s, const uint8_t *p, size_t n)
 		s->phase = PH_SERVE;
 		return;
 	}
-	/* Both sides reconcile the restricted set if either asks for it. */
+	/* Both sides reconcile the restricted set if either asks for it. The shortcut
+	 * needs both HELLOs over the same set: the peer compared our HELLO, as sent. */
 	restricted = s->restricted || (s->peer.flags & PROTO_HELLO_RESTRICTED);
+	same_set = !!(s->peer.flags & PROTO_HELLO_RESTRICTED) == s->restricted;
 	if (restricted != s->restricted) {
 		rc = build_set(s, restricted);
 		if (rc < 0) {
@@ -673,8 +675,7 @@ static void on_hello(struct sync_session *s, const uint8_t *p, size_t n)
 			return;
 		}
 	}
-	if (!!(s->peer.flags & PROTO_HELLO_RESTRICTED) == s->restricted &&
-	    s->peer.count == s->count &&
+	if (same_set && s->peer.count == s->count &&
 	    memcmp(s->peer.fingerprint, s->fingerprint, SYNC_FINGERPRINT_SIZE) == 0) {
 		finish(s); /* the peer sees the same from our HELLO: no more frames */
 		return;

@@ -861,6 +861,37 @@ static void a_non_member_fetches_root_cert_and_revoke_only(void **state)
 	sync_store_mem_free(mem);
 }
 
+/* One side restricted by its own role only (a host whose certificate expired, while its
+ * peer still counts it a member): the restricted sets agree, the HELLOs differ in the
+ * restricted flag. Both sides must come to the same end (doc/sync.md "Non-members": the
+ * side that rebuilds its set skips the shortcut of step 1), whichever of them initiates. */
+static void one_sided_restriction_with_agreeing_sets_ends_done_on_both(void **state)
+{
+	struct peer **p = *state;
+	uint8_t buf[REC_MAX_SIZE];
+
+	for (int i = 0; i < 3; i++) {
+		put(p[0], buf, cert(i, buf));
+		put(p[1], buf, cert(i, buf));
+	}
+	put(p[1], buf, txt(7, buf));
+	for (int restricted_initiates = 0; restricted_initiates < 2; restricted_initiates++) {
+		struct link l;
+
+		memset(&l, 0, sizeof(l));
+		l.s[0] = open_session(p[0], true,
+				      restricted_initiates ? SYNC_ROLE_NONMEMBER : SYNC_ROLE_MEMBER,
+				      SYNC_ROLE_MEMBER, SYNC_MODE_RECONCILE, NULL, NULL);
+		l.s[1] = open_session(p[1], false,
+				      restricted_initiates ? SYNC_ROLE_MEMBER : SYNC_ROLE_NONMEMBER,
+				      SYNC_ROLE_MEMBER, SYNC_MODE_RECONCILE, NULL, NULL);
+		pump(&l);
+		assert_int_equal(sync_session_state(l.s[0]), SYNC_DONE);
+		assert_int_equal(sync_session_state(l.s[1]), SYNC_DONE);
+		link_close(&l);
+	}
+}
+
 static void a_non_member_asking_for_endpoints_is_refused_with_a_strike(void **state)
 {
 	struct peer **p = *state;
@@ -1150,6 +1181,7 @@ int main(void)
 		T(records_nobody_asked_for_end_the_session),
 		T(a_hello_of_another_mesh_fails_without_a_strike),
 		T(a_non_member_fetches_root_cert_and_revoke_only),
+		T(one_sided_restriction_with_agreeing_sets_ends_done_on_both),
 		T(a_non_member_asking_for_endpoints_is_refused_with_a_strike),
 		T(a_non_member_pushing_endpoints_is_refused_and_its_cert_accepted),
 		T(a_responder_that_does_not_know_the_initiator_narrows_the_session),
