@@ -51,7 +51,11 @@
 #define RECENT_WINDOW_S 3600 /* records issued this recently are looked at for pushes */
 #define RECENT_MAX 65536     /* ... at most this many of them (the newest) */
 #define QUEUED_RING 1024     /* ids sync itself queued for a push (the scan skips them) */
-#define FP_INTERVAL_MS 5000  /* the set fingerprint (a scan of the set) at most this often */
+/* Records a session fetched (not pushed to us) that are pushed on: a small difference is
+ * news that missed us (a healed partition); a bulk fetch (a cold start) is not, and
+ * anti-entropy carries it on. */
+#define PUSH_ON_FETCHED 64
+#define FP_INTERVAL_MS 5000 /* the set fingerprint (a scan of the set) at most this often */
 #define FOLLOWUP_MS 60000   /* a peer that took us for a non-member: again at once, once a minute */
 #define BAN_LIST 64         /* bans remembered for the status */
 #define RELISTEN_MS 1000    /* accept paused this long when out of file descriptors */
@@ -105,6 +109,7 @@ struct link {
 	struct sockaddr_storage addr;
 	int seed; /* the seed slot used, -1 */
 	uint64_t started;
+	size_t fetched; /* records this session fetched and stored */
 	char via[CONFIG_ADDR_STRLEN + 8];
 };
 TAILQ_HEAD(link_list, link);
@@ -427,8 +432,9 @@ static void on_conn_accepted(void *arg, struct syncconn *c, const struct sync_ev
 
 	(void)c;
 	sd->accepted++;
-	/* Pushed on at once, not back to its sender; the registry scan skips it. */
-	syncnode_record_accepted(sd->node, ev->id, l->have_key ? l->key : NULL, mono_ms());
+	/* Pushed on at once, not back to its sender; the registry scan skips it either way. */
+	if (ev->pushed || ++l->fetched <= PUSH_ON_FETCHED)
+		syncnode_record_accepted(sd->node, ev->id, l->have_key ? l->key : NULL, mono_ms());
 	memcpy(sd->queued[(sd->queued_head + sd->queued_len) % QUEUED_RING], ev->id, REC_ID_SIZE);
 	if (sd->queued_len < QUEUED_RING)
 		sd->queued_len++;
