@@ -61,6 +61,9 @@
 #define RELISTEN_MS 1000    /* accept paused this long when out of file descriptors */
 #define CHANGED_MIN_MS 2000 /* between snapshot rebuilds while records keep coming */
 #define CHANGED_FACTOR 8    /* and this many times the last rebuild's duration */
+/* While a session fetches in bulk (more than PUSH_ON_FETCHED records: a cold start), no
+ * rebuild until it ends (registry_settled), or this long after the last one. */
+#define CHANGED_BULK_MAX_MS 30000
 
 struct peer_slot {
 	bool used;
@@ -110,6 +113,7 @@ struct link {
 	int seed; /* the seed slot used, -1 */
 	uint64_t started;
 	size_t fetched; /* records this session fetched and stored */
+	bool bulk;      /* more than PUSH_ON_FETCHED of them: counted in n_bulk */
 	char via[CONFIG_ADDR_STRLEN + 8];
 };
 TAILQ_HEAD(link_list, link);
@@ -161,6 +165,8 @@ struct syncd {
 
 	struct event *ev_step, *ev_changed, *ev_fp;
 	uint64_t changed_next; /* mono ms: the snapshot is rebuilt again no sooner */
+	uint64_t changed_last; /* mono ms: the last rebuild (or the start) */
+	size_t n_bulk;         /* sessions fetching in bulk */
 	bool in_step, step_again;
 	struct lanbeacon *lb;
 
@@ -382,7 +388,9 @@ static void on_step(evutil_socket_t fd, short events, void *arg)
  * quiet time and at a session's end (registry_settled); while records keep coming (a new
  * host fetching the mesh), at most every CHANGED_MIN_MS and so that rebuilding (which
  * grows with the registry, ~0.7 s at 100,000 records) takes at most a ninth of the time:
- * each rebuild holds the loop, DNS and the session with it. */
+ * each rebuild holds the loop, DNS and the session with it. While a session fetches in
+ * bulk, not until it ends (at most CHANGED_BULK_MAX_MS): a host fetching the mesh has little
+ * to serve meanwhile, and DNS answers from the view it has. */
 static void registry_touched(struct syncd *sd)
 {
 	uint64_t now = mono_ms(), d = sd->changed_next > now ? sd->changed_next - now : 0;
@@ -408,8 +416,16 @@ static void on_changed(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
+	if (sd->n_bulk > 0 && t0 < sd->changed_last + CHANGED_BULK_MAX_MS) {
+		uint64_t d = sd->changed_last + CHANGED_BULK_MAX_MS - t0;
+		struct timeval tv = { (time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000 };
+
+		evtimer_add(sd->ev_changed, &tv); /* the fetch's end comes first, as a rule */
+		return;
+	}
 	sd->p.changed(sd->p.arg);
-	took = mono_ms() - t0;
+	sd->changed_last = mono_ms();
+	took = sd->changed_last - t0;
 	log_debug("sync: snapshot rebuilt in %llu ms", (unsigned long long)took);
 	took *= CHANGED_FACTOR;
 	sd->changed_next = mono_ms() + (took > CHANGED_MIN_MS ? took : CHANGED_MIN_MS);
@@ -417,8 +433,18 @@ static void on_changed(evutil_socket_t fd, short events, void *arg)
 
 /* ---- links: the owner's side of a connection ------------------------------------------------ */
 
+/* A session that fetched in bulk ended: rebuilds as usual again. */
+static void link_unbulk(struct link *l)
+{
+	if (l->bulk) {
+		l->bulk = false;
+		l->sd->n_bulk--;
+	}
+}
+
 static void link_free(struct link *l)
 {
+	link_unbulk(l);
 	if (l->slot != NULL && l->slot->refs > 0)
 		l->slot->refs--;
 	syncconn_free(l->conn);
@@ -435,6 +461,10 @@ static void on_conn_accepted(void *arg, struct syncconn *c, const struct sync_ev
 	/* Pushed on at once, not back to its sender; the registry scan skips it either way. */
 	if (ev->pushed || ++l->fetched <= PUSH_ON_FETCHED)
 		syncnode_record_accepted(sd->node, ev->id, l->have_key ? l->key : NULL, mono_ms());
+	else if (!l->bulk) {
+		l->bulk = true;
+		sd->n_bulk++;
+	}
 	memcpy(sd->queued[(sd->queued_head + sd->queued_len) % QUEUED_RING], ev->id, REC_ID_SIZE);
 	if (sd->queued_len < QUEUED_RING)
 		sd->queued_len++;
@@ -467,6 +497,7 @@ static void on_conn_ended(void *arg, struct syncconn *c, const struct syncconn_r
 		peer_name(sd, l->key, who, sizeof(who));
 	else
 		snprintf(who, sizeof(who), "%s", config_addr_str(&l->addr, addr, sizeof(addr)));
+	link_unbulk(l);
 	if (r->had_session && r->stats.accepted > 0)
 		registry_settled(sd);
 	if (r->had_session) {
