@@ -25,3 +25,12 @@ bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage 
 	}
 	return false;
 }
+
+bool addr_prefix_match(const uint8_t *addr, const uint8_t *prefix, unsigned bits)
+{
+	unsigned full = bits / 8, rest = bits % 8;
+
+	if (memcmp(addr, prefix, full) != 0)
+		return false;
+	return rest == 0 || ((addr[full] ^ prefix[full]) & (uint8_t)(0xffu << (8 - rest))) == 0;
+}

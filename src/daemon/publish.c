@@ -25,6 +25,7 @@
 #include <event2/util.h>
 #include <sodium.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "daemon/publish.h"
 #include "meshname/endpoints.h"
@@ -70,17 +71,8 @@ const char *publish_source_name(uint8_t source)
 
 static bool in_prefix(uint8_t family, const uint8_t addr[16], const struct config_prefix *pf)
 {
-	unsigned full = pf->len / 8u, rest = pf->len % 8u;
-
-	if ((family == 4 ? AF_INET : AF_INET6) != pf->family)
-		return false;
-	if (memcmp(addr, pf->addr, full) != 0)
-		return false;
-	if (rest == 0)
-		return true;
-	uint8_t mask = (uint8_t)(0xffu << (8u - rest));
-
-	return (addr[full] & mask) == (pf->addr[full] & mask);
+	return (family == 4 ? AF_INET : AF_INET6) == pf->family &&
+	       addr_prefix_match(addr, pf->addr, pf->len);
 }
 
 static bool in_any(uint8_t family, const uint8_t addr[16], const struct config_prefix *list,

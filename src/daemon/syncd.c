@@ -25,6 +25,7 @@
 #include <event2/util.h>
 #include <sodium.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "daemon/lanbeacon.h"
 #include "daemon/syncconn.h"
@@ -712,14 +713,6 @@ static bool is_host_address(const struct snapshot_host *h, const struct sockaddr
 	       memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr, h->ipv6, 16) == 0;
 }
 
-static bool prefix_match(const uint8_t *a, const uint8_t *prefix, unsigned bits)
-{
-	for (unsigned i = 0; i < bits; i++)
-		if ((a[i / 8] ^ prefix[i / 8]) & (0x80u >> (i % 8)))
-			return false;
-	return true;
-}
-
 /* An address inside the mesh's prefixes: only transport A is spoken to it. */
 static bool in_mesh(const struct syncd *sd, const struct sockaddr_storage *ss)
 {
@@ -728,11 +721,12 @@ static bool in_mesh(const struct syncd *sd, const struct sockaddr_storage *ss)
 	if (root == NULL)
 		return false;
 	if (ss->ss_family == AF_INET)
-		return prefix_match((const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr,
-				    root->ipv4, root->ipv4_len);
+		return addr_prefix_match(
+			(const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr, root->ipv4,
+			root->ipv4_len);
 	return ss->ss_family == AF_INET6 &&
-	       prefix_match(((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr, root->ipv6,
-			    REC_IPV6_PREFIX_LEN);
+	       addr_prefix_match(((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr, root->ipv6,
+				 REC_IPV6_PREFIX_LEN);
 }
 
 static size_t presession_from(const struct syncd *sd, const struct sockaddr_storage *peer)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/addr.h"
 #include "meshname/wgmanage.h"
 
 /* A failure count past which the back-off is at its cap anyway (no shift overflow). */
@@ -89,17 +90,6 @@ static void sockaddr_from_rec(const struct rec_endpoint *ep, struct sockaddr_sto
 	}
 }
 
-static bool prefix_contains(const uint8_t *prefix, unsigned len, const uint8_t *addr)
-{
-	unsigned full = len / 8, rest = len % 8;
-
-	if (memcmp(prefix, addr, full) != 0)
-		return false;
-	if (rest == 0)
-		return true;
-	return ((prefix[full] ^ addr[full]) & (uint8_t)(0xffu << (8 - rest))) == 0;
-}
-
 bool wg_local_on_link(const struct wg_local_net *local, uint8_t family, const uint8_t addr[16])
 {
 	size_t i;
@@ -110,10 +100,10 @@ bool wg_local_on_link(const struct wg_local_net *local, uint8_t family, const ui
 		const struct wg_local_prefix *p = &local->prefixes[i];
 
 		if (family == 4 && p->family == AF_INET && p->len <= 32 &&
-		    prefix_contains(p->addr, p->len, addr))
+		    addr_prefix_match(addr, p->addr, p->len))
 			return true;
 		if (family == 6 && p->family == AF_INET6 && p->len <= 128 &&
-		    prefix_contains(p->addr, p->len, addr))
+		    addr_prefix_match(addr, p->addr, p->len))
 			return true;
 	}
 	return false;
