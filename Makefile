@@ -190,7 +190,8 @@ $(BUILD)/fuzz/fuzz_sync: $(BUILD)/tests/fuzz/fuzz_sync.o $(FUZZ_MAIN) $(LIB_SYNC
 		$(LIB_COMMON)
 # STATE/seeds (seeds_save/seeds_load write and read a private directory) and the CLI's
 # pasted payloads (invites, join requests, certs) with the base64 helpers of util.c.
-$(BUILD)/fuzz/fuzz_seeds: $(BUILD)/tests/fuzz/fuzz_seeds.o $(FUZZ_MAIN) $(BUILD)/src/registry/seeds.o
+$(BUILD)/fuzz/fuzz_seeds: $(BUILD)/tests/fuzz/fuzz_seeds.o $(FUZZ_MAIN) $(BUILD)/src/registry/seeds.o \
+		$(BUILD)/src/registry/fileio.o
 $(BUILD)/fuzz/fuzz_payload: $(BUILD)/tests/fuzz/fuzz_payload.o $(FUZZ_MAIN) \
 		$(BUILD)/src/cli/payload.o $(BUILD)/src/cli/util.o $(LIB_REGISTRY) $(LIB_COMMON)
 $(FUZZERS):

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "meshname/keys.h"
+#include "registry/fileio.h"
 
 #define KEY_BYTES 32
 #define KEY_B64_LEN 44                 /* base64 of 32 bytes with padding, no newline */
@@ -35,34 +36,6 @@ static int join_path(char path[PATH_MAX], const char *dir, const char *prefix, c
 	if (n < 0 || n >= PATH_MAX)
 		return -ENAMETOOLONG;
 	return 0;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd, rc = 0;
-
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
 }
 
 /*
@@ -99,7 +72,7 @@ static int write_key_file(const char *dir, const char *file, const uint8_t key[K
 	}
 	sodium_bin2base64(text, sizeof(text), key, KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
 	text[KEY_B64_LEN] = '\n'; /* replaces the terminator: the file has no NUL */
-	if ((rc = write_all(fd, (const uint8_t *)text, KEY_FILE_LEN)) < 0)
+	if ((rc = file_write_all(fd, text, KEY_FILE_LEN)) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
 		rc = -errno;
@@ -115,7 +88,7 @@ static int write_key_file(const char *dir, const char *file, const uint8_t key[K
 		rc = -errno;
 		goto out;
 	}
-	rc = fsync_dir(dir);
+	rc = file_fsync_dir(dir);
 out:
 	sodium_memzero(text, sizeof(text));
 	if (fd >= 0)
@@ -289,7 +262,7 @@ static int wipe_fd(int fd)
 	for (off_t left = st.st_size; left > 0 && rc == 0;) {
 		size_t n = left < (off_t)sizeof(zeros) ? (size_t)left : sizeof(zeros);
 
-		rc = write_all(fd, zeros, n);
+		rc = file_write_all(fd, zeros, n);
 		left -= (off_t)n;
 	}
 	if (rc == 0 && fsync(fd) < 0)
@@ -320,7 +293,7 @@ int keys_replace(const char *dir, const char *from, const char *to)
 		rc = -errno;
 		goto out;
 	}
-	rc = fsync_dir(dir);
+	rc = file_fsync_dir(dir);
 	if (rc == 0 && old >= 0)
 		rc = wipe_fd(old);
 out:
@@ -350,7 +323,7 @@ int keys_remove(const char *dir, const char *file)
 	for (off_t left = rc == 0 ? st.st_size : 0; left > 0 && rc == 0;) {
 		size_t n = left < (off_t)sizeof(zeros) ? (size_t)left : sizeof(zeros);
 
-		rc = write_all(fd, zeros, n);
+		rc = file_write_all(fd, zeros, n);
 		left -= (off_t)n;
 	}
 	if (rc == 0 && fsync(fd) < 0)
@@ -360,5 +333,5 @@ int keys_remove(const char *dir, const char *file)
 		return rc;
 	if (unlink(path) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	return fsync_dir(dir);
+	return file_fsync_dir(dir);
 }

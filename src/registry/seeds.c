@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "meshname/seeds.h"
+#include "registry/fileio.h"
 
 #define KEY_B64_LEN 44 /* standard base64 of 32 bytes, with its padding */
 /* The longest line read: a key, a blank, a bracketed name and a port fit in 300 bytes;
@@ -398,21 +399,6 @@ int seeds_load(const char *state_dir, struct seed *out, size_t max, size_t *n, c
 	return parser_finish(&ps, rc, n);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* "KEY HOST:PORT\n" for s into line; -EINVAL for a seed seeds_load would refuse. */
 static int format_seed(const struct seed *s, char *line, size_t size)
 {
@@ -433,19 +419,6 @@ static int format_seed(const struct seed *s, char *line, size_t size)
 	sodium_bin2base64(key, sizeof(key), s->key, sizeof(s->key), sodium_base64_VARIANT_ORIGINAL);
 	n = snprintf(line, size, "%s %s\n", key, hostport);
 	return n < 0 || (size_t)n >= size ? -EINVAL : 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd, rc = 0;
-
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
 }
 
 int seeds_save(const char *state_dir, const struct seed *s, size_t n)
@@ -478,11 +451,11 @@ int seeds_save(const char *state_dir, const struct seed *s, size_t n)
 		rc = -errno;
 		goto out;
 	}
-	if ((rc = write_all(fd, header, sizeof(header) - 1)) < 0)
+	if ((rc = file_write_all(fd, header, sizeof(header) - 1)) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		(void)format_seed(&s[i], line, sizeof(line)); /* checked above */
-		if ((rc = write_all(fd, line, strlen(line))) < 0)
+		if ((rc = file_write_all(fd, line, strlen(line))) < 0)
 			goto out;
 	}
 	if (fsync(fd) < 0) {
@@ -499,7 +472,7 @@ int seeds_save(const char *state_dir, const struct seed *s, size_t n)
 		goto out;
 	}
 	tmp_made = false;
-	rc = fsync_dir(state_dir);
+	rc = file_fsync_dir(state_dir);
 out:
 	if (fd >= 0)
 		close(fd);
