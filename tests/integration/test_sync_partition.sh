@@ -102,7 +102,10 @@ each_within 60 "after the heal, left.h2.mesh is answered" \
 each_within 60 "after the heal, right.h4.mesh is answered" \
 	"answers @ right.h4.mesh 192.0.2.104" 1 2
 echo "# both changes on all five hosts: $(($(now_ms) - heal)) ms after the heal"
-check "h1 pings h3.mesh again" "mesh_within 10 'ping_name 1 h3.mesh'"
+# WireGuard's own handshake back-off after 15 s of silence decides this, not sync: it took
+# up to ~20 s after the heal once under CI load.
+check "h1 pings h3.mesh again" "mesh_within 30 'ping_name 1 h3.mesh'"
+echo "# h1 reaches h3 through the tunnel again: $(($(now_ms) - heal)) ms after the heal"
 for h in 1 2 3 4 5; do
 	check "h$h counted no strike (a partition is no offence)" \
 		"[ \"\$(mesh_ctl $h | jq -r .sync.strikes)\" = 0 ] && [ \"\$(mesh_ctl $h | jq -r .sync.banned)\" = 0 ]"
