@@ -134,6 +134,16 @@ int syncnode_record_accepted(struct syncnode *n, const uint8_t id[REC_ID_SIZE],
 void syncnode_link_changed(struct syncnode *n, uint64_t now);
 
 /*
+ * Neighbour key was just heard from directly (a LAN beacon that proved it can be reached
+ * again, say after a partition healed): failures before it say nothing about now, so its
+ * back-off is lifted. Its failure count stays: if it fails again it backs off longer.
+ * The caller calls this at most once per beacon it accepted, and only when it wants a
+ * session (the sets differ): a peer whose beacons arrive but whose sync port does not
+ * answer costs one connection attempt per beacon. -ENOENT: not a neighbour.
+ */
+int syncnode_heard(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], uint64_t now);
+
+/*
  * A neighbour's set differs from ours: its LAN beacon carries another fingerprint, or an
  * outbound session with it broke after the HELLOs showed the sets differ (the session's
  * stats: neg_rounds > 0). An anti-entropy session with exactly this neighbour is due at

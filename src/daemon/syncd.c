@@ -1478,9 +1478,12 @@ static void on_beacon(void *arg, const struct beacon *b, const struct sockaddr_s
 	e->heard = now;
 	if (syncnode_lan_seen(sd->node, b->host_key, now) < 0)
 		return;
-	/* Another set there: sync with exactly that neighbour now. */
-	if (sd->have_fp && memcmp(b->fingerprint, sd->fp, BEACON_FINGERPRINT_SIZE) != 0)
+	/* Another set there: sync with exactly that neighbour now, also if it failed before
+	 * (the beacon shows it is back: a healed partition converges within a beacon). */
+	if (sd->have_fp && memcmp(b->fingerprint, sd->fp, BEACON_FINGERPRINT_SIZE) != 0) {
+		syncnode_heard(sd->node, b->host_key, now);
 		syncnode_request(sd->node, b->host_key, now);
+	}
 	schedule_step(sd);
 }
 

@@ -381,6 +381,17 @@ void syncnode_link_changed(struct syncnode *n, uint64_t now)
 		n->nb[i].backoff_until = 0;
 }
 
+int syncnode_heard(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], uint64_t now)
+{
+	struct neighbour *e = nb_find(n, key);
+
+	(void)now;
+	if (e == NULL || e->flags == 0)
+		return -ENOENT;
+	e->backoff_until = 0;
+	return 0;
+}
+
 int syncnode_request(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], uint64_t now)
 {
 	struct neighbour *e = nb_find(n, key);

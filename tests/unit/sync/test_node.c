@@ -810,6 +810,49 @@ static void a_request_waits_for_the_interval_and_the_back_off(void **state)
 	syncnode_free(f.n);
 }
 
+/* A partition: pushes to a neighbour fail again and again (its back-off grows to minutes);
+ * then its beacon is heard with another set. The session opens at once, not when the
+ * back-off would have ended; a stranger is refused; the failure count stays. */
+static void a_neighbour_heard_again_is_synced_at_once_despite_its_back_off(void **state)
+{
+	struct fixture f;
+	uint8_t key[REC_KEY_SIZE], id[REC_ID_SIZE] = { 0 };
+	struct syncnode_neighbour_info info;
+	uint64_t now = 1000;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 10000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 1, 0);
+	key_of(1, key);
+	for (unsigned i = 0; i < 6; i++, now += 1000) {
+		syncnode_heard(f.n, key, now); /* lifted, yet failing again makes it longer */
+		id[0] = (uint8_t)(i + 1);
+		assert_int_equal(syncnode_record_accepted(f.n, id, NULL, now), 0);
+		step(&f, now);
+		for (size_t j = 0; j < f.count; j++)
+			if (f.act[j].kind == SYNCNODE_PUSH)
+				syncnode_push_end(f.n, f.act[j].peer, -ETIMEDOUT, now);
+	}
+	assert_int_equal(syncnode_neighbour(f.n, 0, &info), 0);
+	assert_true(info.backoff_until > now + 60000); /* 6 failures: 160 s +- 25 % */
+	assert_int_equal(syncnode_request(f.n, key, now), 0);
+	assert_int_equal(step(&f, now), 0); /* only a request: it waits */
+	assert_int_equal(syncnode_heard(f.n, key, now), 0);
+	assert_int_equal(syncnode_request(f.n, key, now), 0);
+	assert_int_equal(step(&f, now), 1);
+	assert_int_equal(f.act[0].kind, SYNCNODE_OPEN_SESSION);
+	assert_memory_equal(f.act[0].peer, key, REC_KEY_SIZE);
+	/* It fails once more: backed off longer than the first failure's 5 s. */
+	syncnode_session_end(f.n, key, false, -ETIMEDOUT, now + 100);
+	assert_int_equal(syncnode_neighbour(f.n, 0, &info), 0);
+	assert_true(info.backoff_until > now + 100 + 60000);
+	key_of(5, key);
+	assert_int_equal(syncnode_heard(f.n, key, now), -ENOENT);
+	syncnode_free(f.n);
+}
+
 static void a_request_waits_for_a_free_session_slot(void **state)
 {
 	struct fixture f;
@@ -1039,6 +1082,7 @@ int main(void)
 		cmocka_unit_test(a_request_opens_a_session_with_exactly_that_neighbour_at_once),
 		cmocka_unit_test(a_request_while_a_session_is_open_is_ignored),
 		cmocka_unit_test(a_request_waits_for_the_interval_and_the_back_off),
+		cmocka_unit_test(a_neighbour_heard_again_is_synced_at_once_despite_its_back_off),
 		cmocka_unit_test(a_request_waits_for_a_free_session_slot),
 		cmocka_unit_test(a_flood_of_requests_is_bounded),
 	};
