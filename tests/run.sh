@@ -79,6 +79,8 @@ run_suite() {
 		printf '  FAIL  %-40s %d passed, %d failed, exit %d%s\n' \
 			"$name" "$n_passed" "$n_failed" "$rc" "$note"
 		sed 's/^/        /' "$out"
+		# Again at the end, where a long log does not bury them: what failed.
+		grep -E '^not ok|^\[  (FAILED|ERROR) +\]|^\[   LINE   \]' "$out" | sed 's/^/        failed: /'
 		failed_suites+=("$name")
 	fi
 	return 0

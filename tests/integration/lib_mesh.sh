@@ -293,6 +293,14 @@ mesh_start() {
 # Stops every meshnamed that was started (hosts never started are left out).
 mesh_stop() {
 	local h rc
+	# Something failed: what each meshnamed says of itself, while it still runs.
+	if [ "$failed" -ne 0 ]; then
+		for ((h = 1; h <= MESH_HOSTS; h++)); do
+			[ -n "${daemon_pid[$h]:-}" ] || continue
+			echo "# status of h$h when the test ended:"
+			mn "$h" --control "$tmp/control$h.sock" status 2>&1 | sed "s/^/# h$h: /"
+		done
+	fi
 	for ((h = 1; h <= MESH_HOSTS; h++)); do
 		[ -n "${daemon_pid[$h]:-}" ] || continue
 		kill -TERM "${daemon_pid[$h]}"
