@@ -5,92 +5,13 @@
 # records, endpoints, zone and hosts output, expired and tampered invites, tampered
 # bundles, key file modes and that no secret ever shows in any output.
 # Uses $BUILD/meshname (BUILD defaults to build); needs jq and base64.
-set -u
 
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-MESHNAME=$PWD/$BUILD/meshname
-passed=0
-failed=0
-
-T=$(mktemp -d)
-cleanup() {
-	chmod -R u+rwx "$T" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() {
-	echo "ok - $1"
-	passed=$((passed + 1))
-}
-not_ok() {
-	echo "not ok - $1"
-	failed=$((failed + 1))
-}
-# check NAME CONDITION...: ok when the command succeeds.
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-
-for tool in jq base64 od; do
-	if ! command -v "$tool" >/dev/null; then
-		not_ok "prerequisite $tool is installed"
-		echo "$passed passed, $failed failed"
-		exit 1
-	fi
-done
-if [ ! -x "$MESHNAME" ]; then
-	not_ok "$MESHNAME is built"
-	echo "$passed passed, $failed failed"
-	exit 1
-fi
-
-# mn STATE ARGS...: runs meshname on state directory $T/STATE; stdout in $T/out, stderr
-# in $T/err, both also appended to $T/all (scanned for secrets at the end). rc in $rc.
-mn() {
-	local state=$1
-	shift
-	"$MESHNAME" --state "$T/$state" "$@" >"$T/out" 2>"$T/err" <"${MN_STDIN:-/dev/null}"
-	rc=$?
-	cat "$T/out" "$T/err" >>"$T/all"
-	# Under SANITIZE=..., every run counts, also those whose exit code is not checked.
-	if grep -Eq 'Sanitizer|runtime error' "$T/err"; then
-		not_ok "sanitizers are quiet on: meshname $*"
-	fi
-	return 0
-}
-
-# expect_ok NAME STATE ARGS...
-expect_ok() {
-	local name=$1
-	shift
-	mn "$@"
-	if [ "$rc" -eq 0 ]; then
-		ok "$name"
-	else
-		not_ok "$name (exit $rc: $(cat "$T/err"))"
-	fi
-}
-
-# expect_error NAME CODE MESSAGE STATE ARGS...: exit code CODE, MESSAGE in stderr,
-# which is one line starting with "meshname: ".
-expect_error() {
-	local name=$1 code=$2 message=$3
-	shift 3
-	mn "$@"
-	if [ "$rc" -ne "$code" ]; then
-		not_ok "$name (exit $rc, wanted $code: $(cat "$T/err"))"
-	elif ! grep -qF -- "$message" "$T/err"; then
-		not_ok "$name (stderr: $(cat "$T/err"))"
-	elif [ "$(wc -l <"$T/err")" -ne 1 ] || ! grep -q '^meshname: ' "$T/err"; then
-		not_ok "$name (not one 'meshname: ...' line: $(cat "$T/err"))"
-	else
-		ok "$name"
-	fi
-}
+# Setup (tests/integration/lib.sh): $T, $MESHNAME, ok/not_ok/check, mn STATE ARGS (output
+# in $T/out and $T/err, exit code in $rc, everything also in $T/all), expect_ok,
+# expect_error, cli_summary.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+cli_require jq base64 od
 
 # Host names in ls --json, sorted, with everything but the self marker.
 ls_json() {
@@ -452,5 +373,4 @@ check "no key file's content appears in any output" test "$leaks" -eq 0
 bad_modes=$(find "$T" -name '*.key' ! -perm 600 | wc -l)
 check "every key file is mode 0600" test "$bad_modes" -eq 0
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_summary
