@@ -6,79 +6,13 @@
 # bad --bootstrap values refused with exit 2 and nothing stored, the request flow and
 # invites without endpoints writing no seeds, and a join that cannot write its seeds
 # undone whole. Uses $BUILD/meshname (BUILD defaults to build); needs jq.
-set -u
 
-cd "$(dirname "$0")/../.." || exit 1
-BUILD=${BUILD:-build}
-MESHNAME=$PWD/$BUILD/meshname
-passed=0
-failed=0
+# Setup (tests/integration/lib.sh): $T, $MESHNAME, ok/not_ok/check, mn STATE ARGS (output
+# in $T/out and $T/err, exit code in $rc), expect_ok, expect_error, cli_summary.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+cli_require jq
 
-T=$(mktemp -d)
-cleanup() {
-	chmod -R u+rwx "$T" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() {
-	echo "ok - $1"
-	passed=$((passed + 1))
-}
-not_ok() {
-	echo "not ok - $1"
-	failed=$((failed + 1))
-}
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-
-if ! command -v jq >/dev/null; then
-	not_ok "prerequisite jq is installed"
-	echo "$passed passed, $failed failed"
-	exit 1
-fi
-if [ ! -x "$MESHNAME" ]; then
-	not_ok "$MESHNAME is built"
-	echo "$passed passed, $failed failed"
-	exit 1
-fi
-
-# mn STATE ARGS...: meshname on $T/STATE; stdout in $T/out, stderr in $T/err, rc in $rc.
-mn() {
-	local state=$1
-	shift
-	"$MESHNAME" --state "$T/$state" "$@" >"$T/out" 2>"$T/err" </dev/null
-	rc=$?
-	if grep -Eq 'Sanitizer|runtime error' "$T/err"; then
-		not_ok "sanitizers are quiet on: meshname $*"
-	fi
-	return 0
-}
-expect_ok() {
-	local name=$1
-	shift
-	mn "$@"
-	if [ "$rc" -eq 0 ]; then ok "$name"; else not_ok "$name (exit $rc: $(cat "$T/err"))"; fi
-}
-# expect_error NAME CODE MESSAGE STATE ARGS...: exit CODE and one "meshname: " line
-# holding MESSAGE on stderr.
-expect_error() {
-	local name=$1 code=$2 message=$3
-	shift 3
-	mn "$@"
-	if [ "$rc" -ne "$code" ]; then
-		not_ok "$name (exit $rc, wanted $code: $(cat "$T/err"))"
-	elif ! grep -qF -- "$message" "$T/err"; then
-		not_ok "$name (stderr: $(cat "$T/err"))"
-	elif [ "$(wc -l <"$T/err")" -ne 1 ] || ! grep -q '^meshname: ' "$T/err"; then
-		not_ok "$name (not one 'meshname: ...' line: $(cat "$T/err"))"
-	else
-		ok "$name"
-	fi
-}
 # The seed lines of a seeds file (no comments), or "" when there is none.
 seed_lines() {
 	if [ -e "$1" ]; then grep -v '^#' "$1"; fi
@@ -216,5 +150,4 @@ expect_ok "without --bootstrap it still makes an invite" k add h12
 check "and notes that it names no bootstrap endpoint" \
 	grep -q '^meshname: note: the invite names no bootstrap endpoint (this host has no certificate)' "$T/err"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_summary
