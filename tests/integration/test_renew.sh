@@ -6,76 +6,13 @@
 # code: --new-wg-key for another host, a key another host already holds (the registry's
 # check and the admin's), an unsafe wg.key.next. No secret in any output.
 # Uses $BUILD/meshname (BUILD defaults to build); needs jq and wg (wg pubkey only).
-set -u
 
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
-MESHNAME=$BUILD/meshname
-passed=0
-failed=0
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+# Setup (tests/integration/lib.sh): $T, $MESHNAME, ok/not_ok/check, mn STATE ARGS (output
+# in $T/out and $T/err, exit code in $rc), expect_ok, expect_error, cli_summary.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+cli_require jq wg
 
-ok() {
-	echo "ok - $1"
-	passed=$((passed + 1))
-}
-not_ok() {
-	echo "not ok - $1"
-	failed=$((failed + 1))
-}
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-for tool in jq wg; do
-	if ! command -v "$tool" >/dev/null; then
-		not_ok "prerequisite $tool is installed (tests/deps.sh test)"
-		echo "$passed passed, $failed failed"
-		exit 1
-	fi
-done
-if [ ! -x "$MESHNAME" ]; then
-	not_ok "$MESHNAME is built"
-	echo "$passed passed, $failed failed"
-	exit 1
-fi
-
-# mn STATE ARGS...: stdout in $T/out, stderr in $T/err, both appended to $T/all; rc.
-mn() {
-	local state=$1
-	shift
-	"$MESHNAME" --state "$T/$state" "$@" >"$T/out" 2>"$T/err" </dev/null
-	rc=$?
-	cat "$T/out" "$T/err" >>"$T/all"
-	if grep -Eq 'Sanitizer|runtime error' "$T/err"; then
-		not_ok "sanitizers are quiet on: meshname $*"
-	fi
-	return 0
-}
-expect_ok() {
-	local name=$1
-	shift
-	mn "$@"
-	if [ "$rc" -eq 0 ]; then ok "$name"; else not_ok "$name (exit $rc: $(cat "$T/err"))"; fi
-}
-# expect_error NAME CODE MESSAGE STATE ARGS...: one "meshname: " line holding MESSAGE.
-expect_error() {
-	local name=$1 code=$2 message=$3
-	shift 3
-	mn "$@"
-	if [ "$rc" -ne "$code" ]; then
-		not_ok "$name (exit $rc, wanted $code: $(cat "$T/err"))"
-	elif ! grep -qF -- "$message" "$T/err"; then
-		not_ok "$name (stderr: $(cat "$T/err"))"
-	elif [ "$(wc -l <"$T/err")" -ne 1 ] || ! grep -q '^meshname: ' "$T/err"; then
-		not_ok "$name (not one 'meshname: ...' line: $(cat "$T/err"))"
-	else
-		ok "$name"
-	fi
-}
 # bundle FROM TO: FROM's records reach TO (what TO refuses is said in $T/import-err).
 bundle() {
 	"$MESHNAME" --state "$T/$1" export -o "$T/bundle" &&
@@ -206,5 +143,4 @@ for f in "$T"/*/wg.key "$T"/*/wg.key.next "$T"/*/host.key "$T"/*/admin.key; do
 done
 check "no key file's content in any output" test "$leak" = 0
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_summary
