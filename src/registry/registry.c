@@ -100,6 +100,25 @@ static int exists_blob(struct registry *reg, enum store_stmt which, const uint8_
 	return rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
 
+typedef int (*row_fn)(void *ctx, sqlite3_stmt *st);
+
+/*
+ * Steps st (prepared and bound) to its end and hands each row to row, stopping at the
+ * first non-zero value, which it returns; a storage error as -errno, 0 at the end. The
+ * caller resets or finalizes st.
+ */
+static int step_rows(sqlite3_stmt *st, row_fn row, void *ctx)
+{
+	int rc, r;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = row(ctx, st);
+		if (r != 0)
+			return r;
+	}
+	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
 static int revoked(struct registry *reg, const uint8_t key[REC_KEY_SIZE])
 {
 	return exists_blob(reg, ST_REVOKED, key, REC_KEY_SIZE);
@@ -346,39 +365,46 @@ out:
 typedef int (*host_row_fn)(void *arg, const struct snapshot_host *h);
 typedef int (*rr_row_fn)(void *arg, const struct snapshot_rr *rr);
 
-/* Calls host_fn for every host row (name order), then rr_fn for every rr row. */
+struct view_walk {
+	struct registry *reg;
+	host_row_fn host_fn;
+	rr_row_fn rr_fn;
+	void *arg;
+};
+
+static int host_row(void *ctx, sqlite3_stmt *st)
+{
+	const struct view_walk *w = ctx;
+	struct host_view v;
+	int r = view_from_row(&v, st);
+
+	if (r == 0)
+		r = view_load_observations(w->reg, &v);
+	return r == 0 ? w->host_fn(w->arg, &v.h) : r;
+}
+
+static int rr_row(void *ctx, sqlite3_stmt *st)
+{
+	const struct view_walk *w = ctx;
+	struct snapshot_rr rr;
+	int r = rr_from_row(&rr, st);
+
+	return r == 0 ? w->rr_fn(w->arg, &rr) : r;
+}
+
+/* Calls host_fn for every host row (name order), then rr_fn for every rr row; both return
+ * 0 or -errno. */
 static int view_foreach(struct registry *reg, host_row_fn host_fn, rr_row_fn rr_fn, void *arg)
 {
-	struct host_view v;
-	struct snapshot_rr rr;
+	struct view_walk w = { reg, host_fn, rr_fn, arg };
 	sqlite3_stmt *st = store_stmt(reg, ST_HOST_ALL);
-	int rc, r = 0;
+	int r = step_rows(st, host_row, &w);
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = view_from_row(&v, st);
-		if (r == 0)
-			r = view_load_observations(reg, &v);
-		if (r == 0)
-			r = host_fn(arg, &v.h);
-		if (r < 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = store_errno(rc);
-		goto out;
-	}
 	sqlite3_reset(st);
+	if (r < 0)
+		return r;
 	st = store_stmt(reg, ST_RR_ALL);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = rr_from_row(&rr, st);
-		if (r == 0)
-			r = rr_fn(arg, &rr);
-		if (r < 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE)
-		r = store_errno(rc);
-out:
+	r = step_rows(st, rr_row, &w);
 	sqlite3_reset(st);
 	return r;
 }
@@ -601,6 +627,14 @@ static int load_input(struct registry *reg, uint64_t now, struct mat_input *in)
 	return r;
 }
 
+/* A view row that could not be written: a full disk or no memory is passed on as it is,
+ * any other failure is -EIO (a UNIQUE violation here is a bug in materialize.c, never a
+ * reason to drop a row). */
+static int view_write_result(int r)
+{
+	return r == -ENOSPC || r == -ENOMEM ? r : (r < 0 ? -EIO : 0);
+}
+
 static int insert_host(struct registry *reg, const struct snapshot_host *h)
 {
 	sqlite3_stmt *st = store_stmt(reg, ST_HOST_INSERT);
@@ -649,8 +683,7 @@ static int insert_host(struct registry *reg, const struct snapshot_host *h)
 		r = store_bind_blob(st, 14, eps, (size_t)h->n_endpoints * MAT_ENDPOINT_WIRE);
 	if (r == 0)
 		r = store_run(st);
-	/* A UNIQUE violation here is a bug in materialize.c, never a reason to drop a row. */
-	return r == -ENOSPC || r == -ENOMEM ? r : (r < 0 ? -EIO : 0);
+	return view_write_result(r);
 }
 
 static int insert_observations(struct registry *reg, const struct snapshot_host *h)
@@ -679,7 +712,7 @@ static int insert_observations(struct registry *reg, const struct snapshot_host 
 		if (r == 0)
 			r = store_run(st);
 	}
-	return r == -ENOSPC || r == -ENOMEM ? r : (r < 0 ? -EIO : 0);
+	return view_write_result(r);
 }
 
 static int insert_rr(struct registry *reg, const struct snapshot_rr *rr,
@@ -699,7 +732,7 @@ static int insert_rr(struct registry *reg, const struct snapshot_rr *rr,
 		r = store_bind_blob(st, 5, id, REC_ID_SIZE);
 	if (r == 0)
 		r = store_run(st);
-	return r == -ENOSPC || r == -ENOMEM ? r : (r < 0 ? -EIO : 0);
+	return view_write_result(r);
 }
 
 static int write_alerts(struct registry *reg, const struct mat_output *out, uint64_t now)
@@ -845,6 +878,16 @@ static int txn_commit(struct registry *reg)
 
 	if (r < 0)
 		txn_rollback(reg);
+	return r;
+}
+
+/* Ends the transaction txn_begin started: commits it when r is 0, else rolls it back.
+ * Returns r, or the commit's error. */
+static int txn_end(struct registry *reg, int r)
+{
+	if (r == 0)
+		return txn_commit(reg);
+	txn_rollback(reg);
 	return r;
 }
 
@@ -1571,10 +1614,7 @@ int registry_create(struct registry *reg, const uint8_t *root, size_t len, uint6
 		reg->has_root = true;
 		rc = materialize(reg, now);
 	}
-	if (rc == 0)
-		rc = txn_commit(reg);
-	else
-		txn_rollback(reg);
+	rc = txn_end(reg, rc);
 	if (rc < 0) {
 		reg->has_root = false;
 		memset(&reg->root, 0, sizeof(reg->root));
@@ -1647,10 +1687,7 @@ int registry_ingest(struct registry *reg, const uint8_t *buf, size_t len, uint64
 	r = ingest_one(reg, buf, len, now, false, res);
 	if (r == 0 && reg->dirty)
 		r = materialize(reg, now);
-	if (r == 0)
-		r = txn_commit(reg);
-	else
-		txn_rollback(reg);
+	r = txn_end(reg, r);
 	if (r < 0)
 		*res = 0;
 	return r;
@@ -1806,7 +1843,12 @@ int registry_begin(struct registry *reg)
 	return 0;
 }
 
-int registry_commit(struct registry *reg, uint64_t now)
+/*
+ * Ends the batch registry_begin started: commits it, after materializing the view first if
+ * with_view is set and the batch changed it, or rolls it back after a storage error in it.
+ * -EINVAL outside a batch.
+ */
+static int batch_end(struct registry *reg, bool with_view, uint64_t now)
 {
 	int r;
 
@@ -1815,30 +1857,20 @@ int registry_commit(struct registry *reg, uint64_t now)
 	reg->in_batch = false;
 	r = reg->batch_error;
 	reg->batch_error = 0;
-	if (r == 0 && reg->dirty)
+	if (r == 0 && with_view && reg->dirty)
 		r = materialize(reg, now);
-	if (r == 0)
-		r = txn_commit(reg);
-	else
-		txn_rollback(reg);
-	return r;
+	return txn_end(reg, r);
+}
+
+int registry_commit(struct registry *reg, uint64_t now)
+{
+	return batch_end(reg, true, now);
 }
 
 int registry_commit_deferred(struct registry *reg)
 {
-	int r;
-
-	if (!reg->in_batch)
-		return -EINVAL;
-	reg->in_batch = false;
-	r = reg->batch_error;
-	reg->batch_error = 0;
-	/* reg->dirty stays set: the next refresh, or a commit that materializes, does it */
-	if (r == 0)
-		r = txn_commit(reg);
-	else
-		txn_rollback(reg);
-	return r;
+	/* reg->dirty stays set: the next refresh, or a commit that materializes, does it. */
+	return batch_end(reg, false, 0);
 }
 
 void registry_rollback(struct registry *reg)
@@ -1864,11 +1896,7 @@ int registry_refresh(struct registry *reg, uint64_t now)
 	if (r < 0)
 		return r;
 	r = materialize(reg, now);
-	if (r == 0)
-		r = txn_commit(reg);
-	else
-		txn_rollback(reg);
-	return r;
+	return txn_end(reg, r);
 }
 
 struct snap_ctx {
@@ -2014,55 +2042,69 @@ bool registry_is_revoked(struct registry *reg, const uint8_t key[REC_KEY_SIZE])
 	return revoked(reg, key) > 0;
 }
 
+struct record_walk {
+	registry_record_fn fn;
+	void *arg;
+};
+
+static int record_row(void *ctx, sqlite3_stmt *st)
+{
+	const struct record_walk *w = ctx;
+	const uint8_t *raw = sqlite3_column_blob(st, 0);
+	int len = sqlite3_column_bytes(st, 0);
+
+	if (raw == NULL || len <= 0)
+		return -EIO;
+	return w->fn(w->arg, raw, (size_t)len);
+}
+
 int registry_foreach(struct registry *reg, registry_record_fn fn, void *arg)
 {
+	struct record_walk w = { fn, arg };
 	sqlite3_stmt *st = store_stmt(reg, ST_REC_ALL);
-	int rc, r = 0;
+	int r = step_rows(st, record_row, &w);
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const uint8_t *raw = sqlite3_column_blob(st, 0);
-		int len = sqlite3_column_bytes(st, 0);
-
-		if (raw == NULL || len <= 0) {
-			r = -EIO;
-			break;
-		}
-		r = fn(arg, raw, (size_t)len);
-		if (r != 0)
-			break;
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = store_errno(rc);
 	sqlite3_reset(st);
 	return r;
+}
+
+/* Rows of (issued_at, id) to fn, or of (issued_at, id, type) to typed_fn when that is set. */
+struct item_walk {
+	registry_item_fn fn;
+	registry_typed_item_fn typed_fn;
+	void *arg;
+};
+
+static int item_row(void *ctx, sqlite3_stmt *st)
+{
+	const struct item_walk *w = ctx;
+	uint64_t issued_at = (uint64_t)sqlite3_column_int64(st, 0);
+	const uint8_t *id = sqlite3_column_blob(st, 1);
+	int type;
+
+	if (id == NULL || sqlite3_column_bytes(st, 1) != REC_ID_SIZE)
+		return -EIO;
+	if (w->typed_fn == NULL)
+		return w->fn(w->arg, issued_at, id);
+	type = sqlite3_column_int(st, 2);
+	if (type <= 0 || type > UINT8_MAX)
+		return -EIO;
+	return w->typed_fn(w->arg, issued_at, id, (uint8_t)type);
 }
 
 int registry_foreach_typed_item(struct registry *reg, uint64_t now, registry_typed_item_fn fn,
 				void *arg)
 {
+	struct item_walk w = { NULL, fn, arg };
 	sqlite3_stmt *st = store_stmt(reg, ST_REC_SYNC);
-	int rc, r;
+	int r;
 
 	r = store_bind_u64(st, 1, now);
 	sqlite3_bind_int(st, 2, REC_ROOT);
 	sqlite3_bind_int(st, 3, REC_ADMIT);
 	sqlite3_bind_int(st, 4, REC_REVOKE);
-	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const uint8_t *id = sqlite3_column_blob(st, 1);
-		int type = sqlite3_column_int(st, 2);
-
-		if (id == NULL || sqlite3_column_bytes(st, 1) != REC_ID_SIZE || type <= 0 ||
-		    type > UINT8_MAX) {
-			r = -EIO;
-			break;
-		}
-		r = fn(arg, (uint64_t)sqlite3_column_int64(st, 0), id, (uint8_t)type);
-		if (r != 0)
-			goto out;
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = store_errno(rc);
-out:
+	if (r == 0)
+		r = step_rows(st, item_row, &w);
 	sqlite3_reset(st);
 	return r;
 }
@@ -2092,6 +2134,7 @@ int registry_foreach_since(struct registry *reg, uint64_t since, registry_item_f
 	/* Prepared per call, not kept with store.c's: a look every few seconds at most. */
 	static const char sql[] =
 		"SELECT issued_at, id FROM record WHERE issued_at >= ?1 ORDER BY issued_at, id";
+	struct item_walk w = { fn, NULL, arg };
 	sqlite3_stmt *st = NULL;
 	int rc, r;
 
@@ -2101,20 +2144,8 @@ int registry_foreach_since(struct registry *reg, uint64_t since, registry_item_f
 	if (rc != SQLITE_OK)
 		return store_errno(rc);
 	r = store_bind_u64(st, 1, since);
-	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const uint8_t *id = sqlite3_column_blob(st, 1);
-
-		if (id == NULL || sqlite3_column_bytes(st, 1) != REC_ID_SIZE) {
-			r = -EIO;
-			break;
-		}
-		r = fn(arg, (uint64_t)sqlite3_column_int64(st, 0), id);
-		if (r != 0)
-			goto out;
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = store_errno(rc);
-out:
+	if (r == 0)
+		r = step_rows(st, item_row, &w);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -2176,21 +2207,26 @@ int registry_counts(struct registry *reg, struct registry_counts *c)
 	return r;
 }
 
+struct alert_walk {
+	registry_alert_fn fn;
+	void *arg;
+};
+
+static int alert_row(void *ctx, sqlite3_stmt *st)
+{
+	const struct alert_walk *w = ctx;
+	const unsigned char *msg = sqlite3_column_text(st, 1);
+
+	return w->fn(w->arg, (uint64_t)sqlite3_column_int64(st, 0),
+		     msg != NULL ? (const char *)msg : "");
+}
+
 int registry_foreach_alert(struct registry *reg, registry_alert_fn fn, void *arg)
 {
+	struct alert_walk w = { fn, arg };
 	sqlite3_stmt *st = store_stmt(reg, ST_ALERT_ALL);
-	int rc, r = 0;
+	int r = step_rows(st, alert_row, &w);
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *msg = sqlite3_column_text(st, 1);
-
-		r = fn(arg, (uint64_t)sqlite3_column_int64(st, 0),
-		       msg != NULL ? (const char *)msg : "");
-		if (r != 0)
-			break;
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = store_errno(rc);
 	sqlite3_reset(st);
 	return r;
 }

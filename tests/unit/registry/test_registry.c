@@ -2389,6 +2389,100 @@ static void registry_foreach_since_lists_the_records_issued_from_a_time_on(void 
 	free(it);
 }
 
+/* ---- every walk: the callback's value, and rows that cannot be what they say -------------- */
+
+static int second_record_cb(void *arg, const uint8_t *buf, size_t len)
+{
+	int *calls = arg;
+
+	(void)buf;
+	(void)len;
+	return ++*calls == 2 ? -ECANCELED : 0;
+}
+
+static int third_typed_item_cb(void *arg, uint64_t issued_at, const uint8_t id[REC_ID_SIZE],
+			       uint8_t type)
+{
+	int *calls = arg;
+
+	(void)issued_at;
+	(void)id;
+	(void)type;
+	return ++*calls == 3 ? 42 : 0;
+}
+
+static int first_alert_cb(void *arg, uint64_t at, const char *message)
+{
+	int *calls = arg;
+
+	(void)at;
+	(void)message;
+	++*calls;
+	return -ECANCELED;
+}
+
+/* UPDATE record SET set WHERE type = type, on f's database through a connection of its
+ * own: a registry hurt from outside. */
+static void tamper(struct fx *f, const char *set, int type)
+{
+	char sql[128];
+	sqlite3 *db;
+
+	snprintf(sql, sizeof(sql), "UPDATE record SET %s WHERE type = %d", set, type);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_true(sqlite3_changes(db) > 0);
+	sqlite3_close(db);
+}
+
+static void
+every_walk_returns_the_callbacks_first_non_zero_value_and_eio_for_a_bad_row(void **state)
+{
+	struct fx *f = *state;
+	struct sync_items *it = calloc(1, sizeof(*it));
+	uint8_t a[REC_SECRET_SIZE];
+	struct rec r;
+	int calls;
+
+	assert_non_null(it);
+	host_key(0, a);
+	cert(f, &r, 0, "nas", 5);
+	assert_int_equal(ingest(f, &r, f->admin, NULL), 0);
+	/* two ENDPOINTS with one seq: an alert */
+	endpoints(f, &r, 3, 1000, 5);
+	assert_int_equal(ingest(f, &r, a, NULL), 0);
+	endpoints(f, &r, 3, 2000, 5);
+	assert_int_equal(ingest(f, &r, a, NULL), 0);
+	assert_int_equal(alerts_with(f, NULL), 1);
+
+	calls = 0;
+	assert_int_equal(registry_foreach(f->reg, second_record_cb, &calls), -ECANCELED);
+	assert_int_equal(calls, 2);
+	calls = 0;
+	assert_int_equal(registry_foreach_typed_item(f->reg, NOW, third_typed_item_cb, &calls), 42);
+	assert_int_equal(calls, 3);
+	calls = 0;
+	assert_int_equal(registry_foreach_alert(f->reg, first_alert_cb, &calls), -ECANCELED);
+	assert_int_equal(calls, 1);
+
+	/* A type no record has: the typed walk says the table is broken; the walk since a
+	 * time reads no type and goes on. */
+	tamper(f, "type = 300", REC_ENDPOINTS);
+	memset(it, 0, sizeof(*it));
+	assert_int_equal(registry_foreach_typed_item(f->reg, NOW, third_typed_item_cb, &calls),
+			 -EIO);
+	assert_int_equal(registry_foreach_since(f->reg, 0, collect_item_cb, it), 0);
+	assert_int_equal(it->n, 4);
+	/* An id that is not 32 bytes, a record without its bytes. */
+	tamper(f, "id = x'00'", REC_CERT);
+	memset(it, 0, sizeof(*it));
+	assert_int_equal(registry_foreach_since(f->reg, 0, collect_item_cb, it), -EIO);
+	assert_int_equal(registry_foreach_item(f->reg, NOW, collect_item_cb, it), -EIO);
+	tamper(f, "raw = x''", REC_CERT);
+	assert_int_equal(registry_foreach(f->reg, collect_cb, &(struct collect){ 0 }), -EIO);
+	free(it);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2397,6 +2491,7 @@ int main(void)
 		T(the_sync_set_is_the_same_whatever_the_order_and_holds_only_live_stored_records),
 		T(registry_get_copies_a_stored_record_or_says_why_not),
 		T(registry_foreach_since_lists_the_records_issued_from_a_time_on),
+		T(every_walk_returns_the_callbacks_first_non_zero_value_and_eio_for_a_bad_row),
 		T(the_same_record_twice_is_a_duplicate),
 		T(the_root_sent_back_is_a_duplicate_and_another_root_is_another_mesh),
 		cmocka_unit_test(a_registry_without_a_mesh_refuses_records),
