@@ -20,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "meshname/keys.h"
+#include "registry/base64.h"
 
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
@@ -428,19 +429,13 @@ static char *b64_encode(const uint8_t *buf, size_t len, int variant)
 	return s;
 }
 
-/* libsodium 1.0.18's sodium_base642bin reads every byte from 0x80 up as the digit 63 ('_'
- * or '/'), which would give one payload many texts: refused here. It refuses every other
- * byte outside the alphabet itself. */
+/* Through the registry's strict decoder: a byte from 0x80 up, which libsodium alone reads
+ * as '_' or '/', would give one payload many texts. */
 static long b64_decode(const char *s, uint8_t *out, size_t size, int variant)
 {
 	size_t len;
-	const char *end;
 
-	for (const char *p = s; *p != '\0'; p++)
-		if ((unsigned char)*p >= 0x80)
-			return -1;
-	if (sodium_base642bin(out, size, s, strlen(s), NULL, &len, &end, variant) != 0 ||
-	    *end != '\0')
+	if (base64_decode_strict(s, strlen(s), out, size, &len, variant) < 0)
 		return -1;
 	return (long)len;
 }

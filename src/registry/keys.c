@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "meshname/keys.h"
+#include "registry/base64.h"
 #include "registry/fileio.h"
 
 #define KEY_BYTES 32
@@ -101,13 +102,13 @@ out:
 /*
  * Reads dir/file into key. Refuses symlinks (-ELOOP), anything but a regular file
  * (-EBADMSG), a file group or others may access (-EPERM), and any content but exactly
- * 44 base64 characters and a newline (-EBADMSG).
+ * 44 characters of standard base64 and a newline (-EBADMSG): a byte from 0x80 up too,
+ * which libsodium alone would read as '/' (see base64.h).
  */
 static int read_key_file(const char *dir, const char *file, uint8_t key[KEY_BYTES])
 {
 	char path[PATH_MAX], text[KEY_FILE_LEN + 1];
 	size_t got = 0, bin_len = 0;
-	const char *end = NULL;
 	struct stat st;
 	int fd, rc;
 
@@ -145,9 +146,9 @@ static int read_key_file(const char *dir, const char *file, uint8_t key[KEY_BYTE
 	rc = -EBADMSG;
 	if (got != KEY_FILE_LEN || text[KEY_B64_LEN] != '\n')
 		goto out;
-	if (sodium_base642bin(key, KEY_BYTES, text, KEY_B64_LEN, NULL, &bin_len, &end,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    bin_len != KEY_BYTES || end != text + KEY_B64_LEN)
+	if (base64_decode_strict(text, KEY_B64_LEN, key, KEY_BYTES, &bin_len,
+				 sodium_base64_VARIANT_ORIGINAL) < 0 ||
+	    bin_len != KEY_BYTES)
 		goto out;
 	rc = 0;
 out:

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "meshname/seeds.h"
+#include "registry/base64.h"
 #include "registry/fileio.h"
 
 #define KEY_B64_LEN 44 /* standard base64 of 32 bytes, with its padding */
@@ -166,23 +167,12 @@ int seeds_parse_hostport(const char *text, struct seed *out)
 	return parse_hostport(text, strlen(text), out) == NULL ? 0 : -EINVAL;
 }
 
-/* libsodium 1.0.18's sodium_base642bin reads every byte from 0x80 up as the digit 63, so
- * such bytes are refused here; it refuses every other byte outside the alphabet itself. */
-static bool ascii_only(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] >= 0x80)
-			return false;
-	return true;
-}
-
 /* One line (NUL-terminated, no newline) into out. 1 for a seed, 0 for a blank or comment
  * line, -1 with *why set. */
 static int parse_line(char *line, struct seed *out, const char **why)
 {
 	char *p, *key, *hp, *hash;
 	size_t key_len, hp_len, bin_len = 0;
-	const char *end = NULL;
 
 	hash = strchr(line, '#');
 	if (hash != NULL)
@@ -203,10 +193,10 @@ static int parse_line(char *line, struct seed *out, const char **why)
 	hp_len = (size_t)(p - hp);
 	while (is_blank(*p))
 		p++;
-	if (key_len != KEY_B64_LEN || !ascii_only(key, key_len) ||
-	    sodium_base642bin(out->key, sizeof(out->key), key, key_len, NULL, &bin_len, &end,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    bin_len != REC_KEY_SIZE || end != key + key_len) {
+	if (key_len != KEY_B64_LEN ||
+	    base64_decode_strict(key, key_len, out->key, sizeof(out->key), &bin_len,
+				 sodium_base64_VARIANT_ORIGINAL) < 0 ||
+	    bin_len != REC_KEY_SIZE) {
 		*why = "not a host key (44 characters of standard base64, as meshname show "
 		       "prints it)";
 		return -1;

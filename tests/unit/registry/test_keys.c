@@ -239,6 +239,74 @@ static void load_refuses_anything_but_one_base64_key_line(void **state)
 	}
 }
 
+/* Writes the n bytes of content to dir/file, mode 0600 (content may hold a NUL). */
+static void write_bytes(const char *dir, const char *file, const char *content, size_t n)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	path_of(path, dir, file);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, n), (ssize_t)n);
+	assert_int_equal(close(fd), 0);
+}
+
+/*
+ * libsodium 1.0.18 alone reads a byte from 0x80 up as '/': the RFC 8032 seed's line with
+ * 0xff for its '/' loaded as that very seed. Every such byte, anywhere in the line, and
+ * every other byte outside the alphabet, is refused, for `wg genkey` keys and host keys
+ * alike, and the good lines still load.
+ */
+static void load_refuses_a_key_line_with_a_byte_from_0x80_up_or_outside_base64(void **state)
+{
+	static const unsigned char odd[] = { 0x80, 0xaf, 0xc3, 0xff, 0x00,
+					     0x01, '\t', '-',  '.',  0x7f };
+	const char *dir = *state;
+	uint8_t sk[REC_SECRET_SIZE], x[REC_KEY_SIZE], pk[REC_KEY_SIZE], want[REC_KEY_SIZE];
+	char good[64], line[64];
+
+	key_line(X25519_SK_HEX, good);
+	assert_string_equal(good, "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\n");
+	for (size_t pos = 0; pos < 44; pos++) {
+		for (size_t i = 0; i < sizeof(odd); i++) {
+			memcpy(line, good, 45);
+			line[pos] = (char)odd[i];
+			write_bytes(dir, KEYS_WG, line, 45);
+			memset(x, 0xaa, sizeof(x));
+			if (keys_x25519_load(dir, KEYS_WG, x, pk) != -EBADMSG)
+				fail_msg("byte 0x%02x at %zu of a WireGuard key was accepted",
+					 odd[i], pos);
+			/* nothing of the key is left in the caller's buffer */
+			memset(want, 0, sizeof(want));
+			assert_memory_equal(x, want, sizeof(x));
+			write_bytes(dir, KEYS_HOST, line, 45);
+			if (keys_ed25519_load(dir, KEYS_HOST, sk) != -EBADMSG)
+				fail_msg("byte 0x%02x at %zu of a host key was accepted", odd[i],
+					 pos);
+		}
+	}
+	/* the good line loads as the RFC 7748 key */
+	write_bytes(dir, KEYS_WG, good, 45);
+	assert_int_equal(keys_x25519_load(dir, KEYS_WG, x, pk), 0);
+	fixture_unhex(X25519_SK_HEX, want, sizeof(want));
+	assert_memory_equal(x, want, sizeof(want));
+	fixture_unhex(X25519_PK_HEX, want, sizeof(want));
+	assert_memory_equal(pk, want, sizeof(want));
+	sodium_memzero(x, sizeof(x));
+	/* the RFC 8032 seed's line loads, and with 0xff for its '/' it does not */
+	key_line(ED25519_SEED_HEX, good);
+	assert_int_equal(good[6], '/');
+	write_bytes(dir, KEYS_HOST, good, 45);
+	assert_int_equal(keys_ed25519_load(dir, KEYS_HOST, sk), 0);
+	fixture_unhex(ED25519_PK_HEX, want, sizeof(want));
+	assert_memory_equal(sk + 32, want, sizeof(want));
+	good[6] = (char)0xff;
+	write_bytes(dir, KEYS_HOST, good, 45);
+	assert_int_equal(keys_ed25519_load(dir, KEYS_HOST, sk), -EBADMSG);
+	sodium_memzero(sk, sizeof(sk));
+}
+
 static void load_refuses_a_symlink_and_a_directory(void **state)
 {
 	const char *dir = *state;
@@ -461,6 +529,7 @@ int main(void)
 		T(load_of_a_missing_file_is_enoent),
 		T(load_refuses_a_file_group_or_others_can_access),
 		T(load_refuses_anything_but_one_base64_key_line),
+		T(load_refuses_a_key_line_with_a_byte_from_0x80_up_or_outside_base64),
 		T(load_refuses_a_symlink_and_a_directory),
 		T(ed25519_load_matches_rfc8032_test_1),
 		T(x25519_load_matches_rfc7748_alice),
