@@ -1728,14 +1728,13 @@ static void verify_all(const struct registry_item *items, size_t n, bool *ok)
 		threads = VERIFY_MAX_THREADS;
 	if (n < 64 * threads)
 		threads = 1; /* not worth a thread */
-	for (t = 0; t < threads; t++) {
-		job[t].items = items;
-		job[t].ok = ok;
-		job[t].from = n * t / threads;
-		job[t].to = n * (t + 1) / threads;
-	}
-	for (t = 1; t < threads; t++)
+	/* This thread's share is set on its own, not in a loop from 0: threads is at least 1,
+	 * but an analyser cannot see it and took job[0] as maybe unset (cppcheck uninitvar). */
+	job[0] = (struct verify_job){ items, ok, 0, n / threads };
+	for (t = 1; t < threads; t++) {
+		job[t] = (struct verify_job){ items, ok, n * t / threads, n * (t + 1) / threads };
 		started[t] = pthread_create(&tid[t], NULL, verify_range, &job[t]) == 0;
+	}
 	verify_range(&job[0]);
 	for (t = 1; t < threads; t++) {
 		if (started[t])
