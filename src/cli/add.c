@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "cli/cli.h"
+#include "meshname/certstate.h"
 #include "meshname/keys.h"
 #include "meshname/sync.h"
 
@@ -108,7 +109,7 @@ static void own_cert(struct cli *c, uint8_t *raw, size_t *len)
 	struct rec cert;
 
 	*len = 0;
-	if (cli_host_pk(c, pk) < 0 || cli_find_cert(c, pk, &cert, raw, len) < 0)
+	if (cli_host_pk(c, pk) < 0 || registry_find_cert(c->reg, pk, &cert, raw, len) < 0)
 		*len = 0;
 }
 

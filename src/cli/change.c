@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "cli/cli.h"
+#include "meshname/certstate.h"
 #include "meshname/keys.h"
 
 const char cli_help_revoke[] =
@@ -81,7 +82,7 @@ static int find_host(struct cli *c, const char *name, struct rec *cert)
 	if (rc < 0)
 		return cli_fail("cannot read the registry: %s", strerror(-rc));
 	h = snapshot_lookup_name(s, name, strlen(name));
-	rc = h != NULL ? cli_find_cert(c, h->host_key, cert, NULL, NULL) : -ENOENT;
+	rc = h != NULL ? registry_find_cert(c->reg, h->host_key, cert, NULL, NULL) : -ENOENT;
 	snapshot_unref(s);
 	if (rc < 0 && (rc = registry_foreach(c->reg, by_name_cb, &b)) == 0 && !b.found)
 		rc = -ENOENT;
@@ -426,7 +427,7 @@ int cmd_renew(struct cli *c, int argc, char **argv)
 			goto out;
 		self = is_self(c, &cert);
 	} else if (cli_host_pk(c, self_pk) == 0 &&
-		   cli_find_cert(c, self_pk, &cert, NULL, NULL) == 0) {
+		   registry_find_cert(c->reg, self_pk, &cert, NULL, NULL) == 0) {
 		self = true;
 	} else {
 		ret = cli_usage("renew", "this machine is no host of the mesh: name the host "
@@ -441,7 +442,7 @@ int cmd_renew(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	/* The latest stored certificate of the host and its bytes: a RENEW names it by id. */
-	rc = cli_find_cert(c, cert.u.cert.host_key, &cert, raw, &raw_len);
+	rc = registry_find_cert(c->reg, cert.u.cert.host_key, &cert, raw, &raw_len);
 	if (rc < 0) {
 		ret = cli_fail("cannot read %s's certificate: %s", cert.u.cert.name, strerror(-rc));
 		goto out;

@@ -125,10 +125,6 @@ int cli_sign_ingest(struct cli *c, struct rec *r, const uint8_t sk[REC_SECRET_SI
 /* Ingests one raw record and prints why it was refused. Returns an exit code. */
 int cli_ingest(struct cli *c, const uint8_t *buf, size_t len, const char *what);
 
-/* The latest stored CERT of this host key (highest serial), active or not. */
-int cli_find_cert(struct cli *c, const uint8_t host_key[REC_KEY_SIZE], struct rec *cert,
-		  uint8_t *raw, size_t *raw_len);
-
 /* Looks HOST up in s; prints "no host named X in this mesh" when missing. */
 const struct snapshot_host *cli_lookup_host(const struct snapshot *s, const char *name);
 

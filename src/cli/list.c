@@ -13,8 +13,8 @@
 #include <sodium.h>
 
 #include "cli/cli.h"
+#include "meshname/certstate.h"
 
-#define WARN_DAYS 30
 #define ZONE_TTL 300
 
 const char cli_help_status[] =
@@ -445,7 +445,7 @@ static void print_hosts(const struct cli *c, const struct host_list *l, bool jso
 		const struct snapshot_host *h = l->hosts[i];
 		char a4[16], a6[46], hk[17], wk[45], date[32], in[32], *ep = endpoints_text(h);
 		uint64_t left = h->not_after > c->now ? h->not_after - c->now : 0;
-		const char *colour = left < WARN_DAYS * CLI_DAY ? cli_yellow(c) : "";
+		const char *colour = left < CERT_WARN_DAYS * CLI_DAY ? cli_yellow(c) : "";
 
 		cli_ipv4_str(h->ipv4, a4);
 		cli_ipv6_str(h->ipv6, a6);
@@ -701,7 +701,7 @@ static int offline_status(struct cli *c, bool json, const char *why)
 		return ret;
 	have_self = cli_host_pk(c, self) == 0;
 	if (have_self) {
-		have_cert = cli_find_cert(c, self, &cert, raw, &raw_len) == 0;
+		have_cert = registry_find_cert(c->reg, self, &cert, raw, &raw_len) == 0;
 		revoked = registry_is_revoked(c->reg, self);
 	}
 	admin = cli_have_admin(c);
@@ -714,16 +714,8 @@ static int offline_status(struct cli *c, bool json, const char *why)
 	cli_prefix4_str(&c->root.u.root, p4);
 	cli_prefix6_str(&c->root.u.root, p6);
 	/* A revocation deletes the host's certificates: revoked comes first. */
-	if (revoked)
-		state_word = "revoked";
-	else if (!have_cert)
-		state_word = "none";
-	else if (cert.expires_at <= c->now)
-		state_word = "expired";
-	else if (cert.expires_at - c->now < WARN_DAYS * CLI_DAY)
-		state_word = "expiring";
-	else
-		state_word = "valid";
+	state_word = cert_state_word(
+		cert_state_of(revoked, have_cert, have_cert ? cert.expires_at : 0, c->now));
 	/* A host that is no longer a member is a failure the caller should notice. */
 	if (revoked || (have_cert && cert.expires_at <= c->now))
 		ret = CLI_FAIL;
@@ -841,6 +833,17 @@ static int daemon_status(struct cli *c, const struct cli_json *doc)
 	} else if (cert_state != NULL && strcmp(cert_state, "revoked") == 0) {
 		printf("this host:   %sREVOKED%s: this host is no longer a member of the mesh\n",
 		       cli_red(c), cli_reset(c));
+		ret = CLI_FAIL;
+	} else if (cert_state != NULL && strcmp(cert_state, "expired") == 0 &&
+		   cli_json_text(host, "ipv4") == NULL) {
+		/* Not active any more: the daemon says when it ended (control_json_status). */
+		cli_json_u64(host, "not_after", &not_after);
+		cli_date(not_after, date);
+		printf("this host:   %s.%s  certificate %sEXPIRED on %s%s: ask an admin to run "
+		       "meshname renew %s\n",
+		       cli_json_text(host, "name") != NULL ? cli_json_text(host, "name") : "?",
+		       zone != NULL ? zone : "?", cli_red(c), date, cli_reset(c),
+		       cli_json_text(host, "name") != NULL ? cli_json_text(host, "name") : "HOST");
 		ret = CLI_FAIL;
 	} else if (cli_json_text(host, "name") == NULL ||
 		   !cli_json_u64(host, "not_after", &not_after)) {

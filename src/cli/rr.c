@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "cli/cli.h"
+#include "meshname/certstate.h"
 #include "meshname/keys.h"
 
 #define DEFAULT_TTL 300
@@ -227,7 +228,7 @@ static int record_signer(struct cli *c, const char *owner, uint8_t sk[REC_SECRET
 
 	if (cli_have_admin(c))
 		return cli_load_admin(c, sk);
-	if (cli_host_pk(c, pk) < 0 || cli_find_cert(c, pk, &cert, NULL, NULL) < 0)
+	if (cli_host_pk(c, pk) < 0 || registry_find_cert(c->reg, pk, &cert, NULL, NULL) < 0)
 		return cli_fail("this machine holds no admin key: run meshname record on an admin "
 				"host");
 	if (!owner_is_under(owner, cert.u.cert.name))

@@ -344,46 +344,6 @@ int cli_sign_ingest(struct cli *c, struct rec *r, const uint8_t sk[REC_SECRET_SI
 	return CLI_OK;
 }
 
-struct find_cert {
-	const uint8_t *host_key;
-	struct rec *cert;
-	uint8_t *raw;
-	size_t *raw_len;
-	bool found;
-};
-
-static int find_cert_cb(void *arg, const uint8_t *buf, size_t len)
-{
-	struct find_cert *fc = arg;
-	struct rec r;
-
-	if (rec_decode(buf, len, &r) < 0 || r.type != REC_CERT)
-		return 0;
-	if (memcmp(r.u.cert.host_key, fc->host_key, REC_KEY_SIZE) != 0)
-		return 0;
-	if (fc->found && (r.seq < fc->cert->seq ||
-			  (r.seq == fc->cert->seq && r.issued_at <= fc->cert->issued_at)))
-		return 0;
-	*fc->cert = r;
-	if (fc->raw != NULL) {
-		memcpy(fc->raw, buf, len);
-		*fc->raw_len = len;
-	}
-	fc->found = true;
-	return 0;
-}
-
-int cli_find_cert(struct cli *c, const uint8_t host_key[REC_KEY_SIZE], struct rec *cert,
-		  uint8_t *raw, size_t *raw_len)
-{
-	struct find_cert fc = { host_key, cert, raw, raw_len, false };
-	int rc = registry_foreach(c->reg, find_cert_cb, &fc);
-
-	if (rc < 0)
-		return rc;
-	return fc.found ? 0 : -ENOENT;
-}
-
 const struct snapshot_host *cli_lookup_host(const struct snapshot *s, const char *name)
 {
 	const struct snapshot_host *h = snapshot_lookup_name(s, name, strlen(name));

@@ -30,6 +30,7 @@
 #include "daemon/publish.h"
 #include "daemon/resolved.h"
 #include "daemon/syncd.h"
+#include "meshname/certstate.h"
 #include "meshname/registry.h"
 #include "meshname/resolver.h"
 #include "meshname/snapshot.h"
@@ -41,8 +42,6 @@
 
 #define CONTROL_BACKLOG 16
 #define CONTROL_MAX_PEER_GROUPS 65536 /* NGROUPS_MAX on Linux */
-#define CONTROL_WARN_DAYS 30          /* as `meshname status` warns */
-#define CONTROL_DAY 86400u
 
 /* The verbs; anything else is an unknown request. */
 static const struct control_verb {
@@ -356,18 +355,22 @@ static void json_this_host(struct evbuffer *out, const struct control_status *st
 	if (st->snap != NULL)
 		h = snapshot_lookup_host_key(st->snap, st->self_key);
 	if (h == NULL) {
-		/* Not active: revoked, or expired and purged, or never admitted. */
-		state = st->reg != NULL && registry_is_revoked(st->reg, st->self_key) ? "revoked" :
-											"none";
-		evbuffer_add_printf(out, "{\"certificate\":\"%s\"}", state);
+		/* Not active: revoked, expired, or never admitted (or not synced yet). */
+		state = cert_state_word(
+			cert_state_of(st->reg != NULL && registry_is_revoked(st->reg, st->self_key),
+				      st->self_not_after != 0, st->self_not_after, st->now));
+		evbuffer_add_printf(out, "{\"certificate\":\"%s\"", state);
+		if (st->self_name != NULL) {
+			evbuffer_add_printf(out, ",\"name\":");
+			control_json_string(out, st->self_name);
+		}
+		if (st->self_not_after != 0)
+			evbuffer_add_printf(out, ",\"not_after\":%llu",
+					    (unsigned long long)st->self_not_after);
+		evbuffer_add(out, "}", 1);
 		return;
 	}
-	if (h->not_after <= st->now)
-		state = "expired";
-	else if (h->not_after - st->now < CONTROL_WARN_DAYS * CONTROL_DAY)
-		state = "expiring";
-	else
-		state = "valid";
+	state = cert_state_word(cert_state_of(false, true, h->not_after, st->now));
 	inet_ntop(AF_INET, h->ipv4, a4, sizeof(a4));
 	inet_ntop(AF_INET6, h->ipv6, a6, sizeof(a6));
 	evbuffer_add_printf(out, "{\"name\":");

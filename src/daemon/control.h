@@ -83,9 +83,11 @@ struct resolved_status;
 struct syncd_status;
 
 struct control_status {
-	const struct snapshot *snap;               /* NULL: no snapshot yet */
-	struct registry *reg;                      /* counts and alerts; NULL: left out */
-	const uint8_t *self_key;                   /* this host's public host key, or NULL */
+	const struct snapshot *snap; /* NULL: no snapshot yet */
+	struct registry *reg;        /* counts and alerts; NULL: left out */
+	const uint8_t *self_key;     /* this host's public host key, or NULL */
+	uint64_t self_not_after;     /* of its certificate when it is not active; 0: unknown */
+	const char *self_name;       /* its name then; NULL: unknown */
 	const struct resolver_listener *listeners; /* resolver_listeners() */
 	size_t n_listeners;
 	const struct resolver_stats *stats; /* NULL: no resolver */
@@ -101,8 +103,9 @@ struct control_status {
 /*
  * The reply to "status": one object with "daemon":"running", "pid", "started", "state",
  * the mesh ("mesh", "mesh_id", "zone", "ipv4_prefix", "ipv6_prefix", "generation"), "host"
- * (this host: name, ipv4, ipv6, not_after, certificate valid|expiring|revoked|none; null
- * when self_key is NULL), "hosts", "custom_records", with reg also "records", "pending",
+ * (this host: name, ipv4, ipv6, not_after, certificate valid|expiring|revoked|none; when not
+ * active only certificate (expired, revoked or none), and name and not_after if known; null when
+ * self_key is NULL), "hosts", "custom_records", with reg also "records", "pending",
  * "alerts" (array of {at, message}), "listeners" (address, proto, bound, error) and
  * "resolver" (the counters of struct resolver_stats), with wg "wireguard", with endpoints
  * "endpoints" (what this host publishes: publishing, member, seq, expires, last_publish,

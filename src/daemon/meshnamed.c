@@ -30,6 +30,7 @@
 #include "daemon/publish.h"
 #include "daemon/resolved.h"
 #include "daemon/syncd.h"
+#include "meshname/certstate.h"
 #include "meshname/keys.h"
 #include "meshname/registry.h"
 #include "meshname/resolver.h"
@@ -71,7 +72,10 @@ struct daemon {
 	struct syncd *sync;        /* peer sync; NULL with sync no */
 	uint64_t links_hash;       /* of the local interfaces' addresses: a change wakes sync */
 	uint64_t last_refresh;
-	uint64_t next_lapse; /* when something of the current view expires: rebuild then */
+	uint64_t next_lapse;          /* when something of the current view expires: rebuild then */
+	struct cert_watch cert_watch; /* this host's certificate, as the log last said it */
+	uint64_t self_not_after;      /* of this host's certificate when last active; 0: unknown */
+	char self_name[REC_NAME_MAX + 1];
 	struct event *ev_watch;
 };
 
@@ -243,6 +247,72 @@ static uint64_t next_lapse(const struct snapshot *snap, uint64_t now)
 	return t;
 }
 
+/* This host's certificate state at now, from the view (active: valid or expiring), else
+ * from what the last view said of it or, once, from the registry (a daemon that starts
+ * after its certificate expired). */
+static enum cert_state daemon_self_cert(struct daemon *d, uint64_t now)
+{
+	const struct snapshot_host *h = snapshot_lookup_host_key(d->snap, d->self_key);
+	struct rec cert;
+
+	if (h != NULL) {
+		d->self_not_after = h->not_after;
+		snprintf(d->self_name, sizeof(d->self_name), "%s", h->name);
+		return cert_state_of(false, true, h->not_after, now);
+	}
+	if (registry_is_revoked(d->reg, d->self_key))
+		return CERT_REVOKED;
+	if (d->self_not_after == 0 && !d->cert_watch.looked &&
+	    registry_find_cert(d->reg, d->self_key, &cert, NULL, NULL) == 0) {
+		d->self_not_after = cert.expires_at;
+		snprintf(d->self_name, sizeof(d->self_name), "%s", cert.u.cert.name);
+	}
+	return cert_state_of(false, d->self_not_after != 0, d->self_not_after, now);
+}
+
+/* Says in the log, when it changes and daily while it lasts, that this host's certificate
+ * expires soon or expired (USERS.md: keys that expire silently cut headless machines off). */
+static void daemon_watch_cert(struct daemon *d, uint64_t now)
+{
+	enum cert_state s;
+	char date[32] = "?";
+	struct tm tm;
+	time_t t;
+
+	if (!d->have_self_key || d->snap == NULL)
+		return;
+	s = daemon_self_cert(d, now);
+	if (!cert_watch_due(&d->cert_watch, s, now))
+		return;
+	t = (time_t)d->self_not_after;
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+	switch (s) {
+	case CERT_EXPIRING:
+		log_warnx("this host's certificate (%s) expires on %s, in %llu days: renew it "
+			  "before then (`meshname renew` here asks the mesh's admins; an admin "
+			  "runs `meshname renew %s`)",
+			  d->self_name, date,
+			  (unsigned long long)((d->self_not_after - now) / CERT_DAY), d->self_name);
+		break;
+	case CERT_EXPIRED:
+		log_warnx("this host's certificate (%s) expired on %s: the mesh no longer "
+			  "resolves or reaches this host until it is renewed (`meshname renew` "
+			  "here asks the mesh's admins; an admin runs `meshname renew %s`)",
+			  d->self_name, date, d->self_name);
+		break;
+	case CERT_REVOKED:
+		log_warnx("this host was revoked: it is no longer a member of the mesh");
+		break;
+	case CERT_VALID:
+		log_info("this host's certificate (%s) is valid until %s", d->self_name, date);
+		break;
+	case CERT_NONE:
+		log_warnx("this host's certificate is no longer in the registry");
+		break;
+	}
+}
+
 /* Builds a new snapshot and swaps it in; the old one lives on while referenced. */
 static int daemon_publish(struct daemon *d, uint64_t now)
 {
@@ -263,6 +333,7 @@ static int daemon_publish(struct daemon *d, uint64_t now)
 	syncd_registry_changed(d->sync);
 	if (d->snap != NULL && snapshot_generation(d->snap) == snapshot_generation(snap)) {
 		snapshot_unref(snap); /* nothing changed: keep the one in use */
+		daemon_watch_cert(d, now);
 		return 0;
 	}
 	snapshot_unref(d->snap);
@@ -277,6 +348,7 @@ static int daemon_publish(struct daemon *d, uint64_t now)
 	log_info("mesh %s (zone %s): %zu active hosts, generation %llu", snapshot_root(snap)->name,
 		 snapshot_zone(snap), snapshot_host_count(snap),
 		 (unsigned long long)snapshot_generation(snap));
+	daemon_watch_cert(d, now);
 	return 0;
 }
 
@@ -589,6 +661,8 @@ static int on_control(void *arg, const char *verb, const char *arg_text, bool pr
 	st.snap = d->snap;
 	st.reg = d->reg;
 	st.self_key = d->have_self_key ? d->self_key : NULL;
+	st.self_not_after = d->self_not_after;
+	st.self_name = d->self_name[0] != '\0' ? d->self_name : NULL;
 	st.listeners = l;
 	st.n_listeners = resolver_listeners(d->resolver, l, sizeof(l) / sizeof(l[0]));
 	if (st.n_listeners > sizeof(l) / sizeof(l[0]))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The start of meshnamed: a real process on a real registry. It publishes the
 # registry's hosts, picks up a change on SIGHUP, refuses a missing registry with a
-# clear message, and exits 0 on SIGTERM (under ASan that also means no leaks).
+# clear message, warns in its log when this host's certificate nears its end or lapses, and
+# exits 0 on SIGTERM (under ASan that also means no leaks).
 set -u
 BUILD=${BUILD:-build}
 MESHNAME=$BUILD/meshname
@@ -9,10 +10,12 @@ MESHNAMED=$BUILD/meshnamed
 passed=0
 failed=0
 pid=
+pid_pi=
 
 tmp=$(mktemp -d)
 cleanup() {
 	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -n "$pid_pi" ] && kill -TERM "$pid_pi" 2>/dev/null && wait "$pid_pi" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -66,6 +69,55 @@ laptop=$tmp/laptop
 "$MESHNAME" --state "$admin" import "$tmp/bundle" >/dev/null 2>&1
 kill -HUP "$pid"
 check "SIGHUP publishes the host that joined" "wait_for_line '$tmp/log' '2 active hosts'"
+
+# USERS.md: keys that expire silently cut headless machines off. meshnamed's log says it
+# when this host's certificate comes within 30 days of its end, when it lapses and when it
+# is valid again; the daemon sees each change within its 200 ms registry check.
+"$MESHNAME" --state "$admin" renew admin --expires 10 >/dev/null 2>&1
+check "a certificate that ends in 10 days: the log warns, with the date and what to run" \
+	"wait_for_line '$tmp/log' 'certificate (admin) expires on $(date -u -d '+10 days' +%F), in 1\?[09] days: renew it' &&
+	 grep -q 'an admin runs .meshname renew admin.' '$tmp/log'"
+# pi is admitted to a mesh of its own, all made with the CLI's clock a day back, with a
+# one-day certificate: it ends 4 s from now, while pi's own meshnamed runs.
+pi=$tmp/pi
+admin2=$tmp/admin2
+(
+	export MESHNAME_NOW=$(($(date +%s) - 86400 + 4))
+	"$MESHNAME" --state "$admin2" init --name lab --host root &&
+		"$MESHNAME" --state "$admin2" add pi --expires 1 -o "$tmp/invite-pi" &&
+		"$MESHNAME" --state "$pi" join "$tmp/invite-pi" &&
+		"$MESHNAME" --state "$pi" export -o "$tmp/bundle-pi" &&
+		"$MESHNAME" --state "$admin2" import "$tmp/bundle-pi"
+) >"$tmp/pi-setup.log" 2>&1 || cat "$tmp/pi-setup.log"
+sed -e "s|^state .*|state $pi|" -e "s|^control .*|control $tmp/control-pi.sock|" \
+	-e "s|^listen 127.0.0.153:5391|listen 127.0.0.153:5392|" "$tmp/meshnamed.conf" >"$tmp/pi.conf"
+"$MESHNAMED" -d -f "$tmp/pi.conf" 2>"$tmp/pi.log" &
+pid_pi=$!
+check "pi's meshnamed warns at start: its certificate expires today" \
+	"wait_for_line '$tmp/pi.log' 'certificate (pi) expires on .*, in 0 days: renew it'"
+sleep 4
+check "when it lapses, the log says it expired and what that means" \
+	"wait_for_line '$tmp/pi.log' 'certificate (pi) expired on .*: the mesh no longer resolves or reaches this host'"
+check "and its status (from meshnamed) says expired, with the date" \
+	"\"$MESHNAME\" --state '$pi' --control '$tmp/control-pi.sock' status --json |
+	 jq -e '.host.certificate == \"expired\" and .host.not_after > 0' >/dev/null"
+"$MESHNAME" --state "$pi" --control "$tmp/control-pi.sock" status >"$tmp/pi-status" 2>&1
+rc=$?
+check "meshname status says so (pi.mesh  certificate EXPIRED on DATE) and exits 1" \
+	"[ $rc -eq 1 ] && grep -q '^this host: *pi.mesh  certificate EXPIRED on 20' '$tmp/pi-status' &&
+	 grep -q 'meshname renew pi' '$tmp/pi-status'"
+# No sync here: a bundle carried pi's certificate to its admin, one carries the renewal back.
+"$MESHNAME" --state "$admin2" renew pi >"$tmp/renew-pi.log" 2>&1 || cat "$tmp/renew-pi.log"
+"$MESHNAME" --state "$admin2" export -o "$tmp/bundle-pi" >/dev/null 2>&1
+"$MESHNAME" --state "$pi" import "$tmp/bundle-pi" >"$tmp/import-pi.log" 2>&1 || cat "$tmp/import-pi.log"
+check "renewed (a bundle from the admin): the log says it is valid again" \
+	"wait_for_line '$tmp/pi.log' 'certificate (pi) is valid until'"
+check "each was said once (daily at most, not at every 60 s view refresh)" \
+	"[ \$(grep -c 'certificate (pi) expires on' '$tmp/pi.log') -eq 1 ] &&
+	 [ \$(grep -c 'certificate (pi) expired on' '$tmp/pi.log') -eq 1 ]"
+kill -TERM "$pid_pi"
+wait "$pid_pi"
+check "pi's meshnamed exits 0" "[ $? -eq 0 ]"
 
 kill -TERM "$pid"
 wait "$pid"
