@@ -196,6 +196,17 @@ void syncnode_session_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], b
 void syncnode_push_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], int result,
 		       uint64_t now);
 
+/*
+ * An outbound session (push false) or push session (push true) that the node asked for
+ * could not be tried for a reason of this host's own, not the neighbour's (its mesh
+ * address is not up yet, so transport A cannot start): the session slot is freed and the
+ * pushes to key are made up with other neighbours as after a failure, but nothing counts
+ * against the neighbour (no back-off, no failure, no swap). A session is retried at once
+ * with another neighbour as after a failure (a LAN or seed neighbour may work).
+ */
+void syncnode_not_tried(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], bool push,
+			uint64_t now);
+
 /* Status for `meshname status`: totals, and neighbour i of status.neighbours
  * (-ENOENT past the end). */
 void syncnode_status(const struct syncnode *n, struct syncnode_status *st);

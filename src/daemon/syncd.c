@@ -1015,6 +1015,38 @@ static bool route_to(const struct syncd *sd, const uint8_t key[REC_KEY_SIZE], st
 	return true;
 }
 
+/* Transport A leaves from this host's own mesh address of the peer's family: the peer
+ * knows us by it, and a connection never goes out another interface (a default route)
+ * while the mesh interface is not up. -EADDRNOTAVAIL: this host has no such address up
+ * (not a member, or its WireGuard interface is not configured yet). */
+static int bind_mesh_source(const struct syncd *sd, int fd, int family)
+{
+	const struct snapshot_host *self = active_host(sd, sd->self_key);
+	static const uint8_t zero[16];
+	struct sockaddr_storage ss = { 0 };
+
+	if (self == NULL)
+		return -EADDRNOTAVAIL;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		if (memcmp(self->ipv4, zero, 4) == 0)
+			return -EADDRNOTAVAIL;
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, self->ipv4, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		if (memcmp(self->ipv6, zero, 16) == 0)
+			return -EADDRNOTAVAIL;
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, self->ipv6, 16);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, addr_len(&ss)) < 0)
+		return -errno;
+	return 0;
+}
+
 /* An outbound session or push that could not even start: reported as its end. */
 static void outbound_failed(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], bool push, int err,
 			    const char *why)
@@ -1056,6 +1088,20 @@ static void open_outbound(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], boo
 	if (fd < 0) {
 		r = -errno;
 		outbound_failed(sd, key, push, r, "cannot make a socket");
+		return;
+	}
+	if (rt.transport == SYNCCONN_A && (r = bind_mesh_source(sd, fd, rt.addr.ss_family)) < 0) {
+		close(fd);
+		if (r == -EADDRNOTAVAIL) {
+			/* Ours, not the peer's: tried again once the address is up (a link
+			 * change starts anti-entropy at once). */
+			log_debug("sync: no session with a member over the mesh yet: this host's "
+				  "mesh address is not up");
+			syncnode_not_tried(sd->node, key, push, mono_ms());
+			schedule_step(sd);
+		} else {
+			outbound_failed(sd, key, push, r, "cannot use this host's mesh address");
+		}
 		return;
 	}
 	set_nodelay(fd);

@@ -776,6 +776,29 @@ void syncnode_push_end(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], int 
 		nb_settle(n, e);
 }
 
+void syncnode_not_tried(struct syncnode *n, const uint8_t key[REC_KEY_SIZE], bool push,
+			uint64_t now)
+{
+	struct neighbour *e = nb_find(n, key);
+
+	(void)now;
+	if (e == NULL)
+		return;
+	if (push) {
+		pushes_ended(n, e, -ENETUNREACH);
+		return;
+	}
+	if (e->in_session) {
+		e->in_session = false;
+		if (n->sessions_out > 0)
+			n->sessions_out--;
+	}
+	if (n->ae_retries < AE_RETRIES) {
+		n->ae_retries++;
+		n->ae_retry = true;
+	}
+}
+
 void syncnode_status(const struct syncnode *n, struct syncnode_status *st)
 {
 	memset(st, 0, sizeof(*st));

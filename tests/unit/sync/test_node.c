@@ -853,6 +853,56 @@ static void a_neighbour_heard_again_is_synced_at_once_despite_its_back_off(void 
 	syncnode_free(f.n);
 }
 
+/* This host's mesh address is not up yet (transport A cannot start): the session slot is
+ * freed, another neighbour is tried at once, a push is made up elsewhere, and nothing
+ * counts against the neighbour (no back-off, no failure, never swapped). */
+static void a_session_not_tried_for_a_local_reason_costs_the_neighbour_nothing(void **state)
+{
+	struct fixture f;
+	uint8_t key[REC_KEY_SIZE], id[REC_ID_SIZE] = { 7 };
+	struct syncnode_neighbour_info info;
+	struct syncnode_status st;
+	size_t opened;
+
+	(void)state;
+	fixture_init(&f);
+	f.c.ae_interval_ms = 10000000;
+	fixture_open(&f, 0);
+	add_lan(&f, 1, 2, 0);
+	key_of(1, key);
+	syncnode_request(f.n, key, 1000);
+	assert_int_equal(step(&f, 1000), 1);
+	for (unsigned i = 0; i < 5; i++)
+		syncnode_not_tried(f.n, key, false, 1000);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.sessions_failed, 0);
+	/* Retried at once with a neighbour (at most 3 retries a period). */
+	opened = step(&f, 1000);
+	assert_int_equal(opened, 1);
+	assert_int_equal(f.act[0].kind, SYNCNODE_OPEN_SESSION);
+	syncnode_not_tried(f.n, f.act[0].peer, false, 1000);
+	for (size_t i = 0; syncnode_neighbour(f.n, i, &info) == 0; i++) {
+		assert_int_equal(info.backoff_until, 0);
+		assert_int_equal(info.failures, 0);
+	}
+	/* A push not tried is to be made up elsewhere (here every neighbour had it). */
+	assert_int_equal(syncnode_record_accepted(f.n, id, NULL, 2000), 0);
+	step(&f, 2000);
+	assert_true(f.count >= 1);
+	assert_int_equal(f.act[0].kind, SYNCNODE_PUSH);
+	memcpy(key, f.act[0].peer, REC_KEY_SIZE);
+	for (size_t i = 0; i < f.count; i++)
+		if (f.act[i].kind == SYNCNODE_PUSH && memcmp(f.act[i].peer, key, REC_KEY_SIZE) != 0)
+			syncnode_push_end(f.n, f.act[i].peer, 0, 2000);
+	syncnode_not_tried(f.n, key, true, 2000);
+	step(&f, 2000);
+	syncnode_status(f.n, &st);
+	assert_int_equal(st.pushes_made_up, 1);
+	for (size_t i = 0; syncnode_neighbour(f.n, i, &info) == 0; i++)
+		assert_int_equal(info.backoff_until, 0);
+	syncnode_free(f.n);
+}
+
 static void a_request_waits_for_a_free_session_slot(void **state)
 {
 	struct fixture f;
@@ -1083,6 +1133,8 @@ int main(void)
 		cmocka_unit_test(a_request_while_a_session_is_open_is_ignored),
 		cmocka_unit_test(a_request_waits_for_the_interval_and_the_back_off),
 		cmocka_unit_test(a_neighbour_heard_again_is_synced_at_once_despite_its_back_off),
+		cmocka_unit_test(
+			a_session_not_tried_for_a_local_reason_costs_the_neighbour_nothing),
 		cmocka_unit_test(a_request_waits_for_a_free_session_slot),
 		cmocka_unit_test(a_flood_of_requests_is_bounded),
 	};
