@@ -19,17 +19,30 @@
 #                   instead of the LAN, at 203.0.113.H; a router namespace ($mesh_router:
 #                   lan0 192.0.2.254 on the LAN, wan0 203.0.113.254) routes between the two
 #                   (no NAT) and is every host's default gateway. Default: none, no router.
+#   MESH_PORT_PREFIX  a host's WireGuard listen port is this followed by its number
+#                   (default 5290: 52901, 52902...), in mesh_port[h]; a test with its own
+#                   ports may set mesh_port[h] after sourcing
 # Then:
-#   mesh_require                 tools, root, /dev/net/tun (bails when missing)
+#   mesh_require [TOOL...]       tools (these too), root, /dev/net/tun (bails when missing)
 #   mesh_registry                init on h1, add/join the others, endpoints (their LAN or
 #                                internet address, mesh_addr[h]), bundles both ways; sets
 #                                v4[h], v6[h], pub[h]
-#   mesh_network                 namespaces, LAN (and internet, router), resolv.conf,
-#                                meshnamed configs (manage yes, wireguard-go started by
-#                                meshnamed); a test may append lines to $tmp/confH
+#   mesh_network                 mesh_netns, then mesh_conf for every host
+#   mesh_netns                   namespaces, LAN (and internet, router), no configs
+#   mesh_conf H [MANAGE]         H's meshnamed config $tmp/confH (DNS on 127.0.0.153:53,
+#                                also on its mesh addresses, WireGuard interface
+#                                ifname[H] on port mesh_port[H]; MANAGE yes (default):
+#                                manage yes, wireguard-go started by meshnamed, removed
+#                                on exit; else "manage MANAGE") and H's resolv.conf
+#                                naming it; a test may append lines to $tmp/confH
 #   mesh_start                   meshnamed on every admitted host, waits for "ready"
 #   mesh_start_host H            the same for one host
 #   mesh_bundle FROM TO...       export on FROM, import on each TO (no peer sync yet)
+#   mesh_import_bundle H FILE    import on H, where older copies of records H renewed
+#                                since are refused (and only those)
+#   mesh_spread_bundles          every host's records into every other one's that way
+#   mesh_attach NS IF PEER       a veth IF in NS, its PEER end on the LAN bridge (for a
+#                                test that lays out its own networks)
 #   mesh_stop                    SIGTERM every meshnamed; checks exit 0 and no sanitizer
 #   mesh_summary                 prints "N passed, N failed" (and the logs on failure)
 #                                and exits accordingly
@@ -37,7 +50,8 @@
 # 'CONDITION', mesh_within SECONDS 'CONDITION' (wall-clock bound, for slow conditions),
 # in_ns H CMD..., mn H ARGS... (meshname on h's state), mesh_ctl H (meshname status --json
 # from h's meshnamed), mesh_dig H NAME [TYPE] (dig +short at h's own meshnamed), wg_peers
-# H, expect_peers H OTHERS... The EXIT trap cleans up; a test that needs more cleanup sets
+# H, expect_peers H OTHERS..., wg_endpoint H O and wg_keepalive H O (what H's WireGuard
+# shows for peer O). The EXIT trap cleans up; a test that needs more cleanup sets
 # MESH_EXTRA_CLEANUP to a function name. MESH_KEEP=1 in the environment keeps the
 # temporary folder (logs, state directories) for a look after the run.
 
@@ -53,6 +67,7 @@ MESH_IF_PREFIX=${MESH_IF_PREFIX:-wgr}
 MESH_HOSTS=${MESH_HOSTS:-3}
 MESH_REGISTRY_HOSTS=${MESH_REGISTRY_HOSTS:-$MESH_HOSTS}
 MESH_WAN_HOSTS=${MESH_WAN_HOSTS:-}
+MESH_PORT_PREFIX=${MESH_PORT_PREFIX:-5290}
 MESH_EXTRA_CLEANUP=${MESH_EXTRA_CLEANUP:-}
 passed=0
 failed=0
@@ -61,13 +76,14 @@ mesh_tag=$$
 mesh_lan=$MESH_NS_PREFIX-lan-$mesh_tag
 mesh_wan=$MESH_NS_PREFIX-wan-$mesh_tag
 mesh_router=$MESH_NS_PREFIX-r-$mesh_tag
-declare -A ns ifname daemon_pid v4 v6 pub mesh_addr
+declare -A ns ifname daemon_pid v4 v6 pub mesh_addr mesh_port
 # mesh_is_wan H: H is on the internet side (MESH_WAN_HOSTS).
 mesh_is_wan() { [[ " $MESH_WAN_HOSTS " == *" $1 "* ]]; }
 for ((h = 1; h <= MESH_HOSTS; h++)); do
 	ns[$h]=$MESH_NS_PREFIX-h$h-$mesh_tag
 	ifname[$h]=$(printf '%s%s-%s' "$MESH_IF_PREFIX" "$mesh_tag" "$h" | cut -c1-15)
 	if mesh_is_wan $h; then mesh_addr[$h]=203.0.113.$h; else mesh_addr[$h]=192.0.2.$h; fi
+	mesh_port[$h]=$MESH_PORT_PREFIX$h
 done
 mesh_resolv_sum=$(sha256sum /etc/resolv.conf 2>/dev/null | cut -d' ' -f1)
 
@@ -136,6 +152,10 @@ expect_peers() {
 		printf '%s\t%s/32 %s/128\n' "${pub[$o]}" "${v4[$o]}" "${v6[$o]}"
 	done | sort
 }
+# wg_endpoint H O, wg_keepalive H O: the endpoint and the persistent keepalive of peer O on
+# H's interface (read only).
+wg_endpoint() { in_ns "$1" wg show "${ifname[$1]}" endpoints | grep "^${pub[$2]}" | cut -f2; }
+wg_keepalive() { in_ns "$1" wg show "${ifname[$1]}" persistent-keepalive | grep "^${pub[$2]}" | cut -f2; }
 
 # The wireguard-go meshnamed started, from its log line "(pid N)": stopped only if
 # meshnamed did not stop it, and only if that PID still is a wireguard-go.
@@ -177,9 +197,10 @@ mesh_cleanup() {
 }
 trap mesh_cleanup EXIT
 
+# shellcheck disable=SC2120 # most tests need no tool beyond these
 mesh_require() {
 	local tool
-	for tool in ip wg jq ping getent "$WG_GO"; do
+	for tool in ip wg jq ping getent "$WG_GO" "$@"; do
 		command -v "$tool" >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
 	done
 	[ -x "$MESHNAME" ] && [ -x "$MESHNAMED" ] || bail "meshname and meshnamed are built in $BUILD"
@@ -197,6 +218,23 @@ mesh_bundle() {
 	done
 }
 
+# mesh_import_bundle H FILE: a bundle into H's registry. A bundle holds every record its
+# host has, so also older copies of records H has renewed since: refused as such, and only
+# so (what else H refuses is in $tmp/import-H.err).
+mesh_import_bundle() {
+	mn "$1" import "$2" >/dev/null 2>"$tmp/import-$1.err" && return 0
+	! grep -v 'a newer version of this record is already stored' "$tmp/import-$1.err" | grep -q .
+}
+mesh_spread_bundles() {
+	local h o
+	for ((h = 1; h <= MESH_HOSTS; h++)); do mn $h export -o "$tmp/bundle-$h" || return 1; done
+	for ((h = 1; h <= MESH_HOSTS; h++)); do
+		for ((o = 1; o <= MESH_HOSTS; o++)); do
+			[ $o = $h ] || mesh_import_bundle $h "$tmp/bundle-$o" || return 1
+		done
+	done
+}
+
 mesh_registry() {
 	local h kind others=()
 	mn 1 init --name t --host h1 --ipv4 198.51.100.0/24 --ipv6 fd4d:6e00:1::/48 >/dev/null ||
@@ -209,8 +247,8 @@ mesh_registry() {
 	for ((h = 1; h <= MESH_REGISTRY_HOSTS; h++)); do
 		kind=lan
 		mesh_is_wan $h && kind=public
-		mn $h endpoint add "${mesh_addr[$h]}:5290$h" --kind $kind --listen-port 5290$h \
-			>/dev/null || bail "meshname endpoint add on h$h"
+		mn $h endpoint add "${mesh_addr[$h]}:${mesh_port[$h]}" --kind $kind \
+			--listen-port "${mesh_port[$h]}" >/dev/null || bail "meshname endpoint add on h$h"
 	done
 	for h in "${others[@]}"; do mesh_bundle "$h" 1 || bail "bundle h$h -> h1"; done
 	[ ${#others[@]} -eq 0 ] || mesh_bundle 1 "${others[@]}" || bail "bundle h1 -> the others"
@@ -221,7 +259,12 @@ mesh_registry() {
 	done
 }
 
-mesh_network() {
+mesh_attach() {
+	ip -n "$1" link add "$2" type veth peer name "$3" netns "$mesh_lan" &&
+		ip -n "$mesh_lan" link set "$3" master br0 up && ip -n "$1" link set "$2" up
+}
+
+mesh_netns() {
 	local h seg
 	ip netns add "$mesh_lan" || bail "ip netns add $mesh_lan"
 	ip -n "$mesh_lan" link add br0 type bridge && ip -n "$mesh_lan" link set br0 up
@@ -253,22 +296,34 @@ mesh_network() {
 			ip -n "${ns[$h]}" route add default via "${mesh_addr[$h]%.*}.254" ||
 				bail "default route on h$h"
 		fi
-		# getent and ping in the namespace ask this host's own meshnamed.
-		mkdir -p "/etc/netns/${ns[$h]}"
-		echo "nameserver 127.0.0.153" >"/etc/netns/${ns[$h]}/resolv.conf"
-		cat >"$tmp/conf$h" <<CONF
+	done
+}
+
+mesh_conf() {
+	local h=$1 manage=${2:-yes}
+	# getent and ping in the namespace ask this host's own meshnamed.
+	mkdir -p "/etc/netns/${ns[$h]}"
+	echo "nameserver 127.0.0.153" >"/etc/netns/${ns[$h]}/resolv.conf"
+	cat >"$tmp/conf$h" <<CONF
 state $tmp/s$h
 control $tmp/control$h.sock
 listen 127.0.0.153:53
 listen-mesh yes
 forward no
 interface ${ifname[$h]}
-listen-port 5290$h
-manage yes
-userspace $WG_GO
-on-exit remove
+listen-port ${mesh_port[$h]}
 CONF
-	done
+	if [ "$manage" = yes ]; then
+		printf 'manage yes\nuserspace %s\non-exit remove\n' "$WG_GO" >>"$tmp/conf$h"
+	else
+		echo "manage $manage" >>"$tmp/conf$h"
+	fi
+}
+
+mesh_network() {
+	local h
+	mesh_netns
+	for ((h = 1; h <= MESH_HOSTS; h++)); do mesh_conf $h; done
 }
 
 # mesh_start_launch H: meshnamed on H in the background, its PID in daemon_pid[H].

@@ -17,7 +17,7 @@
 # symmetric NAT (masquerade fully-random: another port per destination): e's meshnamed
 # says "symmetric" and withdraws its REFLEXIVE endpoint. Prints the times.
 # Only documentation prefixes, only inside the namespaces; everything stopped by PID.
-# shellcheck disable=SC2317 # functions called through check/within (eval)
+# shellcheck disable=SC2317 # functions called through check/mesh_within (eval)
 MESH_NS_PREFIX=mnh
 MESH_IF_PREFIX=wgh
 MESH_HOSTS=4
@@ -26,12 +26,12 @@ MESH_EXTRA_CLEANUP=punch_cleanup
 . "$(dirname "$0")/lib_mesh.sh"
 
 # Hosts 1..4 of lib_mesh.sh are a, b, c, e; lib_mesh's "lan" namespace is the internet.
-declare -A hn=([1]=a [2]=b [3]=c [4]=e) addr port
+declare -A hn=([1]=a [2]=b [3]=c [4]=e) addr
 addr[1]=203.0.113.10
 addr[2]=203.0.113.20
 addr[3]=198.51.100.2
 addr[4]=198.51.100.130
-for h in 1 2 3 4; do port[$h]=$((47850 + h)); done
+for h in 1 2 3 4; do mesh_port[$h]=$((47850 + h)); done
 r1=$MESH_NS_PREFIX-r1-$mesh_tag
 r2=$MESH_NS_PREFIX-r2-$mesh_tag
 loop_pid=
@@ -46,29 +46,14 @@ punch_cleanup() {
 	ip netns del "$r2" 2>/dev/null
 }
 now_ms() { date +%s%3N; }
-# within SECONDS CONDITION: retries CONDITION every 0.2 s until SECONDS of wall-clock time
-# have passed (lib_mesh's eventually counts tries, and these conditions take time).
-within() {
-	local end=$(($(now_ms) + $1 * 1000))
-	while :; do
-		eval "$2" && return 0
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.2
-	done
-}
 # conntrack R: the router's connection tracking table, UDP only (diagnostics).
 conntrack_of() { ip netns exec "$1" cat /proc/net/nf_conntrack 2>/dev/null | grep udp | sed "s/^/# $2: /"; }
-# ctl H: `meshname status --json` of H, from its meshnamed over the control socket.
-ctl() { mn "$1" --control "$tmp/control$1.sock" status --json; }
-nat_of() { ctl "$1" | jq -r .endpoints.nat; }
+nat_of() { mesh_ctl "$1" | jq -r .endpoints.nat; }
 # reflexive_of H: "ADDRESS:PORT" of H's published REFLEXIVE endpoints, as its store has them.
 reflexive_of() {
 	mn "$1" show "${hn[$1]}" --json |
 		jq -r '.endpoints[] | select(.kind == "reflexive") | "\(.address):\(.port)"'
 }
-# What H's WireGuard device shows for peer O: endpoint, persistent keepalive (read only).
-wg_endpoint() { in_ns "$1" wg show "${ifname[$1]}" endpoints | grep "^${pub[$2]}" | cut -f2; }
-wg_keepalive() { in_ns "$1" wg show "${ifname[$1]}" persistent-keepalive | grep "^${pub[$2]}" | cut -f2; }
 # observations FILE: "SIGNER-HEX SUBJECT-HEX ADDRESS:PORT" for every OBSERVE record of a
 # bundle (doc/records.md: type at byte 4, signer at 62, body at 96: subject (32), then
 # the endpoint: kind, family, address (16), port (2)).
@@ -88,33 +73,15 @@ observed() {
 	observations "$tmp/obs-$1" | awk -v o="${hkey[$1]}" -v s="${hkey[$2]}" \
 		'$1 == o && $2 == s { print $3; found = 1 } END { exit !found }'
 }
-# import_bundle H FILE: a bundle into H's registry. A bundle holds every record its host
-# has, so also older copies of records H has renewed since: refused as such, and only so.
-import_bundle() {
-	mn "$1" import "$2" >/dev/null 2>"$tmp/import-$1.err" && return 0
-	! grep -v 'a newer version of this record is already stored' "$tmp/import-$1.err" | grep -q .
-}
-spread_bundles() {
-	local h o
-	for h in 1 2 3 4; do mn $h export -o "$tmp/bundle-$h" || return 1; done
-	for h in 1 2 3 4; do
-		for o in 1 2 3 4; do
-			[ $o = $h ] || import_bundle $h "$tmp/bundle-$o" || return 1
-		done
-	done
-}
 # Every host's records into every other one's, every second, until stopped or the deadline.
 bundle_loop() {
 	while [ "$(date +%s)" -lt "$deadline" ]; do
-		spread_bundles || echo "bundle exchange failed: $(cat "$tmp"/import-*.err)" >>"$tmp/loop.log"
+		mesh_spread_bundles || echo "bundle exchange failed: $(cat "$tmp"/import-*.err)" >>"$tmp/loop.log"
 		sleep 1
 	done
 }
 
-mesh_require
-for tool in nft od base64; do
-	command -v $tool >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
-done
+mesh_require nft od base64
 
 # ---- the registry: a admits b c e -------------------------------------------------------
 mn 1 init --name t --host a --ipv4 192.0.2.0/24 --ipv6 fd4d:6e00:3::/48 >/dev/null ||
@@ -123,7 +90,7 @@ for h in 2 3 4; do
 	inv=$(mn 1 add "${hn[$h]}" 2>/dev/null) || bail "meshname add ${hn[$h]}"
 	mn $h join "$inv" >/dev/null || bail "meshname join ${hn[$h]}"
 done
-spread_bundles || bail "bundles between the four hosts"
+mesh_spread_bundles || bail "bundles between the four hosts"
 declare -A hkey
 for h in 1 2 3 4; do
 	v4[$h]=$(mn 1 show "${hn[$h]}" --json | jq -r .ipv4)
@@ -140,23 +107,18 @@ for h in 1 2 3 4; do
 	ip netns add "${ns[$h]}" || bail "ip netns add ${ns[$h]}"
 	ip -n "${ns[$h]}" link set lo up
 done
-# attach NS IF PEERNAME: a veth from NS into the internet bridge.
-attach() {
-	ip -n "$1" link add "$2" type veth peer name "$3" netns "$mesh_lan" &&
-		ip -n "$mesh_lan" link set "$3" master br0 up && ip -n "$1" link set "$2" up
-}
 # a and b hold their address as a /32 with a route to the segment, as behind a provider's
 # link: a router's address is then not on-link for them, so what they see of c and e
 # counts as an observation (an on-link address is a LAN path, never observed).
 for h in 1 2; do
-	attach "${ns[$h]}" eth0 "i$h" || bail "veth for ${hn[$h]}"
+	mesh_attach "${ns[$h]}" eth0 "i$h" || bail "veth for ${hn[$h]}"
 	ip -n "${ns[$h]}" addr add "${addr[$h]}/32" dev eth0
 	ip -n "${ns[$h]}" route add 203.0.113.0/24 dev eth0 src "${addr[$h]}"
 done
 # router R N HOST LANPREFIX-LEN: wan0 203.0.113.N, lan0 the first address of HOST's net.
 router() {
 	local r=$1 n=$2 h=$3 gw=$4
-	attach "$r" wan0 "ir$n" || return 1
+	mesh_attach "$r" wan0 "ir$n" || return 1
 	ip -n "$r" addr add "203.0.113.$n/24" dev wan0
 	ip -n "$r" link add lan0 type veth peer name eth0 netns "${ns[$h]}" || return 1
 	ip -n "$r" addr add "$gw/25" dev lan0
@@ -189,33 +151,13 @@ check "a does not reach c, c does not reach e (NAT)" \
 	"! in_ns 1 ping -c1 -W1 ${addr[3]} >/dev/null 2>&1 && ! in_ns 3 ping -c1 -W1 ${addr[4]} >/dev/null 2>&1"
 
 # ---- meshnamed everywhere ---------------------------------------------------------------
-for h in 1 2 3 4; do
-	mkdir -p "/etc/netns/${ns[$h]}"
-	echo "nameserver 127.0.0.153" >"/etc/netns/${ns[$h]}/resolv.conf"
-	cat >"$tmp/conf$h" <<CONF
-state $tmp/s$h
-control $tmp/control$h.sock
-listen 127.0.0.153:53
-listen-mesh yes
-forward no
-interface ${ifname[$h]}
-listen-port ${port[$h]}
-manage yes
-userspace $WG_GO
-on-exit remove
-CONF
-done
+for h in 1 2 3 4; do mesh_conf $h; done
 # c's and e's addresses are private in their networks (documentation ranges stand in for
 # 10/8 and 192.168/16 here).
 echo "lan-prefix 198.51.100.0/25" >>"$tmp/conf3"
 echo "lan-prefix 198.51.100.128/25" >>"$tmp/conf4"
 t0=$(now_ms)
-for h in 1 2 3 4; do
-	# Not through in_ns: $! must be meshnamed itself. wireguard-go, its child, writes
-	# to standard output: into the log as well.
-	ip netns exec "${ns[$h]}" "$MESHNAMED" -d -f "$tmp/conf$h" >"$tmp/log$h" 2>&1 &
-	daemon_pid[$h]=$!
-done
+for h in 1 2 3 4; do mesh_start_launch $h; done
 for h in 1 2 3 4; do
 	eventually 10 "grep -q ': ready$' '$tmp/log$h'" || bail "meshnamed starts on ${hn[$h]}"
 done
@@ -228,7 +170,7 @@ all_observed() {
 	local o s
 	for o in 1 2; do for s in 3 4; do observed "$o" "$s" >/dev/null || return 1; done; done
 }
-if within 90 all_observed; then
+if mesh_within 90 all_observed; then
 	echo "# time from meshnamed's start to a's and b's observations of c and e: $(($(now_ms) - t0)) ms"
 	ok "a and b each signed an OBSERVE of c and of e"
 else
@@ -246,7 +188,7 @@ check "nobody observes a or b (directly reachable at what they publish)" \
 # ---- (2) c and e: nat open, reflexive endpoint published ---------------------------------
 for h in 3 4; do
 	r=203.0.113.$((h - 2))
-	if within 60 "[ \"\$(nat_of $h)\" = open ] && [ -n \"\$(reflexive_of $h)\" ]"; then
+	if mesh_within 60 "[ \"\$(nat_of $h)\" = open ] && [ -n \"\$(reflexive_of $h)\" ]"; then
 		echo "# time from meshnamed's start to ${hn[$h]}'s reflexive endpoint: $(($(now_ms) - t0)) ms"
 		ok "${hn[$h]}'s meshnamed says nat open and publishes a reflexive endpoint"
 	else
@@ -257,7 +199,7 @@ for h in 3 4; do
 		"[ \"\$(reflexive_of $h)\" = \"\$(observed 1 $h)\" ] && \
 		 [ \"\$(reflexive_of $h | cut -d: -f1)\" = $r ]"
 	check "${hn[$h]}'s status lists it as published, from the observations" \
-		"ctl $h | jq -e '.endpoints.published[] | select(.kind == \"reflexive\" and .source == \"reflexive\")' >/dev/null"
+		"mesh_ctl $h | jq -e '.endpoints.published[] | select(.kind == \"reflexive\" and .source == \"reflexive\")' >/dev/null"
 done
 check "a and b say nat none (they publish public endpoints)" \
 	"[ \"\$(nat_of 1)\" = none ] && [ \"\$(nat_of 2)\" = none ]"
@@ -271,7 +213,7 @@ punched() {
 		in_ns 3 ping -4 -c1 -W1 e.mesh >/dev/null 2>&1 &&
 		in_ns 4 ping -4 -c1 -W1 c.mesh >/dev/null 2>&1
 }
-if within 90 punched; then
+if mesh_within 90 punched; then
 	echo "# time from both reflexive endpoints being published to ping c <-> e: $(($(now_ms) - t_ref)) ms" \
 		"($(($(now_ms) - t0)) ms after meshnamed's start)"
 	ok "c: ping e.mesh and e: ping c.mesh, c showing e at $re and e showing c at $rc"
@@ -286,7 +228,7 @@ fi
 check "c <-> e: persistent keepalive 25 on both sides" \
 	"[ \"\$(wg_keepalive 3 4)\" = 25 ] && [ \"\$(wg_keepalive 4 3)\" = 25 ]"
 check "c's meshnamed calls e's endpoint reflexive" \
-	"ctl 3 | jq -e '.wireguard.peers[] | select(.name == \"e\" and .endpoint_kind == \"reflexive\")' >/dev/null"
+	"mesh_ctl 3 | jq -e '.wireguard.peers[] | select(.name == \"e\" and .endpoint_kind == \"reflexive\")' >/dev/null"
 check "e.mesh is e's mesh address, resolved by c's own meshnamed" \
 	"[ \"\$(in_ns 3 getent ahostsv4 e.mesh | head -n1 | cut -d' ' -f1)\" = ${v4[4]} ]"
 # The hole stays open past a keepalive period with no other traffic.
@@ -303,7 +245,7 @@ ip netns exec "$r2" nft add rule ip nat postrouting oifname "wan0" masquerade fu
 	bail "nft masquerade fully-random on r2"
 ip -n "$r2" link set wan0 up
 t_sym=$(now_ms)
-if within 180 "[ \"\$(nat_of 4)\" = symmetric ] && [ -z \"\$(reflexive_of 4)\" ]"; then
+if mesh_within 180 "[ \"\$(nat_of 4)\" = symmetric ] && [ -z \"\$(reflexive_of 4)\" ]"; then
 	echo "# time from r2 turning symmetric to e saying so, its reflexive endpoint withdrawn: $(($(now_ms) - t_sym)) ms"
 	ok "e's meshnamed says nat symmetric and publishes no reflexive endpoint"
 else
@@ -313,12 +255,12 @@ fi
 check "a and b saw e at different ports" \
 	"[ \"\$(observed 1 4)\" != \"\$(observed 2 4)\" ]"
 check "e's published endpoints are its LAN address only" \
-	"[ \"\$(ctl 4 | jq -c '[.endpoints.published[] | .kind]')\" = '[\"lan\"]' ]"
+	"[ \"\$(mesh_ctl 4 | jq -c '[.endpoints.published[] | .kind]')\" = '[\"lan\"]' ]"
 check "e's status says symmetric in words" \
 	"mn 4 --control $tmp/control4.sock status | grep -q 'symmetric'"
 check "c's nat is still open" "[ \"\$(nat_of 3)\" = open ]"
 check "a still pings e.mesh (it follows e through r2)" \
-	"within 30 'in_ns 1 ping -4 -c1 -W1 e.mesh >/dev/null 2>&1'"
+	"mesh_within 30 'in_ns 1 ping -4 -c1 -W1 e.mesh >/dev/null 2>&1'"
 check "the bundle exchange never failed" "[ ! -s $tmp/loop.log ]"
 [ -s "$tmp/loop.log" ] && sed 's/^/# /' "$tmp/loop.log" | head -n 5
 
