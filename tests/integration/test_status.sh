@@ -9,79 +9,25 @@
 # every neighbour state from fixed documents, the real daemons' sync line, table and
 # JSON, and sync off with `sync no`.
 # Only documentation prefixes, only inside the namespaces; everything stopped by PID.
-set -u
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-MESHNAME=$PWD/$BUILD/meshname
-MESHNAMED=$PWD/$BUILD/meshnamed
-WG_GO=/usr/bin/wireguard-go
+# Setup (tests/integration/lib_mesh.sh): names ns[h] and ifname[h], ok/not_ok/check,
+# bail, eventually, in_ns, the LAN (mesh_netns), mesh_start_launch; the EXIT trap stops
+# everything and removes the namespaces. Host 3 (alpha) has a state directory only.
+MESH_NS_PREFIX=mnb
+MESH_IF_PREFIX=wgb
+MESH_HOSTS=2
+MESH_EXTRA_CLEANUP=stop_fake
+# shellcheck source=tests/integration/lib_mesh.sh
+. "$(dirname "$0")/lib_mesh.sh"
 PYTHON=/usr/bin/python3
-passed=0
-failed=0
-tmp=$(mktemp -d)
-tag=$$
-lan=mnb-lan-$tag
-declare -A ns ifname daemon_pid name port
+declare -A name port
 name[1]=node
 name[2]=beta
-for h in 1 2; do
-	ns[$h]=mnb-h$h-$tag
-	# /run/wireguard is shared by every namespace: interface names must be unique.
-	ifname[$h]=$(printf 'wgb%s-%s' "$tag" "$h" | cut -c1-15)
-	port[$h]=5184$h
-done
+for h in 1 2; do port[$h]=5184$h; done
+fake_pid=
+stop_fake() { [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; }
 
-# The wireguard-go meshnamed started, from its log line "(pid N)": stopped only if
-# meshnamed did not stop it, and only if that PID still is a wireguard-go.
-child_of() { sed -n 's/.*started .* for interface .* (pid \([0-9]*\)).*/\1/p' "$tmp/log$1" 2>/dev/null | tail -n 1; }
-stop_wg() {
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	grep -q wireguard-go "/proc/$pid/cmdline" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null
-}
-cleanup() {
-	local h
-	[ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null
-	for h in 1 2; do
-		if [ -n "${daemon_pid[$h]:-}" ]; then
-			kill -TERM "${daemon_pid[$h]}" 2>/dev/null && wait "${daemon_pid[$h]}" 2>/dev/null
-		fi
-	done
-	for h in 1 2; do stop_wg "$(child_of $h)"; done
-	for h in 1 2; do
-		ip netns del "${ns[$h]}" 2>/dev/null
-		rm -rf "/etc/netns/${ns[$h]}"
-		rm -f "/run/wireguard/${ifname[$h]}.sock"
-	done
-	ip netns del "$lan" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { echo "ok - $1"; passed=$((passed + 1)); }
-not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
 show() { sed 's/^/# /' "$@"; }
-bail() {
-	not_ok "$1"
-	for h in 1 2; do [ -f "$tmp/log$h" ] && sed "s/^/# h$h: /" "$tmp/log$h"; done
-	echo "$passed passed, $failed failed"
-	exit 1
-}
-# eventually SECONDS COMMAND: retries COMMAND every 0.2 s.
-eventually() {
-	local i
-	for i in $(seq $(($1 * 5))); do
-		eval "$2" && return 0
-		sleep 0.2
-	done
-	return 1
-}
-in_ns() { local h=$1; shift; ip netns exec "${ns[$h]}" "$@"; }
-# mn H ARGS: meshname for host H (its state directory and its daemon's socket).
+# mn H ARGS: meshname for host H, with its daemon's socket (lib_mesh.sh's mn without it).
 mn() { local h=$1; shift; "$MESHNAME" --state "$tmp/s$h" --control "$tmp/control$h.sock" "$@"; }
 # peer_line H PEER: the line of PEER in the peer table of H's status (saved in $tmp/st).
 peer_line() { mn $1 status >"$tmp/st" 2>&1; grep -E "^  $2  " "$tmp/st"; }
@@ -232,15 +178,8 @@ wait "$fake_pid" 2>/dev/null
 fake_pid=
 
 # ---- two hosts on a LAN, meshnamed on each --------------------------------------------------
-ip netns add "$lan" || bail "ip netns add"
-ip -n "$lan" link add br0 type bridge && ip -n "$lan" link set br0 up
+mesh_netns
 for h in 1 2; do
-	ip netns add "${ns[$h]}" || bail "ip netns add ${ns[$h]}"
-	ip -n "${ns[$h]}" link set lo up
-	ip -n "${ns[$h]}" link add eth0 type veth peer name "p$h" netns "$lan"
-	ip -n "$lan" link set "p$h" master br0 up
-	ip -n "${ns[$h]}" addr add "192.0.2.$h/24" dev eth0
-	ip -n "${ns[$h]}" link set eth0 up
 	mkdir -p "/etc/netns/${ns[$h]}"
 	echo "nameserver 127.0.0.153" >"/etc/netns/${ns[$h]}/resolv.conf"
 	cat >"$tmp/conf$h" <<CONF
@@ -255,11 +194,7 @@ userspace $WG_GO
 on-exit remove
 CONF
 done
-for h in 1 2; do
-	# Not through in_ns: $! must be meshnamed itself (ip netns exec execs it in place).
-	ip netns exec "${ns[$h]}" "$MESHNAMED" -d -f "$tmp/conf$h" 2>"$tmp/log$h" &
-	daemon_pid[$h]=$!
-done
+for h in 1 2; do mesh_start_launch $h; done
 for h in 1 2; do
 	eventually 10 "grep -q ': ready$' '$tmp/log$h'" || bail "meshnamed starts on ${name[$h]}"
 done
