@@ -7,74 +7,48 @@
 # and tests/kernel/vm-test.sh checks from inside: kind wireguard, peers as the registry
 # says, ping through the tunnel, revoke, on-exit remove. Its PASS/FAIL console lines are
 # this test's cases. Missing tools or kernel package: a failure, never a skip.
-set -u
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-MESHNAME=$PWD/$BUILD/meshname
-MESHNAMED=$PWD/$BUILD/meshnamed
-KDIR=$PWD/$BUILD/kernel
+# Setup (tests/integration/lib_mesh.sh): $tmp, ok/not_ok/check, bail, mn H (meshname on
+# h's state), the registry (mesh_registry), expect_peers; no namespaces here (the hosts
+# run in the VM), the EXIT trap removes $tmp and stops the VM (stop_vm).
+MESH_NS_PREFIX=mnk
+MESH_IF_PREFIX=wgk
+MESH_HOSTS=3
+MESH_PORT_PREFIX=5182 # listen ports 51821-51823
+MESH_EXTRA_CLEANUP=stop_vm
+# shellcheck source=tests/integration/lib_mesh.sh
+. "$(dirname "$0")/lib_mesh.sh"
+KDIR=$BUILD/kernel
 VM_TIMEOUT=${VM_TIMEOUT:-240} # seconds; a normal run takes well under 90
-passed=0
-failed=0
-tmp=$(mktemp -d)
 vm_pid=
-
-cleanup() {
+# shellcheck disable=SC2317 # called by lib_mesh.sh's EXIT trap
+stop_vm() {
 	if [ -n "$vm_pid" ]; then
 		kill -TERM "$vm_pid" 2>/dev/null && wait "$vm_pid" 2>/dev/null
 	fi
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-
-ok() { echo "ok - $1"; passed=$((passed + 1)); }
-not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-bail() {
-	not_ok "$1"
-	echo "$passed passed, $failed failed"
-	exit 1
-}
-mn() { local h=$1; shift; "$MESHNAME" --state "$tmp/s$h" "$@"; }
+# tests/kernel/build.sh takes BUILD relative to the top of the tree (lib_mesh.sh made it
+# absolute).
+kernel_build() { BUILD=${BUILD#"$PWD"/} tests/kernel/build.sh "$@"; }
 
 for tool in qemu-system-x86_64 jq ip wg gzip dpkg-deb; do
 	command -v "$tool" >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
 done
 [ -x "$MESHNAMED" ] && [ -x "$MESHNAME" ] || bail "build meshname and meshnamed first (make)"
 start=$(date +%s.%N)
-tests/kernel/build.sh base || bail "the VM's kernel and base initramfs (tests/kernel/build.sh)"
+kernel_build base || bail "the VM's kernel and base initramfs (tests/kernel/build.sh)"
 
 # ---- the registry, made outside the VM ---------------------------------------------------
-mn 1 init --name t --host h1 --ipv4 198.51.100.0/24 --ipv6 fd4d:6e00:1::/48 >/dev/null ||
-	bail "meshname init"
-for h in 2 3; do
-	inv=$(mn 1 add h$h 2>/dev/null) || bail "meshname add h$h"
-	mn $h join "$inv" >/dev/null || bail "meshname join h$h"
-done
-for h in 1 2 3; do
-	mn $h endpoint add 192.0.2.$h:5182$h --kind lan --listen-port 5182$h >/dev/null ||
-		bail "meshname endpoint add on h$h"
-done
-for h in 2 3; do
-	mn $h export -o "$tmp/b$h" && mn 1 import "$tmp/b$h" >/dev/null || bail "bundle h$h -> h1"
-done
-mn 1 export -o "$tmp/b1" && mn 2 import "$tmp/b1" >/dev/null || bail "bundle h1 -> h2"
-for h in 1 2 3; do
-	v4[$h]=$(mn 1 show h$h --json | jq -r .ipv4)
-	v6[$h]=$(mn 1 show h$h --json | jq -r .ipv6)
-	pub[$h]=$(mn 1 show h$h --json | jq -r .wg_key)
-done
+mesh_registry
 check "h2 knows the three hosts" "[ \"\$(mn 2 ls --json | jq length)\" = 3 ]"
 
 # ---- what goes into the VM -------------------------------------------------------------
 root=$tmp/root
 mkdir -p "$root/test" "$root/mesh"
-# "KEY<TAB>V4/32 V6/128", sorted: what `wg show IF allowed-ips | sort` must print.
-peer_lines() { for o in "$@"; do printf '%s\t%s/32 %s/128\n' "${pub[$o]}" "${v4[$o]}" "${v6[$o]}"; done | sort; }
-peer_lines 2 3 >"$root/test/peers1"
-peer_lines 1 3 >"$root/test/peers2"
-peer_lines 2 >"$root/test/peers1.revoked"
-peer_lines 1 >"$root/test/peers2.revoked"
+# What `wg show IF allowed-ips | sort` must print (expect_peers: "KEY<TAB>V4/32 V6/128").
+expect_peers 1 2 3 >"$root/test/peers1"
+expect_peers 2 1 3 >"$root/test/peers2"
+expect_peers 1 2 >"$root/test/peers1.revoked"
+expect_peers 2 1 >"$root/test/peers2.revoked"
 for h in 1 2; do
 	cp -a "$tmp/s$h" "$root/mesh/s$h"
 	cat >"$root/mesh/conf$h" <<CONF
@@ -108,7 +82,7 @@ cp tests/kernel/vm-test.sh "$root/test/run.sh"
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -Iinclude -O1 ${SANITIZE:+-fsanitize=$SANITIZE} \
 	-o "$root/test/nl_check" tests/kernel/nl_check.c "$BUILD/libwg.a" \
 	$(pkg-config --cflags --libs libmnl libsodium) || bail "build tests/kernel/nl_check.c"
-tests/kernel/build.sh add-bin "$root" "$MESHNAMED" "$MESHNAME" "$root/test/nl_check" ||
+kernel_build add-bin "$root" "$MESHNAMED" "$MESHNAME" "$root/test/nl_check" ||
 	bail "copy meshnamed into the VM"
 # The binaries go to /opt/meshname in the VM: their path here may be under /tmp (a fresh
 # clone in CI), which the VM's init covers with a tmpfs. Their libraries stay where ldd
@@ -116,7 +90,7 @@ tests/kernel/build.sh add-bin "$root" "$MESHNAMED" "$MESHNAME" "$root/test/nl_ch
 mkdir -p "$root/opt/meshname" &&
 	mv "$root$MESHNAMED" "$root/opt/meshname/meshnamed" &&
 	mv "$root$MESHNAME" "$root/opt/meshname/meshname" || bail "move the binaries to /opt/meshname"
-tests/kernel/build.sh cpio "$root" "$tmp/test.cpio.gz" || bail "the test's initramfs part"
+kernel_build cpio "$root" "$tmp/test.cpio.gz" || bail "the test's initramfs part"
 cat "$KDIR/base.cpio.gz" "$tmp/test.cpio.gz" >"$tmp/initrd.gz"
 
 # ---- boot ---------------------------------------------------------------------------------
