@@ -289,6 +289,24 @@ static ptrdiff_t id_find(const uint8_t (*ids)[REC_ID_SIZE], size_t n, const uint
 
 /* ---- records in ------------------------------------------------------------------------- */
 
+/* Why our store refused a whole batch, for the log and the status: this host's fault, not
+ * the peer's (no strike). Records stored by earlier batches stay. */
+static const char *store_failure(int rc)
+{
+	switch (rc) {
+	case -ENOSPC:
+		return "cannot store records: the disk is full";
+	case -ENOMEM:
+		return "cannot store records: out of memory";
+	case -EBUSY:
+		return "cannot store records: the registry database is busy in another process";
+	case -EACCES:
+		return "cannot store records: the registry database is not writable by this user";
+	default:
+		return "cannot store records: the registry database could not be written";
+	}
+}
+
 /* Hands items[0, n) (ids: their ids; res, err: room for the results) to the store and
  * reports each. false if the session ended. */
 static bool ingest_batch(struct sync_session *s, const struct registry_item *items,
@@ -302,7 +320,7 @@ static bool ingest_batch(struct sync_session *s, const struct registry_item *ite
 		return true;
 	rc = s->store.ingest(s->store.arg, items, n, s->now_ms / 1000, res, err);
 	if (rc < 0) {
-		fail(s, SYNC_ERR_INTERNAL, true, false, registry_strerror(rc));
+		fail(s, SYNC_ERR_INTERNAL, true, false, store_failure(rc));
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -2,8 +2,9 @@
  * store_registry.c: the sync store (sync.h) over the real registry: the sync set from
  * registry_foreach_typed_item (with each record's type), records from registry_get,
  * batches through registry_ingest_many in one transaction that is rolled back whole when
- * a record in it proves the peer wrong, committed with or without recomputing the
- * registry's view. It adds no rule of its own: every check is the registry's.
+ * a record in it proves the peer wrong or could not be stored here (a full disk), committed
+ * with or without recomputing the registry's view. It adds no rule of its own: every check
+ * is the registry's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,6 +32,13 @@ static int reg_get(void *arg, const uint8_t id[REC_ID_SIZE], uint8_t *buf, size_
 	return registry_get(r->reg, id, buf, REC_MAX_SIZE, len);
 }
 
+/* The registry's storage errors (registry.c is_storage_error): this host failed, not the
+ * record. */
+static bool is_storage_error(int err)
+{
+	return err == -ENOSPC || err == -EIO || err == -ENOMEM || err == -EBUSY || err == -EACCES;
+}
+
 static int reg_ingest(void *arg, const struct registry_item *items, size_t n, uint64_t now,
 		      enum ingest_result *res, int *err)
 {
@@ -41,6 +49,13 @@ static int reg_ingest(void *arg, const struct registry_item *items, size_t n, ui
 	if (rc < 0)
 		return rc;
 	rc = registry_ingest_many(r->reg, items, n, now, res, err);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		/* When sqlite undoes only the failing statement (a full disk), the batch
+		 * goes on and err[i] alone says so: the session would take it for the peer's
+		 * rejected record (a strike in a push) and end as if it had it all. */
+		if (is_storage_error(err[i]))
+			rc = err[i];
+	}
 	if (rc < 0) {
 		registry_rollback(r->reg);
 		return rc;
