@@ -4,7 +4,7 @@
  * tests/unit/registry, records dated now: sessions run on the real clock). Transport B's
  * framing as pure functions; transport A and B sessions reconciling and pushing; the
  * handshake's pin and the server's refusal; a peer that breaks the framing, lies in the
- * handshake or ends its stream without FINAL.
+ * handshake or ends its stream without FINAL; a full disk on the side that stores.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -28,6 +28,7 @@
 #include "meshname/registry.h"
 #include "meshname/session.h"
 #include "meshname/sync.h"
+#include "registry/store.h" /* store_test_max_pages: the full-disk hook */
 
 #define K_ADMIN 1
 #define K_HOST 10
@@ -570,6 +571,181 @@ static void a_banned_peer_is_told_so_before_the_close(void **state)
 	world_fini(&w);
 }
 
+/* ---- a full disk ----------------------------------------------------------------------------- */
+
+#define FULL_RECORDS 300 /* far more than a page of the registry */
+
+/* Records txt(100) .. txt(100 + n - 1) into p's registry in one batch. */
+static void put_many(struct peer *p, int n, uint8_t (*ids)[REC_ID_SIZE])
+{
+	assert_int_equal(registry_begin(p->reg), 0);
+	for (int i = 0; i < n; i++) {
+		uint8_t buf[REC_MAX_SIZE];
+		size_t len = txt(100 + i, buf);
+		enum ingest_result res;
+
+		assert_int_equal(registry_ingest(p->reg, buf, len, now_s, &res), 0);
+		assert_int_equal(res, INGEST_ACCEPTED);
+		if (ids != NULL)
+			rec_id(buf, len, ids[i]);
+	}
+	assert_int_equal(registry_commit(p->reg, now_s), 0);
+}
+
+static size_t held(struct peer *p, int n)
+{
+	size_t k = 0;
+
+	for (int i = 0; i < n; i++) {
+		uint8_t buf[REC_MAX_SIZE];
+
+		k += holds(p, buf, txt(100 + i, buf));
+	}
+	return k;
+}
+
+/* sqlite undoes only the failing statement, not the whole transaction, when the statement
+ * keeps a statement journal (sqlite documents both): a no-op TEMP trigger gives the registry's
+ * INSERT one, and the registry then reports -ENOSPC per record while the batch goes on. */
+static void undo_statement_only(struct peer *p)
+{
+	assert_int_equal(sqlite3_exec(p->reg->db,
+				      "CREATE TEMP TRIGGER statement_journal AFTER INSERT"
+				      " ON main.record BEGIN SELECT 1; END",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+}
+
+/* Caps p's database a page above what it holds now (0: lifts the cap). */
+static void fill_disk(struct peer *p, bool full)
+{
+	sqlite3_stmt *st;
+	int pages;
+
+	assert_int_equal(sqlite3_prepare_v2(p->reg->db, "PRAGMA page_count", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	pages = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	assert_int_equal(store_test_max_pages(p->reg, full ? (unsigned)pages + 1 : 0), 0);
+}
+
+/* Both sides' reports of the last connection, forgotten before the next. */
+static void forget_results(struct world *w)
+{
+	for (int i = 0; i < 2; i++) {
+		w->p[i]->accepted = w->p[i]->ended = w->p[i]->closed = 0;
+		memset(&w->p[i]->res, 0, sizeof(w->p[i]->res));
+	}
+}
+
+/* full ended its session for its own disk and said so; the peer was told, and neither
+ * side has a strike to count. */
+static void assert_ended_for_the_disk(struct peer *full, struct peer *other)
+{
+	assert_int_equal(full->ended, 1);
+	assert_true(full->res.had_session);
+	assert_int_equal(full->res.result, -EIO);
+	assert_int_equal(full->res.reason, SYNC_ERR_INTERNAL);
+	assert_false(full->res.remote);
+	assert_false(full->res.strike);
+	assert_string_equal(full->res.detail, "cannot store records: the disk is full");
+	assert_int_equal(other->ended, 1);
+	assert_true(other->res.had_session);
+	assert_int_equal(other->res.reason, SYNC_ERR_INTERNAL);
+	assert_true(other->res.remote);
+	assert_false(other->res.strike);
+}
+
+static void a_full_disk_ends_a_fetch_as_our_fault_and_the_next_session_fetches_it(void **state)
+{
+	static const int both[] = { 0, 1 };
+
+	(void)state;
+	for (int t = SYNCCONN_A; t <= SYNCCONN_B; t++) {
+		struct world w;
+		struct side s[2];
+		struct syncconn_params cp[2];
+		struct registry_counts before, after;
+
+		world_init(&w, s, peer_new(0, both, 2), peer_new(1, both, 2));
+		put_many(w.p[1], FULL_RECORDS, NULL);
+		params(&cp[0], &s[0], (enum syncconn_transport)t, true, SYNC_MODE_RECONCILE);
+		params(&cp[1], &s[1], (enum syncconn_transport)t, false, SYNC_MODE_RECONCILE);
+		if (t == SYNCCONN_B)
+			cp[0].pin = fixture_pk(w.p[1]->sk);
+		assert_int_equal(registry_counts(w.p[0]->reg, &before), 0);
+		fill_disk(w.p[0], true);
+		connect_pair(&w, s, cp);
+		run(&w);
+		assert_ended_for_the_disk(w.p[0], w.p[1]);
+		/* the fetch was one batch: nothing of it stayed, and nothing was reported */
+		assert_int_equal(w.p[0]->accepted, 0);
+		assert_int_equal(held(w.p[0], FULL_RECORDS), 0);
+		assert_int_equal(registry_counts(w.p[0]->reg, &after), 0);
+		assert_int_equal(after.records, before.records);
+
+		/* room again: the next session fetches all of it */
+		fill_disk(w.p[0], false);
+		forget_results(&w);
+		connect_pair(&w, s, cp);
+		run(&w);
+		assert_int_equal(w.p[0]->res.result, 0);
+		assert_int_equal(w.p[1]->res.result, 0);
+		assert_int_equal(w.p[0]->accepted, FULL_RECORDS);
+		assert_int_equal(held(w.p[0], FULL_RECORDS), FULL_RECORDS);
+		world_fini(&w);
+	}
+}
+
+static void a_full_disk_ends_a_push_as_our_fault_not_the_pushers(void **state)
+{
+	static const int both[] = { 0, 1 };
+	uint8_t(*ids)[REC_ID_SIZE] = calloc(SYNCCONN_PUSH_MAX, REC_ID_SIZE);
+
+	(void)state;
+	assert_non_null(ids);
+	for (int statement_only = 0; statement_only < 2; statement_only++) {
+		struct world w;
+		struct side s[2];
+		struct syncconn_params cp[2];
+		size_t stored;
+
+		world_init(&w, s, peer_new(0, both, 2), peer_new(1, both, 2));
+		put_many(w.p[0], SYNCCONN_PUSH_MAX, ids);
+		params(&cp[0], &s[0], SYNCCONN_A, true, SYNC_MODE_PUSH);
+		params(&cp[1], &s[1], SYNCCONN_A, false, SYNC_MODE_RECONCILE);
+		cp[0].push = (const uint8_t(*)[REC_ID_SIZE])ids;
+		cp[0].n_push = SYNCCONN_PUSH_MAX;
+		if (statement_only)
+			undo_statement_only(w.p[1]);
+		fill_disk(w.p[1], true);
+		connect_pair(&w, s, cp);
+		run(&w);
+		/* not REPLAY with a strike: the pushes our disk could not take were not
+		 * replays */
+		assert_ended_for_the_disk(w.p[1], w.p[0]);
+		/* each PUSH frame is a batch: the first ones fitted, whole, and were
+		 * reported */
+		stored = held(w.p[1], SYNCCONN_PUSH_MAX);
+		assert_true(stored > 0);
+		assert_true(stored < SYNCCONN_PUSH_MAX);
+		assert_int_equal(w.p[1]->accepted, stored);
+
+		/* room again: the same push stores the rest */
+		fill_disk(w.p[1], false);
+		forget_results(&w);
+		connect_pair(&w, s, cp);
+		run(&w);
+		assert_int_equal(w.p[0]->res.result, 0);
+		assert_int_equal(w.p[1]->res.result, 0);
+		assert_int_equal(w.p[1]->accepted, SYNCCONN_PUSH_MAX - stored);
+		assert_int_equal(held(w.p[1], SYNCCONN_PUSH_MAX), SYNCCONN_PUSH_MAX);
+		world_fini(&w);
+	}
+	free(ids);
+}
+
 /* ---- a peer that breaks the transport (the test writes its bytes) ---------------------------- */
 
 struct raw {
@@ -798,6 +974,9 @@ int main(void)
 		cmocka_unit_test(a_server_other_than_the_pinned_key_is_refused_before_any_session),
 		cmocka_unit_test(a_server_that_refuses_the_proven_peer_runs_no_session),
 		cmocka_unit_test(a_banned_peer_is_told_so_before_the_close),
+		cmocka_unit_test(
+			a_full_disk_ends_a_fetch_as_our_fault_and_the_next_session_fetches_it),
+		cmocka_unit_test(a_full_disk_ends_a_push_as_our_fault_not_the_pushers),
 		cmocka_unit_test(an_empty_or_oversized_handshake_message_ends_it_with_a_strike),
 		cmocka_unit_test(a_forged_client_hello_ends_the_handshake_with_a_strike),
 		cmocka_unit_test(a_client_hello_of_another_mesh_is_refused_without_a_strike),
