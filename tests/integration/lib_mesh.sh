@@ -48,6 +48,8 @@
 #                                and exits accordingly
 # and the helpers ok, not_ok, check NAME 'SHELL CONDITION', bail, eventually SECONDS
 # 'CONDITION', mesh_within SECONDS 'CONDITION' (wall-clock bound, for slow conditions),
+# each_within SECONDS DESC 'CONDITION' HOSTS... (one check a host, see there), now_ms,
+# jqe FILTER [ARGS] (jq -e on standard input, false on none), ping_name H NAME,
 # in_ns H CMD..., mn H ARGS... (meshname on h's state), mesh_ctl H (meshname status --json
 # from h's meshnamed), mesh_dig H NAME [TYPE] (dig +short at h's own meshnamed), wg_peers
 # H, expect_peers H OTHERS..., wg_endpoint H O and wg_keepalive H O (what H's WireGuard
@@ -76,7 +78,7 @@ mesh_tag=$$
 mesh_lan=$MESH_NS_PREFIX-lan-$mesh_tag
 mesh_wan=$MESH_NS_PREFIX-wan-$mesh_tag
 mesh_router=$MESH_NS_PREFIX-r-$mesh_tag
-declare -A ns ifname daemon_pid v4 v6 pub mesh_addr mesh_port
+declare -A ns ifname daemon_pid v4 v6 pub mesh_addr mesh_port fails
 # mesh_is_wan H: H is on the internet side (MESH_WAN_HOSTS).
 mesh_is_wan() { [[ " $MESH_WAN_HOSTS " == *" $1 "* ]]; }
 for ((h = 1; h <= MESH_HOSTS; h++)); do
@@ -118,15 +120,45 @@ eventually() {
 	done
 	return 1
 }
+# now_ms: milliseconds since the epoch.
+now_ms() { date +%s%3N; }
 # mesh_within SECONDS CONDITION: retries CONDITION every 0.2 s until SECONDS of wall-clock
 # time have passed (eventually counts tries, which is too long when a try takes time).
 mesh_within() {
-	local end=$(($(date +%s%N) / 1000000 + $1 * 1000))
+	local end=$(($(now_ms) + $1 * 1000))
 	while :; do
 		eval "$2" && return 0
-		[ $(($(date +%s%N) / 1000000)) -lt "$end" ] || return 1
+		[ "$(now_ms)" -lt "$end" ] || return 1
 		sleep 0.2
 	done
+}
+# each_within SECONDS DESC CONDITION HOSTS...: one check "hH: DESC" per host, "@" in DESC
+# and CONDITION standing for its number, all within SECONDS from now (a host reached late
+# still gets a second); fails[H] is set for each host that failed; prints the time taken.
+# shellcheck disable=SC2034 # fails is for the test
+each_within() {
+	local secs=$1 desc=$2 cond=$3 h start left hosts
+	shift 3
+	hosts=$*
+	start=$(now_ms)
+	for h in "$@"; do
+		left=$((secs - ($(now_ms) - start) / 1000))
+		[ "$left" -ge 1 ] || left=1
+		fails[$h]=
+		if mesh_within "$left" "${cond//@/$h}"; then
+			ok "h$h: ${desc//@/$h}"
+		else
+			not_ok "h$h: ${desc//@/$h}"
+			fails[$h]=1
+		fi
+	done
+	echo "# ${desc//@/H} on h${hosts// / h}: after $(($(now_ms) - start)) ms"
+}
+# jqe FILTER [ARGS]: standard input is JSON and FILTER holds (jq -e alone passes on no input).
+jqe() {
+	local in
+	in=$(cat)
+	[ -n "$in" ] && jq -e "$@" <<<"$in" >/dev/null 2>&1
 }
 in_ns() {
 	local h=$1
@@ -140,6 +172,8 @@ mn() {
 }
 # mesh_ctl H: `meshname status --json` of H, from its running meshnamed.
 mesh_ctl() { mn "$1" --control "$tmp/control$1.sock" status --json; }
+# ping_name H NAME: one IPv4 ping from H to NAME (resolved by H's own meshnamed) answered.
+ping_name() { in_ns "$1" ping -4 -c1 -W1 "$2" >/dev/null 2>&1; }
 # mesh_dig H NAME [TYPE]: what H's own meshnamed answers (dig +short), "" for nothing.
 mesh_dig() { in_ns "$1" dig +short +time=1 +tries=1 @127.0.0.153 "$2" "${3:-A}" 2>/dev/null; }
 # wg_peers H: "KEY<TAB>ALLOWED-IPS" lines of h's interface, sorted (read only).

@@ -20,31 +20,8 @@ MESH_WAN_HOSTS=4
 # shellcheck source=tests/integration/lib_mesh.sh
 . "$(dirname "$0")/lib_mesh.sh"
 
-mesh_require
-for tool in dig nft; do
-	command -v $tool >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
-done
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+mesh_require dig nft
 answers() { [ "$(mesh_dig "$1" "$2" "$3")" = "$4" ]; }
-# each_within SECONDS DESC CONDITION HOSTS...: one check per host ("@" in DESC and
-# CONDITION stands for its number), all within SECONDS from now; prints the time taken.
-each_within() {
-	local secs=$1 desc=$2 cond=$3 h start left
-	shift 3
-	start=$(now_ms)
-	for h in "$@"; do
-		left=$((secs - ($(now_ms) - start) / 1000))
-		[ "$left" -ge 1 ] || left=1
-		check "h$h: ${desc//@/$h}" "mesh_within $left '${cond//@/$h}'"
-	done
-	echo "# ${desc//@/H} on h${*// / h}: after $(($(now_ms) - start)) ms"
-}
-# jqe FILTER: standard input is JSON and FILTER holds (jq -e alone passes on no input).
-jqe() {
-	local in
-	in=$(cat)
-	[ -n "$in" ] && jq -e "$1" <<<"$in" >/dev/null 2>&1
-}
 # lan_neighbours H N: H's status lists at least N sync neighbours heard on the LAN, each
 # reached at the LAN address its beacon came from ("lan 192.0.2.X:51821", or the IPv6
 # link-local address of a multicast beacon).
@@ -60,7 +37,6 @@ lan_synced() {
 }
 # handshakes H O: the latest WireGuard handshake of H with O (0 = never).
 handshake_with() { in_ns "$1" wg show "${ifname[$1]}" latest-handshakes | grep -F "${pub[$2]}" | cut -f2; }
-ping_name() { in_ns "$1" ping -4 -c1 -W1 "$2" >/dev/null 2>&1; }
 
 mesh_registry
 mesh_network

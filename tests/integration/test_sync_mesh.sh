@@ -23,36 +23,8 @@ MESH_REGISTRY_HOSTS=5
 
 mesh_require
 command -v dig >/dev/null || bail "dig is missing (tests/deps.sh test installs bind9-dnsutils)"
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # answers H NAME TYPE VALUE: H's own meshnamed answers NAME TYPE with exactly VALUE.
 answers() { [ "$(mesh_dig "$1" "$2" "$3")" = "$4" ]; }
-# jqe FILTER [ARGS]: standard input is JSON and FILTER holds (jq -e alone passes on no input).
-jqe() {
-	local in
-	in=$(cat)
-	[ -n "$in" ] && jq -e "$@" <<<"$in" >/dev/null 2>&1
-}
-# each_within SECONDS DESC CONDITION HOSTS...: one check per host, "@" in DESC and
-# CONDITION standing for its number, all within SECONDS from now (a host reached late
-# still gets a second); fails[H] is set for each host that failed; prints the time taken.
-declare -A fails
-each_within() {
-	local secs=$1 desc=$2 cond=$3 h start left
-	shift 3
-	start=$(now_ms)
-	for h in "$@"; do
-		left=$((secs - ($(now_ms) - start) / 1000))
-		[ "$left" -ge 1 ] || left=1
-		fails[$h]=
-		if mesh_within "$left" "${cond//@/$h}"; then
-			ok "h$h: ${desc//@/$h}"
-		else
-			not_ok "h$h: ${desc//@/$h}"
-			fails[$h]=1
-		fi
-	done
-	echo "# ${desc//@/H} on h${*// / h}: after $(($(now_ms) - start)) ms"
-}
 # has_endpoint H HOST ADDR [PORT]: H's registry lists ADDR (and PORT) among HOST's endpoints.
 # shellcheck disable=SC2016 # jq variables, not shell ones
 has_endpoint() {

@@ -40,20 +40,15 @@ MESH_REGISTRY_HOSTS=2
 # Seconds from the setup's `meshname add` to the expiry of h3's and h4's certificates:
 # long enough for the namespaces, the daemons and WireGuard to come up first.
 LIFE_S=${LIFE_S:-25}
-mesh_require
-for tool in dig sqlite3; do
-	command -v $tool >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
-done
+mesh_require dig sqlite3
 printf '#!/bin/sh\nexec %s -v "$@"\n' "$MESHNAMED" >"$tmp/meshnamed-v"
 chmod +x "$tmp/meshnamed-v"
 MESHNAMED=$tmp/meshnamed-v
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 answers() { [ "$(mesh_dig "$1" "$2" A)" = "$3" ]; }
 # nxdomain H NAME: H's meshnamed says NXDOMAIN for NAME.
 nxdomain() {
 	in_ns "$1" dig +time=1 +tries=1 @127.0.0.153 "$2" A 2>/dev/null | grep -q 'status: NXDOMAIN'
 }
-ping_name() { in_ns "$1" ping -4 -c1 -W1 "$2" >/dev/null 2>&1; }
 serial_on() { mn "$1" show "$2" --json 2>/dev/null | jq -r .serial; }
 # state_of H: the certificate state `meshname status` prints on H, and its exit code.
 state_of() {
@@ -87,19 +82,6 @@ all_over_lan_from_members() {
 # beacon's, a seed's, or an inbound one's source): transport B (A runs between mesh
 # addresses).
 over_lan() { grep -Eq '\((lan|seed|tcp) (192[.]0[.]2[.]|\[fe80:)' <<<"$1"; }
-# each_within SECONDS DESC CONDITION HOSTS...: one check per host ("@" stands for its
-# number), all within SECONDS from now; prints the time taken.
-each_within() {
-	local secs=$1 desc=$2 cond=$3 h start left
-	shift 3
-	start=$(now_ms)
-	for h in "$@"; do
-		left=$((secs - ($(now_ms) - start) / 1000))
-		[ "$left" -ge 1 ] || left=1
-		check "h$h: ${desc//@/$h}" "mesh_within $left '${cond//@/$h}'"
-	done
-	echo "# ${desc//@/H} on h${*// / h}: after $(($(now_ms) - start)) ms"
-}
 
 # ---- setup: h3 and h4 with certificates that expire soon ------------------------------------
 # The whole setup is dated a day ago: a certificate lasts at least a day (--expires 1), and

@@ -40,7 +40,6 @@ nat_cleanup() {
 	[ -n "$ping_pid" ] && kill "$ping_pid" 2>/dev/null && wait "$ping_pid" 2>/dev/null
 	ip netns del "$router" 2>/dev/null
 }
-now_ms() { date +%s%3N; }
 # The kind of endpoint H's meshnamed says it uses for O (status over the control socket).
 ep_kind() {
 	echo status | socat -t 3 - "UNIX-CONNECT:$tmp/control$1.sock" |

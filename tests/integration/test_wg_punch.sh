@@ -45,7 +45,6 @@ punch_cleanup() {
 	ip netns del "$r1" 2>/dev/null
 	ip netns del "$r2" 2>/dev/null
 }
-now_ms() { date +%s%3N; }
 # conntrack R: the router's connection tracking table, UDP only (diagnostics).
 conntrack_of() { ip netns exec "$1" cat /proc/net/nf_conntrack 2>/dev/null | grep udp | sed "s/^/# $2: /"; }
 nat_of() { mesh_ctl "$1" | jq -r .endpoints.nat; }
