@@ -37,10 +37,7 @@ SYNC_PEER=$BUILD/tests/tools/sync_peer
 xns=$MESH_NS_PREFIX-x-$mesh_tag
 abuse_cleanup() { ip netns del "$xns" 2>/dev/null; }
 
-mesh_require
-for tool in dig od base64; do
-	command -v $tool >/dev/null || bail "$tool is missing (tests/deps.sh test installs it)"
-done
+mesh_require dig od base64
 [ -x "$SYNC_PEER" ] || bail "$SYNC_PEER is built (make all-tests)"
 
 # hex_of: standard input (base64 of a key) as lowercase hex.

@@ -23,8 +23,7 @@ wg3_pid=
 # shellcheck disable=SC2317
 stop_wg3() { [ -n "$wg3_pid" ] && kill "$wg3_pid" 2>/dev/null && wait "$wg3_pid" 2>/dev/null; }
 
-mesh_require
-command -v socat >/dev/null || bail "socat is missing (tests/deps.sh test installs it)"
+mesh_require socat
 
 # ---- the registry: h1 admits h2 and h3, endpoints, bundles everywhere ------------------
 mesh_registry
