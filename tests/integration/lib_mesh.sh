@@ -37,6 +37,9 @@
 #                                naming it; a test may append lines to $tmp/confH
 #   mesh_start                   meshnamed on every admitted host, waits for "ready"
 #   mesh_start_host H            the same for one host
+#   mesh_start_launch H          meshnamed on H in the background, without waiting; its
+#                                log $tmp/logH, its PID daemon_pid[H]
+#   mesh_child_of H              the PID of the wireguard-go H's meshnamed started
 #   mesh_bundle FROM TO...       export on FROM, import on each TO (no peer sync yet)
 #   mesh_import_bundle H FILE    import on H, where older copies of records H renewed
 #                                since are refused (and only those)
