@@ -23,7 +23,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
 	"${BUILD_PKGS[@]}"
 	jq sqlite3 mandoc # CLI --json checks, store checks, man page lint
-	clang-format      # make format-check (CI)
+	clang-format cppcheck # make format-check and make lint (CI)
 	iproute2          # network namespaces
 	bind9-dnsutils    # dig
 	knot-dnsutils     # kdig

@@ -15,7 +15,7 @@
 #include "cli/cli.h"
 #include "meshname/certstate.h"
 
-#define ZONE_TTL 300
+#define ZONE_TTL 300u
 
 const char cli_help_status[] =
 	"Usage: meshname status [--json]\n"

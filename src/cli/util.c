@@ -633,7 +633,7 @@ void cli_prefix6_str(const struct rec_root *root, char out[64])
 	char a[46];
 
 	cli_ipv6_str(root->ipv6, a);
-	snprintf(out, 64, "%s/%u", a, REC_IPV6_PREFIX_LEN);
+	snprintf(out, 64, "%s/%u", a, (unsigned)REC_IPV6_PREFIX_LEN);
 }
 
 void cli_endpoint_str(const struct rec_endpoint *ep, char out[64])
