@@ -481,7 +481,7 @@ static bool process_input(struct syncconn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	size_t budget = SYNCCONN_READ_BUDGET;
-	bool stalled = false;
+	bool stalled = false, partial = false;
 
 	while (budget > 0 && !stalled) {
 		uint8_t hs[SESSION_HANDSHAKE_MAX];
@@ -534,6 +534,7 @@ static bool process_input(struct syncconn *c)
 				return transport_fault(c, -EPROTO, true,
 						       "sealed message of a wrong size");
 			if (r == 0) {
+				partial = evbuffer_get_length(in) > 0;
 				stalled = true;
 				break;
 			}
@@ -557,8 +558,13 @@ static bool process_input(struct syncconn *c)
 			break;
 		}
 	}
-	if (c->state == ST_SESSION && c->peer_eof && evbuffer_get_length(in) == 0 &&
-	    c->plain_off == c->plain_len) {
+	/* The peer's stream ended: the session ends once what came is used up, or at once
+	 * when the rest can never be (transport B: a message cut short by the end) or
+	 * nothing can be sent any more (the connection broke, a reset). Else a peer that was
+	 * killed mid-message was taken for silent until the idle limit (30 s). */
+	if (c->state == ST_SESSION && c->peer_eof &&
+	    (c->broken || partial ||
+	     (evbuffer_get_length(in) == 0 && c->plain_off == c->plain_len))) {
 		sync_session_eof(c->s, syncconn_unix_ms());
 		return finish_session(c);
 	}
