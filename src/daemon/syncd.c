@@ -559,6 +559,11 @@ static void on_conn_ended(void *arg, struct syncconn *c, const struct syncconn_r
 			syncnode_session_end(sd->node, l->key, false, r->result, now);
 		if (r->result != 0 && l->seed >= 0)
 			sd->seeds[l->seed].next++; /* another address of it next time */
+		/* As syncnode.h asks: a session that broke after the HELLOs showed that the sets
+		 * differ is due again with the same peer, once its back-off has passed (a fetch
+		 * cut short by the peer's restart resumes from it, not from a random neighbour). */
+		if (r->result != 0 && !l->push && r->had_session && r->stats.neg_rounds > 0)
+			syncnode_request(sd->node, l->key, now);
 		/* A peer that took us for a non-member got our CERT in this session (transport
 		 * B pushes it): reconcile again now, fully, instead of a period later. */
 		if (r->result == 0 && !l->push && r->peer_restricted && sd->self_member &&
@@ -1238,6 +1243,8 @@ static void on_seed_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 	if (e->failed || e->n_addr == 0)
 		log_info("sync: seed %s:%u resolves to %zu address%s", e->s.host,
 			 (unsigned)e->s.port, k, k == 1 ? "" : "es");
+	if (e->n_addr == 0)
+		syncnode_request(sd->node, e->s.key, mono_ms()); /* as load_seeds says */
 	e->failed = false;
 	e->n_addr = k;
 	schedule_step(sd);
@@ -1321,6 +1328,12 @@ static void load_seeds(struct syncd *sd)
 		}
 		if (syncnode_set_seed(sd->node, e->s.key, true) < 0)
 			continue;
+		/* A session with each seed at start (a name's once it resolves): a host stopped
+		 * before its first full sync (killed in a cold start's fetch) fetches the rest
+		 * from its inviter, the one peer sure to take it for a member, instead of waiting
+		 * for anti-entropy to pick it among members that may not know it yet. */
+		if (e->literal)
+			syncnode_request(sd->node, e->s.key, mono_ms());
 		sd->n_seeds++;
 	}
 	if (sd->n_seeds > 0)
