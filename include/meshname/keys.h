@@ -23,7 +23,8 @@ int keys_dir_prepare(const char *dir);
 
 /* New random Ed25519 key in dir/file; -EEXIST if the file exists. */
 int keys_ed25519_generate(const char *dir, const char *file, uint8_t pk[REC_KEY_SIZE]);
-/* Loads dir/file. -ENOENT missing, -EPERM readable by group or others, -EBADMSG bad. */
+/* Loads dir/file. -ENOENT missing, -EPERM readable by group or others, -ELOOP a
+ * symbolic link, -EBADMSG bad (not one line of 44 characters of standard base64). */
 int keys_ed25519_load(const char *dir, const char *file, uint8_t sk[REC_SECRET_SIZE]);
 
 /* Same for the X25519 WireGuard key (clamped like `wg genkey`). */
@@ -33,6 +34,10 @@ int keys_x25519_load(const char *dir, const char *file, uint8_t sk[REC_KEY_SIZE]
 
 /* Stores an Ed25519 secret made elsewhere (an invite's admission key) 0600. */
 int keys_ed25519_store(const char *dir, const char *file, const uint8_t sk[REC_SECRET_SIZE]);
+
+/* One sentence for an error of a key file's load, e.g. for -EBADMSG "it does not hold
+ * one base64 key (a line of 44 characters, as wg genkey writes)"; strerror otherwise. */
+const char *keys_strerror(int err);
 
 /*
  * Renames dir/from over dir/to in one step (rename(2): a crash leaves one or the other,

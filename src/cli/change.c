@@ -118,7 +118,8 @@ int cmd_revoke(struct cli *c, int argc, char **argv)
 	} else if (is_self(c, &cert)) {
 		/* A key may always give up its own rights (doc/records.md). */
 		rc = keys_ed25519_load(c->state, KEYS_HOST, sk);
-		ret = rc < 0 ? cli_fail("cannot read this host's key: %s", strerror(-rc)) : CLI_OK;
+		ret = rc < 0 ? cli_fail("cannot read this host's key: %s", keys_strerror(rc)) :
+			       CLI_OK;
 	} else {
 		ret = cli_fail("this machine holds no admin key: run meshname revoke on an admin "
 			       "host (a host can only revoke itself)");
@@ -350,7 +351,7 @@ static int renew_request(struct cli *c, const struct rec *cert, const uint8_t *c
 	}
 	rc = keys_ed25519_load(c->state, KEYS_HOST, sk);
 	if (rc < 0) {
-		ret = cli_fail("cannot read this host's key: %s", strerror(-rc));
+		ret = cli_fail("cannot read this host's key: %s", keys_strerror(rc));
 		goto out;
 	}
 	/* Requests for one certificate are numbered: the admin takes the highest. */

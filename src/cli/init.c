@@ -208,7 +208,7 @@ int cmd_init(struct cli *c, int argc, char **argv)
 	}
 	rc = keys_ed25519_load(c->state, KEYS_ADMIN, admin_sk);
 	if (rc < 0) {
-		cli_fail("cannot read the admin key in %s: %s", c->state, strerror(-rc));
+		cli_fail("cannot read the admin key in %s: %s", c->state, keys_strerror(rc));
 		goto out;
 	}
 	memcpy(admin_pk, admin_sk + 32, REC_KEY_SIZE);

@@ -285,7 +285,7 @@ static int join_request(struct cli *c, const char *name)
 	ret = CLI_FAIL;
 	rc = keys_ed25519_load(c->state, KEYS_HOST, sk);
 	if (rc < 0) {
-		cli_fail("cannot read this host's key in %s: %s", c->state, strerror(-rc));
+		cli_fail("cannot read this host's key in %s: %s", c->state, keys_strerror(rc));
 		goto out;
 	}
 	text = cli_request_encode(&req, sk);

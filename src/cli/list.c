@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "meshname/certstate.h"
+#include "meshname/keys.h"
 
 #define ZONE_TTL 300u
 
@@ -693,13 +694,17 @@ static int offline_status(struct cli *c, bool json, const char *why)
 	size_t raw_len;
 	bool have_self, have_cert = false, revoked = false, admin;
 	char id[2 * REC_ID_SIZE + 1], p4[32], p6[64], a4[16], a6[46], date[32], in[32];
-	int ret, rc;
+	int ret, rc, key_rc;
 	const char *state_word;
 
 	ret = cli_open(c);
 	if (ret != CLI_OK)
 		return ret;
-	have_self = cli_host_pk(c, self) == 0;
+	key_rc = cli_host_pk(c, self);
+	have_self = key_rc == 0;
+	/* A host key that is there but cannot be read is this host's problem to show. */
+	if (key_rc < 0 && key_rc != -ENOENT)
+		ret = CLI_FAIL;
 	if (have_self) {
 		have_cert = registry_find_cert(c->reg, self, &cert, raw, &raw_len) == 0;
 		revoked = registry_is_revoked(c->reg, self);
@@ -759,6 +764,9 @@ static int offline_status(struct cli *c, bool json, const char *why)
 	if (revoked && !have_cert) {
 		printf("this host:   %sREVOKED%s: this host is no longer a member of the mesh\n",
 		       cli_red(c), cli_reset(c));
+	} else if (key_rc < 0 && key_rc != -ENOENT) {
+		printf("this host:   %scannot read its key %s/%s%s: %s\n", cli_red(c), c->state,
+		       KEYS_HOST, cli_reset(c), keys_strerror(key_rc));
 	} else if (!have_cert) {
 		printf("this host:   no certificate in this registry\n");
 	} else {

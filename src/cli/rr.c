@@ -237,7 +237,7 @@ static int record_signer(struct cli *c, const char *owner, uint8_t sk[REC_SECRET
 				cert.u.cert.name, cert.u.cert.name);
 	rc = keys_ed25519_load(c->state, KEYS_HOST, sk);
 	if (rc < 0)
-		return cli_fail("cannot read this host's key: %s", strerror(-rc));
+		return cli_fail("cannot read this host's key: %s", keys_strerror(rc));
 	return CLI_OK;
 }
 

@@ -224,7 +224,7 @@ int cli_load_admin(struct cli *c, uint8_t sk[REC_SECRET_SIZE])
 		return cli_fail("%s/%s is readable by others, so it is refused: chmod 600 it",
 				c->state, KEYS_ADMIN);
 	if (rc < 0)
-		return cli_fail("cannot load %s/%s: %s", c->state, KEYS_ADMIN, strerror(-rc));
+		return cli_fail("cannot load %s/%s: %s", c->state, KEYS_ADMIN, keys_strerror(rc));
 	/* libsodium's secret key is seed || public key. */
 	if (!is_admin_key(&c->root.u.root, sk + 32)) {
 		sodium_memzero(sk, REC_SECRET_SIZE);
@@ -252,7 +252,7 @@ static int key_error(const struct cli *c, const char *file, int rc)
 	if (rc == -EPERM)
 		return cli_fail("%s/%s is readable by others, so it is refused: chmod 600 it",
 				c->state, file);
-	return cli_fail("cannot make or read the key %s/%s: %s", c->state, file, strerror(-rc));
+	return cli_fail("cannot make or read the key %s/%s: %s", c->state, file, keys_strerror(rc));
 }
 
 int cli_make_host_keys(struct cli *c, uint8_t host_pk[REC_KEY_SIZE], uint8_t wg_pk[REC_KEY_SIZE])

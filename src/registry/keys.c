@@ -336,3 +336,20 @@ int keys_remove(const char *dir, const char *file)
 		return errno == ENOENT ? 0 : -errno;
 	return file_fsync_dir(dir);
 }
+
+const char *keys_strerror(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return "the key file is missing";
+	case -EPERM:
+		return "the key file is readable by group or others (chmod 600 it)";
+	case -ELOOP:
+		return "the key file is a symbolic link, which is refused";
+	case -EBADMSG:
+		return "the key file does not hold one base64 key (a line of 44 characters, as "
+		       "wg genkey writes)";
+	default:
+		return strerror(-err);
+	}
+}

@@ -626,7 +626,7 @@ int wg_manager_new(struct event_base *base, const struct wg_manager_config *cfg,
 		m->have_wg_key = true;
 	else
 		log_warnx("cannot load %s/%s (%s): the interface's private key is left alone",
-			  cfg->state_dir, KEYS_WG, strerror(-r));
+			  cfg->state_dir, KEYS_WG, keys_strerror(r));
 	m->ev_tick = event_new(base, -1, EV_PERSIST, on_tick, m);
 	if (m->ev_tick == NULL || event_add(m->ev_tick, &tick) < 0) {
 		r = -ENOMEM;

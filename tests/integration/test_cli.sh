@@ -71,6 +71,15 @@ expect_ok "status works on a new mesh" a status
 check "status says the daemon is not running" grep -q "^daemon: *not running (offline view)" "$T/out"
 check "status shows this host" grep -q "^this host: *alpha.mesh  10.77.0.1" "$T/out"
 expect_ok "bare meshname is status" a
+# A host key that cannot be read (a byte from 0x80 up where base64 belongs): status says
+# so in one sentence and exits 1, not "no certificate".
+cp -a "$T/a" "$T/badkey"
+printf 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\xff=\n' >"$T/badkey/host.key"
+mn badkey status
+check "status with a corrupt host.key exits 1 and says why" test "$rc" -eq 1
+check "status names the key file and what is wrong with it" grep -q \
+	'^this host: *cannot read its key .*host.key: the key file does not hold one base64 key' "$T/out"
+rm -rf "$T/badkey" # not a key of this test's meshes (the leak check below reads those)
 check "bare meshname prints the status" grep -q "^mesh: *home" "$T/out"
 
 # ---- invite flow: A admits beta, B joins ----------------------------------------------

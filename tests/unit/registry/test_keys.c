@@ -516,6 +516,31 @@ static void dir_prepare_on_a_file_is_enotdir(void **state)
 	assert_int_equal(keys_dir_prepare(path), -ENOTDIR);
 }
 
+/* What a user reads when a key file is refused: one sentence saying what is wrong with
+ * the file, not "Bad message". Each error comes from a real load. */
+static void each_refusal_reads_as_a_sentence_about_the_file(void **state)
+{
+	uint8_t sk[64];
+	char dir[PATH_MAX], target[PATH_MAX], link[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", (const char *)*state);
+	assert_string_equal(keys_strerror(keys_ed25519_load(dir, "none", sk)),
+			    "the key file is missing");
+	write_file(dir, "open", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", 0644);
+	assert_string_equal(keys_strerror(keys_ed25519_load(dir, "open", sk)),
+			    "the key file is readable by group or others (chmod 600 it)");
+	write_file(dir, "bad", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\xff=\n", 0600);
+	assert_string_equal(keys_strerror(keys_ed25519_load(dir, "bad", sk)),
+			    "the key file does not hold one base64 key (a line of 44 "
+			    "characters, as wg genkey writes)");
+	path_of(target, dir, "bad");
+	path_of(link, dir, "link");
+	assert_int_equal(symlink(target, link), 0);
+	assert_string_equal(keys_strerror(keys_ed25519_load(dir, "link", sk)),
+			    "the key file is a symbolic link, which is refused");
+	assert_string_equal(keys_strerror(-EIO), strerror(EIO));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int main(void)
@@ -531,6 +556,7 @@ int main(void)
 		T(load_refuses_anything_but_one_base64_key_line),
 		T(load_refuses_a_key_line_with_a_byte_from_0x80_up_or_outside_base64),
 		T(load_refuses_a_symlink_and_a_directory),
+		T(each_refusal_reads_as_a_sentence_about_the_file),
 		T(ed25519_load_matches_rfc8032_test_1),
 		T(x25519_load_matches_rfc7748_alice),
 		T(x25519_generate_makes_a_clamped_key_for_its_public_key),
