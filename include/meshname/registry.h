@@ -70,7 +70,10 @@ const char *registry_strerror(int err);
  * checked first on every core, then each record goes through registry_ingest's
  * pipeline in order. res[i] and err[i] get what registry_ingest would have returned
  * for item i. Returns 0, or a storage error (-EIO, -ENOSPC) that rolled the whole
- * batch back. Inside registry_begin/commit, it joins that batch.
+ * batch back. A storage error that sqlite confined to one record's statement (each record
+ * has its own savepoint) undoes only that record: it is in err[i], the batch goes on and
+ * 0 is returned; a caller that wants all or nothing rolls back when any err[i] is a
+ * storage error (the sync store does). Inside registry_begin/commit, it joins that batch.
  */
 struct registry_item {
 	const uint8_t *buf;
