@@ -1578,7 +1578,7 @@ int syncd_new(struct event_base *base, const struct syncd_params *p, const struc
 	if (r < 0) {
 		/* A state without keys (copied for a look): DNS still works, sync cannot. */
 		log_warnx("sync is off: cannot read this host's key in %s: %s", sd->state_dir,
-			  strerror(-r));
+			  keys_strerror(r));
 		syncd_free(sd);
 		return 0;
 	}
