@@ -156,20 +156,10 @@ static size_t cert(int i, uint8_t *buf)
 static size_t txt(int i, uint8_t *buf)
 {
 	struct rec r;
+	char owner[16];
 
-	memset(&r, 0, sizeof(r));
-	r.type = REC_RECORD;
-	memcpy(r.mesh_id, mesh_id, REC_ID_SIZE);
-	r.seq = 1;
-	r.issued_at = now_s - 30;
-	r.expires_at = now_s + DAY;
-	r.u.record.op = REC_OP_ADD;
-	snprintf(r.u.record.owner, sizeof(r.u.record.owner), "r%d", i);
-	r.u.record.rrtype = 16;
-	r.u.record.ttl = 300;
-	r.u.record.rdlen = 2;
-	r.u.record.rdata[0] = 1;
-	r.u.record.rdata[1] = 'x';
+	snprintf(owner, sizeof(owner), "r%d", i);
+	fixture_txt(&r, mesh_id, owner, now_s - 30, now_s + DAY);
 	return sign(&r, admin_sk, buf);
 }
 

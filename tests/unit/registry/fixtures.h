@@ -86,6 +86,26 @@ static inline void fixture_cert(struct rec *r, const uint8_t mesh_id[REC_ID_SIZE
 	rec_ipv6_for_host(ipv6, r->u.cert.host_key, r->u.cert.ipv6);
 }
 
+/* An ADD of the TXT record "x" (rdata 01 78) at owner, seq 1, TTL 300: the filler record
+ * of the sync tests, which sign it with the fixture admin key. */
+static inline void fixture_txt(struct rec *r, const uint8_t mesh_id[REC_ID_SIZE], const char *owner,
+			       uint64_t issued_at, uint64_t expires_at)
+{
+	memset(r, 0, sizeof(*r));
+	r->type = REC_RECORD;
+	memcpy(r->mesh_id, mesh_id, REC_ID_SIZE);
+	r->seq = 1;
+	r->issued_at = issued_at;
+	r->expires_at = expires_at;
+	r->u.record.op = REC_OP_ADD;
+	snprintf(r->u.record.owner, sizeof(r->u.record.owner), "%s", owner);
+	r->u.record.rrtype = 16; /* TXT */
+	r->u.record.ttl = 300;
+	r->u.record.rdlen = 2;
+	r->u.record.rdata[0] = 1;
+	r->u.record.rdata[1] = 'x';
+}
+
 /*
  * Signs hand-made record bytes as they are: buf holds len bytes (header and body,
  * nothing checked) and gets the 64-byte signature appended; buf must have room.

@@ -441,19 +441,10 @@ static int setup(void **state)
 	for (int i = 0; i < RECORDS; i++) {
 		struct rec r;
 
-		memset(&r, 0, sizeof(r));
-		r.type = REC_RECORD;
-		memcpy(r.mesh_id, mesh_id, REC_ID_SIZE);
-		r.seq = 1;
-		r.issued_at = NOW - (uint64_t)(i % 100);
-		r.expires_at = NOW + DAY;
-		r.u.record.op = REC_OP_ADD;
-		snprintf(r.u.record.owner, sizeof(r.u.record.owner), "txt%d", i);
-		r.u.record.rrtype = 16;
-		r.u.record.ttl = 300;
-		r.u.record.rdlen = 2;
-		r.u.record.rdata[0] = 1;
-		r.u.record.rdata[1] = 'x';
+		char owner[16];
+
+		snprintf(owner, sizeof(owner), "txt%d", i);
+		fixture_txt(&r, mesh_id, owner, NOW - (uint64_t)(i % 100), NOW + DAY);
 		assert_int_equal(rec_sign(&r, admin_sk, rec_buf[i], REC_MAX_SIZE, &rec_len[i]), 0);
 	}
 	return 0;
