@@ -65,6 +65,10 @@ int registry_ingest(struct registry *reg, const uint8_t *buf, size_t len, uint64
 /* A one-sentence reason for an ingest error, e.g. "signature does not verify". */
 const char *registry_strerror(int err);
 
+/* true for an error of this host's storage (-ENOSPC, -EIO, -ENOMEM, -EBUSY, -EACCES), not
+ * of the record. */
+bool registry_is_storage_error(int err);
+
 /*
  * Many records in one transaction (a bundle import, a sync session): signatures are
  * checked first on every core, then each record goes through registry_ingest's

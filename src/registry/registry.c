@@ -44,7 +44,7 @@ static int ingest_one(struct registry *reg, const uint8_t *buf, size_t len, uint
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
-static bool is_storage_error(int r)
+bool registry_is_storage_error(int r)
 {
 	return r == -ENOSPC || r == -EIO || r == -ENOMEM || r == -EBUSY || r == -EACCES;
 }
@@ -1400,7 +1400,7 @@ static int retry_pending(struct registry *reg, const uint8_t key[32], uint64_t n
 		/* Its signature was checked before it was parked. A record that is now
 		 * refused is simply dropped; only a storage failure stops the retry. */
 		r = ingest_one(reg, w[i].raw, w[i].len, now, true, &res);
-		if (r < 0 && !is_storage_error(r))
+		if (r < 0 && !registry_is_storage_error(r))
 			r = 0;
 		if (r < 0)
 			goto out;
@@ -1657,7 +1657,7 @@ static int ingest_in_batch(struct registry *reg, const uint8_t *buf, size_t len,
 	if (r < 0)
 		return r;
 	r = ingest_one(reg, buf, len, now, verified, res);
-	if (is_storage_error(r)) {
+	if (registry_is_storage_error(r)) {
 		if (sqlite3_get_autocommit(reg->db)) {
 			/* sqlite rolled the whole batch back: say so until commit. */
 			reg->batch_error = r;
@@ -1766,7 +1766,7 @@ int registry_ingest_many(struct registry *reg, const struct registry_item *items
 		/* A record whose signature failed goes through the whole pipeline again, so
 		 * that it gets the error of its cheapest failing check, as one by one. */
 		err[i] = ingest_in_batch(reg, items[i].buf, items[i].len, now, ok[i], &res[i]);
-		if (is_storage_error(err[i]) && reg->batch_error < 0) {
+		if (registry_is_storage_error(err[i]) && reg->batch_error < 0) {
 			r = err[i];
 			break;
 		}

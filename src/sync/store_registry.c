@@ -32,13 +32,6 @@ static int reg_get(void *arg, const uint8_t id[REC_ID_SIZE], uint8_t *buf, size_
 	return registry_get(r->reg, id, buf, REC_MAX_SIZE, len);
 }
 
-/* The registry's storage errors (registry.c is_storage_error): this host failed, not the
- * record. */
-static bool is_storage_error(int err)
-{
-	return err == -ENOSPC || err == -EIO || err == -ENOMEM || err == -EBUSY || err == -EACCES;
-}
-
 static int reg_ingest(void *arg, const struct registry_item *items, size_t n, uint64_t now,
 		      enum ingest_result *res, int *err)
 {
@@ -53,7 +46,7 @@ static int reg_ingest(void *arg, const struct registry_item *items, size_t n, ui
 		/* When sqlite undoes only the failing statement (a full disk), the batch
 		 * goes on and err[i] alone says so: the session would take it for the peer's
 		 * rejected record (a strike in a push) and end as if it had it all. */
-		if (is_storage_error(err[i]))
+		if (registry_is_storage_error(err[i]))
 			rc = err[i];
 	}
 	if (rc < 0) {
