@@ -268,6 +268,9 @@ void sync_session_stats(const struct sync_session *s, struct sync_stats *st);
 /* True once the peer's HELLO came and asked for the restricted set (ROOT, CERT, REVOKE):
  * the peer took us for a non-member, or is not a member itself. */
 bool sync_session_peer_restricted(const struct sync_session *s);
+/* True once the peer's HELLO came and said it only pushes: such a HELLO carries no set, so
+ * sync_session_peer_restricted says nothing then of how the peer takes us. */
+bool sync_session_peer_push_only(const struct sync_session *s);
 /* The host key the peer put in its HELLO: true and key, or false. */
 bool sync_session_peer_key(const struct sync_session *s, uint8_t key[REC_KEY_SIZE]);
 

@@ -248,6 +248,7 @@ static bool finish_session(struct syncconn *c)
 	r->had_session = true;
 	sync_session_stats(c->s, &r->stats);
 	r->peer_restricted = sync_session_peer_restricted(c->s);
+	r->peer_push_only = sync_session_peer_push_only(c->s);
 	r->reason = sync_session_state(c->s) == SYNC_DONE ? SYNC_OK : sync_session_reason(c->s);
 	r->result = result_of_reason(r->reason);
 	if (c->transport_fault) {

@@ -63,6 +63,7 @@ struct syncconn_result {
 	bool established;     /* transport B: the handshake completed */
 	bool had_session;     /* a sync session ran: stats holds its counters */
 	bool peer_restricted; /* the peer's HELLO asked for the restricted set */
+	bool peer_push_only;  /* the peer's HELLO said it only pushes (no set: no word on us) */
 	const char *detail;   /* one phrase for the log (static storage) */
 	struct sync_stats stats;
 };

@@ -535,7 +535,11 @@ static void on_conn_ended(void *arg, struct syncconn *c, const struct syncconn_r
 		else
 			memset(sd->error_key, 0, REC_KEY_SIZE);
 	}
-	if (r->had_session && l->slot != NULL && (r->result == 0 || r->peer_restricted))
+	/* Only a HELLO with a set says how the peer takes us: one that pushed to us (its own
+	 * CERT before it knew us, say) does not, and taking that for "knows us" made our next
+	 * push over transport B one a non-member may not make (a strike against us). */
+	if (r->had_session && !r->peer_push_only && l->slot != NULL &&
+	    (r->result == 0 || r->peer_restricted))
 		l->slot->knows_us = !r->peer_restricted;
 	if (r->strike) {
 		uint8_t a[16];

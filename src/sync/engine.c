@@ -1146,6 +1146,11 @@ bool sync_session_peer_restricted(const struct sync_session *s)
 	return s->hello_rx && (s->peer.flags & PROTO_HELLO_RESTRICTED) != 0;
 }
 
+bool sync_session_peer_push_only(const struct sync_session *s)
+{
+	return s->hello_rx && (s->peer.flags & PROTO_HELLO_PUSH_ONLY) != 0;
+}
+
 bool sync_session_peer_key(const struct sync_session *s, uint8_t key[REC_KEY_SIZE])
 {
 	if (!s->hello_rx || !(s->peer.flags & PROTO_HELLO_KEY))

@@ -971,6 +971,8 @@ static void a_responder_that_does_not_know_the_initiator_narrows_the_session(voi
 	 * reconciles again once its CERT has arrived there); the responder was not. */
 	assert_true(sync_session_peer_restricted(l.s[0]));
 	assert_false(sync_session_peer_restricted(l.s[1]));
+	assert_false(sync_session_peer_push_only(l.s[0]));
+	assert_false(sync_session_peer_push_only(l.s[1]));
 	link_close(&l);
 }
 
@@ -1000,6 +1002,11 @@ static void a_push_session_delivers_records_without_reconciling(void **state)
 	assert_int_equal(p[1]->accepted, 2);
 	sync_session_stats(l.s[1], &st);
 	assert_int_equal(st.recon_bytes, 2 * 36); /* the HELLOs only */
+	/* The responder cannot tell from a pushing HELLO how the pusher takes it (no set, no
+	 * restricted flag): meshnamed must not read "knows us" into it. The pusher can. */
+	assert_true(sync_session_peer_push_only(l.s[1]));
+	assert_false(sync_session_peer_restricted(l.s[1]));
+	assert_false(sync_session_peer_push_only(l.s[0]));
 	link_close(&l);
 }
 
