@@ -550,8 +550,8 @@ static void on_conn_ended(void *arg, struct syncconn *c, const struct syncconn_r
 			strike(sd, a, addr_bytes(&l->addr, a), who, r->detail);
 	}
 	if (!l->inbound && l->prepush && r->result == 0) {
-		/* The peer has our CERT now: the session syncnode asked for, reported when it
-		 * ends. */
+		/* The peer has our CERT now: the session syncnode asked for (a reconciling one
+		 * also for a push: no ids), reported when it ends. */
 		open_outbound(sd, l->key, l->push, NULL, 0, false);
 		schedule_step(sd);
 		return;
@@ -1139,9 +1139,10 @@ static void open_outbound(struct syncd *sd, const uint8_t key[REC_KEY_SIZE], boo
 		l->slot->refs++;
 	/* A transport B peer that has not shown it knows us as a member would strike our
 	 * push (a non-member may push CERT and RENEW only): reconcile instead, which pushes
-	 * our own CERT and leaves the rest to what the peer then asks for. */
-	if (push && rt.transport == SYNCCONN_B &&
-	    (!sd->self_member || l->slot == NULL || !l->slot->knows_us)) {
+	 * our own CERT and leaves the rest to what the peer then asks for. A push with no
+	 * ids (the session after such a CERT) reconciles too: that carries the records. */
+	if (push && (n_ids == 0 || (rt.transport == SYNCCONN_B &&
+				    (!sd->self_member || l->slot == NULL || !l->slot->knows_us)))) {
 		mode = SYNC_MODE_RECONCILE;
 		ids = NULL;
 		n_ids = 0;
