@@ -1519,6 +1519,7 @@ static void on_beacon(void *arg, const struct beacon *b, const struct sockaddr_s
 	struct syncd *sd = arg;
 	struct lan_peer *e = NULL, *oldest = NULL;
 	uint64_t now = mono_ms();
+	bool answer;
 
 	(void)ifindex;
 	if (memcmp(b->host_key, sd->self_key, REC_KEY_SIZE) == 0)
@@ -1531,6 +1532,12 @@ static void on_beacon(void *arg, const struct beacon *b, const struct sockaddr_s
 		else if (oldest == NULL || (oldest->used && (!x->used || x->heard < oldest->heard)))
 			oldest = x; /* a free slot, else the one heard longest ago */
 	}
+	/* A host new to us here (or not heard for longer than a LAN route lasts) may not
+	 * have heard us either (it started after our last beacon): answer with ours now, not
+	 * up to 30 s later. Only on discovery, so a LAN of n hosts sends n answers when one
+	 * starts, not n^2 beacons a period; lanbeacon sends at most one a second. */
+	answer = e == NULL || now - e->heard >= LAN_ROUTE_MS;
+
 	if (e == NULL) {
 		e = oldest;
 		memset(e, 0, sizeof(*e));
@@ -1540,6 +1547,8 @@ static void on_beacon(void *arg, const struct beacon *b, const struct sockaddr_s
 	e->addr = *from;
 	unmap(&e->addr);
 	e->heard = now;
+	if (answer)
+		lanbeacon_send_now(sd->lb);
 	if (syncnode_lan_seen(sd->node, b->host_key, now) < 0)
 		return;
 	/* Another set there: sync with exactly that neighbour now, also if it failed before
